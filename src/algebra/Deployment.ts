@@ -1,0 +1,235 @@
+/**
+ * A deployment: a validated name, a score (what to run) and a rollout (how).
+ *
+ * Scores and rollouts are tagged unions so that new variants (a newer podman
+ * score, canary rollouts) are added without touching existing ones.
+ *
+ * Law: `specHash(a) === specHash(b)` iff `a` and `b` normalise to the same
+ * canonical JSON (RFC 8785); key order, service order and defaults that were
+ * spelled out do not change the hash.
+ */
+import * as t from "io-ts";
+import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
+import { DeploymentName, isDnsLabel, parseDeploymentName, formatInvalidName } from "./Name.ts";
+import { contentHash } from "./Canonical.ts";
+import { formatValidationErrors } from "./DecodeError.ts";
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+export type RestartPolicy = "no" | "always" | "on-failure" | "unless-stopped";
+
+export interface PortMapping {
+  readonly container: number;
+  /** Host port; omitted means the same as `container`. */
+  readonly host?: number;
+  /** Host address to bind; omitted means every address. */
+  readonly hostIp?: string;
+  readonly protocol: "tcp" | "udp";
+}
+
+export interface VolumeMount {
+  /** A host path (absolute) or a named volume. */
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+export interface Service {
+  readonly name: string;
+  readonly image: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly volumes: ReadonlyArray<VolumeMount>;
+  readonly ports: ReadonlyArray<PortMapping>;
+  readonly restart: RestartPolicy;
+  /** Overrides the image's command when present. */
+  readonly command?: ReadonlyArray<string>;
+}
+
+export interface PodmanV0 {
+  readonly _tag: "PodmanV0";
+  readonly services: ReadonlyArray<Service>;
+}
+
+export type Score = PodmanV0;
+
+export interface Immediate {
+  readonly _tag: "Immediate";
+}
+export type Rollout = Immediate;
+
+export interface Deployment {
+  readonly name: DeploymentName;
+  readonly score: Score;
+  readonly rollout: Rollout;
+}
+
+// -------------------------------------------------------------------------------------
+// codecs
+// -------------------------------------------------------------------------------------
+
+const Port = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 65535, "Port");
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const EnvName = t.refinement(t.string, (s) => ENV_NAME.test(s), "EnvName");
+const NonEmpty = t.refinement(t.string, (s) => s.length > 0 && !/\s/.test(s), "NonEmptyString");
+const ServiceName = t.refinement(t.string, isDnsLabel, "ServiceName");
+
+const PortCodec = t.intersection([
+  t.type({ container: Port }),
+  t.partial({ host: Port, hostIp: t.string, protocol: t.keyof({ tcp: null, udp: null }) }),
+]);
+const VolumeCodec = t.intersection([
+  t.type({ source: NonEmpty, target: t.refinement(t.string, (s) => s.startsWith("/"), "AbsolutePath") }),
+  t.partial({ readOnly: t.boolean }),
+]);
+const RestartCodec = t.keyof({ no: null, always: null, "on-failure": null, "unless-stopped": null });
+
+const ServiceInput = t.intersection([
+  t.type({ name: ServiceName, image: NonEmpty }),
+  t.partial({
+    env: t.record(EnvName, t.string),
+    volumes: t.array(VolumeCodec),
+    ports: t.array(PortCodec),
+    restart: RestartCodec,
+    command: t.array(t.string),
+  }),
+]);
+export type ServiceInput = t.TypeOf<typeof ServiceInput>;
+
+const PodmanV0Input = t.type({ _tag: t.literal("PodmanV0"), services: t.array(ServiceInput) });
+
+const byKey =
+  <A>(key: (a: A) => string) =>
+  (x: A, y: A): number => {
+    const a = key(x);
+    const b = key(y);
+    return a < b ? -1 : a > b ? 1 : 0;
+  };
+
+const normaliseService = (s: ServiceInput): Service =>
+  Object.freeze({
+    name: s.name,
+    image: s.image,
+    env: Object.freeze(Object.fromEntries(Object.entries(s.env ?? {}).sort(byKey(([k]) => k)))),
+    volumes: Object.freeze(
+      (s.volumes ?? []).map((v) => Object.freeze({ source: v.source, target: v.target, readOnly: v.readOnly ?? false })).sort(byKey((v) => v.target)),
+    ),
+    ports: Object.freeze(
+      (s.ports ?? [])
+        .map((p) =>
+          Object.freeze({
+            container: p.container,
+            ...(p.host !== undefined ? { host: p.host } : {}),
+            ...(p.hostIp !== undefined ? { hostIp: p.hostIp } : {}),
+            protocol: p.protocol ?? "tcp",
+          }),
+        )
+        .sort(byKey((p) => `${p.protocol}/${String(p.container).padStart(5, "0")}`)),
+    ),
+    restart: s.restart ?? "no",
+    ...(s.command !== undefined ? { command: Object.freeze([...s.command]) } : {}),
+  });
+
+/** Decodes a score, filling defaults and ordering services by name. */
+export const ScoreCodec = new t.Type<Score, unknown, unknown>(
+  "Score",
+  (u): u is Score => typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "PodmanV0",
+  (u, c) =>
+    pipe(
+      PodmanV0Input.validate(u, c),
+      E.chain((p) => {
+        const names = p.services.map((s) => s.name);
+        const dup = names.find((n, i) => names.indexOf(n) !== i);
+        if (dup !== undefined) return t.failure(u, c, `service name ${JSON.stringify(dup)} is used twice`);
+        if (p.services.length === 0) return t.failure(u, c, "a PodmanV0 score needs at least one service");
+        return t.success<Score>(
+          Object.freeze({ _tag: "PodmanV0", services: Object.freeze(p.services.map(normaliseService).sort(byKey((s) => s.name))) }),
+        );
+      }),
+    ),
+  (s) => s,
+);
+
+export const RolloutCodec = t.type({ _tag: t.literal("Immediate") });
+
+export const DeploymentCodec = new t.Type<Deployment, unknown, unknown>(
+  "Deployment",
+  (u): u is Deployment => E.isRight(DeploymentInput.decode(u)),
+  (u, c) =>
+    pipe(
+      DeploymentInput.validate(u, c),
+      E.map((d) => makeDeployment(d.name, d.score, d.rollout ?? IMMEDIATE)),
+    ),
+  (d) => d,
+);
+const DeploymentInput = t.intersection([
+  t.type({ name: DeploymentName, score: ScoreCodec }),
+  t.partial({ rollout: RolloutCodec }),
+]);
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+export const IMMEDIATE: Immediate = Object.freeze({ _tag: "Immediate" });
+
+const makeDeployment = (name: DeploymentName, score: Score, rollout: Rollout): Deployment =>
+  Object.freeze({ name, score, rollout });
+
+export class InvalidDeploymentError extends Error {
+  override readonly name = "InvalidDeploymentError";
+}
+
+/** `podman({ services: [{ name: "web", image: "nginx:1.27", ports: [{ container: 80, host: 8080 }] }] })` */
+export const podman = (input: { readonly services: ReadonlyArray<ServiceInput> }): Score =>
+  pipe(
+    ScoreCodec.decode({ _tag: "PodmanV0", services: input.services }),
+    E.getOrElseW((errors) => {
+      throw new InvalidDeploymentError(`invalid podman score: ${formatValidationErrors(errors)}`);
+    }),
+  );
+
+export interface DeploymentOptions {
+  readonly rollout?: Rollout;
+}
+
+/** `deployment("web", podman({...}))`; throws naming the bad name or field. */
+export const deployment = (name: string, score: Score, opts: DeploymentOptions = {}): Deployment => {
+  const parsed = parseDeploymentName(name);
+  if (E.isLeft(parsed)) throw new InvalidDeploymentError(formatInvalidName(parsed.left));
+  return pipe(
+    DeploymentCodec.decode({ name, score, rollout: opts.rollout ?? IMMEDIATE }),
+    E.getOrElseW((errors) => {
+      throw new InvalidDeploymentError(`deployment ${JSON.stringify(name)}: ${formatValidationErrors(errors)}`);
+    }),
+  );
+};
+
+// -------------------------------------------------------------------------------------
+// hashing
+// -------------------------------------------------------------------------------------
+
+// Deployments are frozen values shared by many devices: hash each object once.
+const hashCache = new WeakMap<Deployment, string>();
+
+/** SHA-256 of the canonical JSON of the whole deployment (name, score, rollout). */
+export const specHash = (d: Deployment): string => {
+  let h = hashCache.get(d);
+  if (h === undefined) {
+    h = contentHash({ name: d.name, score: d.score, rollout: d.rollout });
+    hashCache.set(d, h);
+  }
+  return h;
+};
+
+/** The first 12 hex digits, for humans. */
+export const shortHash = (h: string): string => h.replace(/^sha256:/, "").slice(0, 12);
+
+export const matchScore = <R>(cases: { readonly PodmanV0: (s: PodmanV0) => R }) => (s: Score): R => {
+  switch (s._tag) {
+    case "PodmanV0":
+      return cases.PodmanV0(s);
+  }
+};

@@ -1,0 +1,59 @@
+/**
+ * The reference semantics of a plan, used by the laws and by the in-memory
+ * interpreter.
+ *
+ * `applyPlan` sets or removes desired entries unconditionally, so applying a
+ * plan twice equals applying it once. Its fingerprints are the spec hashes
+ * (content addresses); real backends use revisions instead.
+ *
+ * `stalePreconditions` is the compare-and-set guard every interpreter keeps:
+ * a create expects no entry, an update or delete expects the fingerprint the
+ * plan saw.
+ */
+import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
+import type { Action, Plan } from "./Plan.ts";
+import type { DesiredEntry, Reality } from "./Reality.ts";
+
+export const applyPlan = (reality: Reality, plan: Pick<Plan, "actions">): Reality => {
+  if (plan.actions.length === 0) return reality;
+  const desired = new Map(reality.desired);
+  const copied = new Set<DeviceId>();
+  const entriesOf = (id: DeviceId): Map<DeploymentName, DesiredEntry> => {
+    let m = desired.get(id) as Map<DeploymentName, DesiredEntry> | undefined;
+    if (!copied.has(id)) {
+      m = new Map(m ?? []);
+      desired.set(id, m);
+      copied.add(id);
+    }
+    return m as Map<DeploymentName, DesiredEntry>;
+  };
+  for (const a of plan.actions) {
+    const m = entriesOf(a.device);
+    if (a._tag === "Delete") m.delete(a.deployment);
+    else m.set(a.deployment, { device: a.device, deployment: a.deployment, specHash: a.specHash, fingerprint: a.specHash, spec: a.spec });
+  }
+  for (const id of copied) if ((desired.get(id) as Map<DeploymentName, DesiredEntry>).size === 0) desired.delete(id);
+  return { ...reality, desired };
+};
+
+export interface StaleEntry {
+  readonly device: DeviceId;
+  readonly deployment: DeploymentName;
+  /** `null` means the plan expected no entry. */
+  readonly expected: string | null;
+  readonly found: string | null;
+}
+
+/** The entry's fingerprint an action expects to find (`null`: none). */
+export const expectedFingerprint = (a: Action): string | null => (a._tag === "Create" ? null : a.previous.fingerprint);
+
+/** The actions whose expectation no longer holds in `reality`; empty means the plan may be applied. */
+export const stalePreconditions = (reality: Reality, plan: Pick<Plan, "actions">): ReadonlyArray<StaleEntry> => {
+  const out: StaleEntry[] = [];
+  for (const a of plan.actions) {
+    const found = reality.desired.get(a.device)?.get(a.deployment)?.fingerprint ?? null;
+    const expected = expectedFingerprint(a);
+    if (found !== expected) out.push({ device: a.device, deployment: a.deployment, expected, found });
+  }
+  return out;
+};

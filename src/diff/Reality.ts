@@ -1,0 +1,161 @@
+/**
+ * Reality: what the control plane can see of the fleet.
+ *
+ * - `devices`: devices that registered (their own labels and arch) with the
+ *   time of their last heartbeat;
+ * - `desired`: the desired-state entries already published, per device and
+ *   deployment, each with the spec hash and a `fingerprint` (a KV revision,
+ *   a Kubernetes resourceVersion) that later writes compare-and-set against;
+ * - `observed`: what agents report per device and deployment;
+ * - `damaged`: devices for which some record could not be decoded. The diff
+ *   never acts on them: a record it cannot read is not evidence of absence.
+ *
+ * Maps are nested by device so the diff does one lookup per device.
+ */
+import * as t from "io-ts";
+import type { Device } from "../algebra/Device.ts";
+import { DeviceCodec } from "../algebra/Device.ts";
+import { DeploymentCodec, type Deployment } from "../algebra/Deployment.ts";
+import { DeviceId, DeploymentName } from "../algebra/Name.ts";
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+export interface ReportedDevice {
+  readonly device: Device;
+  readonly lastHeartbeat?: Date;
+}
+
+export interface DesiredEntry {
+  readonly device: DeviceId;
+  readonly deployment: DeploymentName;
+  readonly specHash: string;
+  /** Changes on every write of this entry; opaque. */
+  readonly fingerprint: string;
+  /** The published spec, when the backend stores it next to the hash. */
+  readonly spec?: Deployment;
+}
+
+export type Phase = "Pending" | "Running" | "Failed";
+
+export interface ObservedState {
+  readonly device: DeviceId;
+  readonly deployment: DeploymentName;
+  readonly phase: Phase;
+  /** The spec the agent ran or is running. */
+  readonly specHash?: string;
+  readonly error?: string;
+  readonly at: Date;
+}
+
+export interface Reality {
+  readonly devices: ReadonlyMap<DeviceId, ReportedDevice>;
+  readonly desired: ReadonlyMap<DeviceId, ReadonlyMap<DeploymentName, DesiredEntry>>;
+  readonly observed: ReadonlyMap<DeviceId, ReadonlyMap<DeploymentName, ObservedState>>;
+  readonly damaged: ReadonlyMap<DeviceId, string>;
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+export const emptyReality: Reality = Object.freeze({
+  devices: new Map(),
+  desired: new Map(),
+  observed: new Map(),
+  damaged: new Map(),
+});
+
+const nest = <V extends { readonly device: DeviceId; readonly deployment: DeploymentName }>(
+  entries: Iterable<V>,
+): Map<DeviceId, Map<DeploymentName, V>> => {
+  const out = new Map<DeviceId, Map<DeploymentName, V>>();
+  for (const e of entries) {
+    let m = out.get(e.device);
+    if (m === undefined) out.set(e.device, (m = new Map()));
+    m.set(e.deployment, e);
+  }
+  return out;
+};
+
+/** Builds a Reality from flat lists (interpreters read entries one by one). */
+export const reality = (input: {
+  readonly devices?: Iterable<ReportedDevice>;
+  readonly desired?: Iterable<DesiredEntry>;
+  readonly observed?: Iterable<ObservedState>;
+  readonly damaged?: Iterable<readonly [DeviceId, string]>;
+}): Reality => ({
+  devices: new Map([...(input.devices ?? [])].map((r) => [r.device.id, r])),
+  desired: nest(input.desired ?? []),
+  observed: nest(input.observed ?? []),
+  damaged: new Map(input.damaged ?? []),
+});
+
+// -------------------------------------------------------------------------------------
+// queries
+// -------------------------------------------------------------------------------------
+
+export const desiredEntries = function* (r: Reality): Generator<DesiredEntry> {
+  for (const m of r.desired.values()) yield* m.values();
+};
+export const observedEntries = function* (r: Reality): Generator<ObservedState> {
+  for (const m of r.observed.values()) yield* m.values();
+};
+export const desiredCount = (r: Reality): number => {
+  let n = 0;
+  for (const m of r.desired.values()) n += m.size;
+  return n;
+};
+
+// -------------------------------------------------------------------------------------
+// codecs (for state files; wire formats of each transport live with their interpreter)
+// -------------------------------------------------------------------------------------
+
+const DateCodec = new t.Type<Date, string, unknown>(
+  "DateFromISOString",
+  (u): u is Date => u instanceof Date,
+  (u, c) => {
+    if (typeof u !== "string") return t.failure(u, c, "expected an ISO date string");
+    const d = new Date(u);
+    return Number.isNaN(d.getTime()) ? t.failure(u, c, `invalid date ${JSON.stringify(u)}`) : t.success(d);
+  },
+  (d) => d.toISOString(),
+);
+
+const ReportedDeviceCodec = t.intersection([t.type({ device: DeviceCodec }), t.partial({ lastHeartbeat: DateCodec })]);
+export const DesiredEntryCodec = t.intersection([
+  t.type({ device: DeviceId, deployment: DeploymentName, specHash: t.string, fingerprint: t.string }),
+  t.partial({ spec: DeploymentCodec }),
+]);
+export const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null });
+export const ObservedStateCodec = t.intersection([
+  t.type({ device: DeviceId, deployment: DeploymentName, phase: PhaseCodec, at: DateCodec }),
+  t.partial({ specHash: t.string, error: t.string }),
+]);
+
+/** Flat JSON form of a Reality: `{ devices: [...], desired: [...], observed: [...], damaged: [[id, why]] }`. */
+export const RealityCodec = new t.Type<Reality, unknown, unknown>(
+  "Reality",
+  (u): u is Reality => typeof u === "object" && u !== null && (u as Reality).desired instanceof Map,
+  (u, c) => {
+    const flat = t
+      .type({
+        devices: t.array(ReportedDeviceCodec),
+        desired: t.array(DesiredEntryCodec),
+        observed: t.array(ObservedStateCodec),
+        damaged: t.array(t.tuple([DeviceId, t.string])),
+      })
+      .validate(u, c);
+    return flat._tag === "Left" ? flat : t.success(reality(flat.right));
+  },
+  (r) => ({
+    devices: [...r.devices.values()].map((d) => ({
+      device: DeviceCodec.encode(d.device),
+      ...(d.lastHeartbeat ? { lastHeartbeat: d.lastHeartbeat.toISOString() } : {}),
+    })),
+    desired: [...desiredEntries(r)],
+    observed: [...observedEntries(r)].map((o) => ({ ...o, at: o.at.toISOString() })),
+    damaged: [...r.damaged.entries()],
+  }),
+);

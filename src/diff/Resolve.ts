@@ -1,0 +1,100 @@
+/**
+ * Resolution: from the assignments that match one device to the deployments
+ * it should run. Per deployment name the highest priority wins; several
+ * different specs at that priority are a conflict and give no entry.
+ *
+ * Resolution depends only on *which* assignments match, so the diff caches it
+ * per match signature: devices that match the same assignments share one.
+ */
+import { specHash, type Deployment } from "../algebra/Deployment.ts";
+import type { DeploymentName } from "../algebra/Name.ts";
+import type { Assignment } from "../world/Assignment.ts";
+import { printSelector } from "../selectors/Print.ts";
+import type { AssignedBy, Candidate } from "./Plan.ts";
+
+export interface Resolved {
+  readonly name: DeploymentName;
+  readonly deployment: Deployment;
+  readonly specHash: string;
+  readonly by: AssignedBy;
+}
+
+export interface Shadowed {
+  readonly assignment: string;
+  readonly deployment: DeploymentName;
+  readonly priority: number;
+  /** The assignment that wins over it. */
+  readonly by: string;
+}
+
+export interface UnresolvedConflict {
+  readonly deployment: DeploymentName;
+  readonly priority: number;
+  readonly candidates: ReadonlyArray<Candidate>;
+}
+
+export interface Resolution {
+  /** In deployment-name order. */
+  readonly entries: ReadonlyArray<Resolved>;
+  readonly byName: ReadonlyMap<DeploymentName, Resolved>;
+  readonly conflicts: ReadonlyArray<UnresolvedConflict>;
+  /** Names in conflict: the diff must not touch their published entries. */
+  readonly conflicted: ReadonlySet<DeploymentName>;
+  readonly shadowed: ReadonlyArray<Shadowed>;
+}
+
+const selectorText = new WeakMap<Assignment, string>();
+/** The assignment as a plan cites it (printing once per assignment, not per device). */
+export const assignedBy = (a: Assignment): AssignedBy => {
+  let s = selectorText.get(a);
+  if (s === undefined) selectorText.set(a, (s = printSelector(a.selector)));
+  return { assignment: a.name, selector: s, priority: a.priority };
+};
+
+interface Offer {
+  readonly assignment: Assignment;
+  readonly deployment: Deployment;
+  readonly hash: string;
+}
+
+const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** `matching` must be in canonical (`OrdAssignment`) order, as a World keeps them. */
+export const resolve = (matching: ReadonlyArray<Assignment>): Resolution => {
+  const offers = new Map<DeploymentName, Offer[]>();
+  for (const a of matching)
+    for (const d of a.deployments) {
+      const list = offers.get(d.name);
+      const o = { assignment: a, deployment: d, hash: specHash(d) };
+      if (list === undefined) offers.set(d.name, [o]);
+      else list.push(o);
+    }
+  const entries: Resolved[] = [];
+  const conflicts: UnresolvedConflict[] = [];
+  const shadowed: Shadowed[] = [];
+  for (const name of [...offers.keys()].sort(byString)) {
+    const list = offers.get(name) as Offer[];
+    const top = Math.max(...list.map((o) => o.assignment.priority));
+    const winners = list.filter((o) => o.assignment.priority === top);
+    const hashes = new Set(winners.map((o) => o.hash));
+    const first = winners[0] as Offer;
+    for (const o of list)
+      if (o.assignment.priority < top)
+        shadowed.push({ assignment: o.assignment.name, deployment: name, priority: o.assignment.priority, by: first.assignment.name });
+    if (hashes.size > 1) {
+      const candidates = winners
+        .map((o) => ({ assignment: o.assignment.name, specHash: o.hash }))
+        .sort((x, y) => byString(x.assignment, y.assignment) || byString(x.specHash, y.specHash));
+      conflicts.push({ deployment: name, priority: top, candidates });
+    } else {
+      entries.push({ name, deployment: first.deployment, specHash: first.hash, by: assignedBy(first.assignment) });
+    }
+  }
+  return {
+    entries,
+    byName: new Map(entries.map((e) => [e.name, e])),
+    conflicts,
+    conflicted: new Set(conflicts.map((c) => c.deployment)),
+    shadowed,
+  };
+};

@@ -1,0 +1,68 @@
+/**
+ * The one interface every backend implements (memory, local state directory,
+ * NATS JetStream KV, Kubernetes, podman). The CLI and the conformance suite
+ * take an `Interpreter` as a value; nothing looks backends up by name below
+ * the CLI.
+ *
+ * Contract (test/laws/conformance.ts runs it against each implementation):
+ * - `read` never throws for bad data: undecodable records become `problems`
+ *   and their devices land in `reality.damaged`;
+ * - `apply` refuses a stale plan as a whole (`Stale`) before writing anything,
+ *   writes each entry compare-and-set, and reports every action's outcome;
+ * - a failed write fails that action only; the others still run.
+ */
+import type { Action, Plan } from "../diff/Plan.ts";
+import type { Reality } from "../diff/Reality.ts";
+import type { StaleEntry } from "../diff/Apply.ts";
+
+export interface ReadProblem {
+  /** Where the record lives: a bucket, a resource kind, a file. */
+  readonly source: string;
+  readonly key: string;
+  readonly message: string;
+}
+
+export interface ReadResult {
+  readonly reality: Reality;
+  readonly problems: ReadonlyArray<ReadProblem>;
+}
+
+export type ActionOutcome =
+  | { readonly _tag: "Applied"; readonly action: Action; readonly fingerprint?: string }
+  | { readonly _tag: "Failed"; readonly action: Action; readonly error: string };
+
+export interface Progress {
+  readonly done: number;
+  readonly total: number;
+  readonly failed: number;
+}
+
+export interface ApplyOptions {
+  /** Called as actions complete (not necessarily after each one). */
+  readonly onProgress?: (p: Progress) => void;
+}
+
+export type ApplyResult =
+  | { readonly _tag: "Completed"; readonly outcomes: ReadonlyArray<ActionOutcome> }
+  /** Nothing was written: entries changed since the plan was made. */
+  | { readonly _tag: "Stale"; readonly stale: ReadonlyArray<StaleEntry> }
+  /** Nothing was written: another apply holds the lock. */
+  | { readonly _tag: "Locked"; readonly holder: string; readonly until?: Date };
+
+export interface Interpreter {
+  readonly name: string;
+  read(): Promise<ReadResult>;
+  apply(plan: Pick<Plan, "actions">, options?: ApplyOptions): Promise<ApplyResult>;
+  close(): Promise<void>;
+}
+
+export const countOutcomes = (outcomes: ReadonlyArray<ActionOutcome>): { readonly applied: number; readonly failed: number } => {
+  let failed = 0;
+  for (const o of outcomes) if (o._tag === "Failed") failed++;
+  return { applied: outcomes.length - failed, failed };
+};
+
+/** Errors at the I/O edge that the CLI turns into one clear line and exit code 1. */
+export class BackendUnavailableError extends Error {
+  override readonly name = "BackendUnavailableError";
+}

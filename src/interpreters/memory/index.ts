@@ -1,0 +1,101 @@
+/**
+ * `memory()`: the in-memory interpreter. It keeps a Reality, models a KV
+ * store's revisions (each write bumps a counter; fingerprints are revisions),
+ * and applies plans compare-and-set exactly as the real backends must. It is
+ * the reference the conformance suite holds every other interpreter to, and
+ * it lets tests play the device side (`register`, `heartbeat`, `report`).
+ */
+import type { Device } from "../../algebra/Device.ts";
+import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
+import { stalePreconditions } from "../../diff/Apply.ts";
+import type { Plan } from "../../diff/Plan.ts";
+import { emptyReality, type DesiredEntry, type ObservedState, type Reality } from "../../diff/Reality.ts";
+import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
+
+export interface MemoryInterpreter extends Interpreter {
+  /** The current Reality (immutable snapshot). */
+  snapshot(): Reality;
+  /** Device side: register (or re-register) a device. */
+  register(device: Device, at?: Date): void;
+  heartbeat(id: DeviceId, at: Date): void;
+  /** Device side: report observed state. */
+  report(state: ObservedState): void;
+  /** Marks a device's records as unreadable, as a backend does for a corrupt value. */
+  damage(id: DeviceId, why: string): void;
+  /** Fails the next writes of these keys (`device.deployment`), as a flaky backend would. */
+  failWrites(keys: ReadonlyArray<string>, error: string): void;
+}
+
+export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
+  let state: Reality = initial;
+  let revision = 0;
+  const failing = new Map<string, string>();
+
+  const setDesired = (id: DeviceId, name: DeploymentName, entry: DesiredEntry | undefined): void => {
+    const desired = new Map(state.desired);
+    const m = new Map(desired.get(id) ?? []);
+    if (entry === undefined) m.delete(name);
+    else m.set(name, entry);
+    if (m.size === 0) desired.delete(id);
+    else desired.set(id, m);
+    state = { ...state, desired };
+  };
+
+  return {
+    name: "memory",
+    snapshot: () => state,
+    read: async (): Promise<ReadResult> => ({ reality: state, problems: [] }),
+    apply: async (plan: Pick<Plan, "actions">, options?: ApplyOptions): Promise<ApplyResult> => {
+      const stale = stalePreconditions(state, plan);
+      if (stale.length > 0) return { _tag: "Stale", stale };
+      const outcomes: ActionOutcome[] = [];
+      let failed = 0;
+      for (const action of plan.actions) {
+        const key = `${action.device}.${action.deployment}`;
+        const injected = failing.get(key);
+        if (injected !== undefined) {
+          failing.delete(key);
+          outcomes.push({ _tag: "Failed", action, error: injected });
+          failed++;
+        } else if (action._tag === "Delete") {
+          setDesired(action.device, action.deployment, undefined);
+          outcomes.push({ _tag: "Applied", action });
+        } else {
+          const fingerprint = String(++revision);
+          setDesired(action.device, action.deployment, {
+            device: action.device,
+            deployment: action.deployment,
+            specHash: action.specHash,
+            fingerprint,
+            spec: action.spec,
+          });
+          outcomes.push({ _tag: "Applied", action, fingerprint });
+        }
+        options?.onProgress?.({ done: outcomes.length, total: plan.actions.length, failed });
+      }
+      return { _tag: "Completed", outcomes };
+    },
+    close: async () => {},
+    register: (device, at) => {
+      const devices = new Map(state.devices);
+      devices.set(device.id, { device, ...(at !== undefined ? { lastHeartbeat: at } : {}) });
+      state = { ...state, devices };
+    },
+    heartbeat: (id, at) => {
+      const r = state.devices.get(id);
+      if (r === undefined) return;
+      state = { ...state, devices: new Map(state.devices).set(id, { ...r, lastHeartbeat: at }) };
+    },
+    report: (s) => {
+      const observed = new Map(state.observed);
+      observed.set(s.device, new Map(observed.get(s.device) ?? []).set(s.deployment, s));
+      state = { ...state, observed };
+    },
+    damage: (id, why) => {
+      state = { ...state, damaged: new Map(state.damaged).set(id, why) };
+    },
+    failWrites: (keys, error) => {
+      for (const k of keys) failing.set(k, error);
+    },
+  };
+};

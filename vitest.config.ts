@@ -1,0 +1,18 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  resolve: {
+    // Tests and fleet files import the package by name; resolve it to the sources.
+    alias: [
+      { find: /^fleet-algebra$/, replacement: new URL("./src/index.ts", import.meta.url).pathname },
+      { find: /^fleet-algebra\/(.*)$/, replacement: new URL("./src/interpreters/$1/index.ts", import.meta.url).pathname },
+    ],
+  },
+  test: {
+    include: ["test/**/*.test.ts", "src/**/*.test.ts"],
+    // Server-backed suites start their own processes; two cores: keep parallelism modest.
+    maxWorkers: 2,
+    testTimeout: 30_000,
+    hookTimeout: 180_000,
+  },
+});
