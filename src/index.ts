@@ -122,9 +122,17 @@ export {
   type AssignedBy,
   type Skipped,
 } from "./diff/Plan.ts";
-export { diff, DEFAULT_OFFLINE_AFTER_MS, type DiffOptions } from "./diff/Diff.ts";
+export { diff, resolver, DEFAULT_OFFLINE_AFTER_MS, type DiffOptions } from "./diff/Diff.ts";
 export { applyPlan, stalePreconditions, type StaleEntry } from "./diff/Apply.ts";
-export { resolve, type Resolution } from "./diff/Resolve.ts";
+export { resolve, type Resolution, type Shadowed } from "./diff/Resolve.ts";
+export {
+  status,
+  type FleetStatus,
+  type DeploymentStatusSummary,
+  type DeviceStatus,
+  type DeviceDeploymentStatus,
+  type DeviceDeploymentState,
+} from "./diff/Status.ts";
 
 // interpreters (interface + the in-memory reference; transports are subpath exports)
 export type {

@@ -59,7 +59,7 @@ const mergeSorted = (xs: Action[], ys: Action[]): Action[] => {
 };
 
 /** The fleet to evaluate, with conflicting declarations reported and their devices frozen. */
-const fleetOf = (
+export const fleetOf = (
   world: World,
   reality: Reality,
   conflicts: Conflict[],
@@ -87,25 +87,16 @@ const fleetOf = (
   return { devices, has: (id) => ids.has(id) };
 };
 
-export const diff = (world: World, reality: Reality, options: DiffOptions): Plan => {
-  const nowMs = options.now.getTime();
-  const offlineAfter = options.offlineAfterMs ?? DEFAULT_OFFLINE_AFTER_MS;
-  const presenceOf = (id: DeviceId): Presence => {
-    const r = reality.devices.get(id);
-    if (r === undefined) return "unregistered";
-    return r.lastHeartbeat !== undefined && nowMs - r.lastHeartbeat.getTime() <= offlineAfter ? "online" : "offline";
-  };
-
-  const conflicts: Conflict[] = [];
-  // A device we cannot read completely, or whose declaration is ambiguous, is left exactly as it is.
-  const frozen = new Map<DeviceId, string>([...reality.damaged].map(([id, why]) => [id, `unreadable record: ${why}`]));
-  const fleet = fleetOf(world, reality, conflicts, frozen);
-
+/**
+ * Per-device resolution for a World, cached by match signature (which
+ * assignments match): devices matching the same assignments share one result.
+ */
+export const resolver = (world: World): ((d: Device) => Resolution) => {
   const assignments = world.assignments;
   const predicates = assignments.map((a) => compile(a.selector));
   const n = predicates.length;
   const cache = new Map<number | string, Resolution>();
-  const resolutionFor = (d: Device): Resolution => {
+  return (d) => {
     let key: number | string;
     if (n <= 30) {
       let mask = 0;
@@ -116,11 +107,32 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
     }
     let res = cache.get(key);
     if (res === undefined) {
-      res = resolve(assignments.filter((_, i) => (typeof key === "number" ? (key & (1 << i)) !== 0 : key[i] === "1")));
+      const k = key;
+      res = resolve(assignments.filter((_, i) => (typeof k === "number" ? (k & (1 << i)) !== 0 : k[i] === "1")));
       cache.set(key, res);
     }
     return res;
   };
+};
+
+/** Whether a device can act now, judged from its last heartbeat. */
+export const presence = (reality: Reality, id: DeviceId, nowMs: number, offlineAfterMs: number): Presence => {
+  const r = reality.devices.get(id);
+  if (r === undefined) return "unregistered";
+  return r.lastHeartbeat !== undefined && nowMs - r.lastHeartbeat.getTime() <= offlineAfterMs ? "online" : "offline";
+};
+
+export const diff = (world: World, reality: Reality, options: DiffOptions): Plan => {
+  const nowMs = options.now.getTime();
+  const offlineAfter = options.offlineAfterMs ?? DEFAULT_OFFLINE_AFTER_MS;
+  const presenceOf = (id: DeviceId): Presence => presence(reality, id, nowMs, offlineAfter);
+
+  const conflicts: Conflict[] = [];
+  // A device we cannot read completely, or whose declaration is ambiguous, is left exactly as it is.
+  const frozen = new Map<DeviceId, string>([...reality.damaged].map(([id, why]) => [id, `unreadable record: ${why}`]));
+  const fleet = fleetOf(world, reality, conflicts, frozen);
+
+  const resolutionFor = resolver(world);
 
   let actions: Action[] = [];
   let unchanged = 0;
