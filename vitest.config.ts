@@ -10,6 +10,7 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts", "src/**/*.test.ts"],
+    setupFiles: ["test/laws/setup.ts"],
     // Server-backed suites start their own processes; two cores: keep parallelism modest.
     maxWorkers: 2,
     testTimeout: 30_000,
