@@ -103,7 +103,7 @@ describe("diff laws", () => {
 
   it("locality: the diff of a sharded fleet is the union of the shards' diffs", () =>
     fc.assert(
-      fc.property(inputs, fc.subarray([...IDS]), ([w, r], shardA) => {
+      fc.property(inputs, fc.subarray<string>([...IDS]), ([w, r], shardA) => {
         const inA = (id: string): boolean => shardA.includes(id);
         const restrict = (keep: (id: string) => boolean): [World, Reality] => [
           O.isNone(w.fleet) ? w : world({ fleet: w.fleet.value.filter((d) => keep(d.id)), assignments: w.assignments }),
@@ -171,7 +171,7 @@ describe("dirty edges", () => {
 
   it("damaged devices get no action, and do not change the others' actions", () =>
     fc.assert(
-      fc.property(worldArb, realityArb(), fc.subarray([...IDS], { minLength: 1 }), (w, r, bad) => {
+      fc.property(worldArb, realityArb(), fc.subarray<string>([...IDS], { minLength: 1 }), (w, r, bad) => {
         const damaged: Reality = { ...r, damaged: new Map(bad.map((id) => [id as DeviceId, "unreadable"])) };
         const p = plan(w, damaged);
         const clean = plan(w, r).actions.filter((a) => !bad.includes(a.device));
