@@ -31,7 +31,7 @@ export const deviceWithId = (id: string): fc.Arbitrary<Device> =>
 export const deviceArb: fc.Arbitrary<Device> = fc.constantFrom(...IDS).chain(deviceWithId);
 
 /** Devices with unique ids. */
-export const devicesArb = (maxLength = IDS.length): fc.Arbitrary<Device[]> =>
+export const devicesArb = (maxLength: number = IDS.length): fc.Arbitrary<Device[]> =>
   fc.subarray([...IDS], { maxLength }).chain((ids) => fc.tuple(...ids.map(deviceWithId)));
 
 /** One inventory: every id has one device; fleets drawn from it agree on what each id means. */
