@@ -83,8 +83,9 @@ export const fleetOf = (
     devices.push(first);
     i = j;
   }
-  const ids = new Set<DeviceId>(devices.map((d) => d.id));
-  return { devices, has: (id) => ids.has(id) };
+  // Only the orphan scan needs membership, and usually it is skipped: build the set on first use.
+  let ids: Set<DeviceId> | undefined;
+  return { devices, has: (id) => (ids ??= new Set(devices.map((d) => d.id))).has(id) };
 };
 
 /**
@@ -137,12 +138,15 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
   let actions: Action[] = [];
   let unchanged = 0;
   let evaluated = 0;
+  const anyFrozen = frozen.size > 0;
+  let publishedSeen = 0;
   for (const d of fleet.devices) {
-    if (frozen.has(d.id)) continue;
+    if (anyFrozen && frozen.has(d.id)) continue;
     evaluated++;
     const res = resolutionFor(d);
     for (const c of res.conflicts) conflicts.push({ _tag: "DeploymentConflict", device: d.id, ...c });
     const published = reality.desired.get(d.id);
+    if (published !== undefined) publishedSeen++;
     const start = actions.length;
     let presence: Presence | undefined;
     let found = 0;
@@ -191,9 +195,10 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
     }
   }
 
-  // Published entries of devices that are no longer in the fleet at all.
+  // Published entries of devices that are no longer in the fleet at all. When every
+  // device with entries was met above (the common case), there are none: skip the scan.
   const removed: Action[] = [];
-  for (const [id, entries] of reality.desired) {
+  if (publishedSeen < reality.desired.size) for (const [id, entries] of reality.desired) {
     if (fleet.has(id) || frozen.has(id)) continue;
     const presence = presenceOf(id);
     for (const [name, p] of entries)
