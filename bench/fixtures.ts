@@ -10,8 +10,8 @@ import type { DeploymentName, DeviceId } from "../src/algebra/Name.ts";
 import { and, arch, label, labelIn, labelGt, not, or, hasLabel } from "../src/selectors/Selector.ts";
 import { assign, type Assignment } from "../src/world/Assignment.ts";
 import { world, type World } from "../src/world/World.ts";
-import { applyPlan } from "../src/diff/Apply.ts";
-import { diff } from "../src/diff/Diff.ts";
+import * as O from "fp-ts/lib/Option.js";
+import { resolver } from "../src/diff/Diff.ts";
 import { emptyReality, type DesiredEntry, type Reality } from "../src/diff/Reality.ts";
 
 export const NOW = new Date("2026-11-23T12:00:00Z");
@@ -66,28 +66,38 @@ export const assignments = (): Assignment[] => {
 
 export const benchWorld = (n: number): World => world({ fleet: devices(n), assignments: assignments() });
 
-/** Reality converged to the World, then 1 % of its entries perturbed. */
+/**
+ * Reality converged to the World, then 1 % of its entries perturbed. Built
+ * straight from the resolver (not by applying a 5M-action plan) so that the
+ * fixture's own garbage does not dominate the peak RSS of a measurement.
+ */
 export const benchReality = (w: World): Reality => {
-  const converged = applyPlan(emptyReality, diff(w, emptyReality, { now: NOW }));
-  const desired = new Map(converged.desired) as Map<DeviceId, Map<DeploymentName, DesiredEntry>>;
-  let i = 0;
-  let total = 0;
+  const resolutionFor = resolver(w);
+  const desired = new Map<DeviceId, Map<DeploymentName, DesiredEntry>>();
+  const fleet = O.isSome(w.fleet) ? w.fleet.value : [];
   const stale = "sha256:" + "0".repeat(64);
-  for (const [id, entries] of converged.desired) {
-    let copy: Map<DeploymentName, DesiredEntry> | undefined;
-    for (const [name, e] of entries) {
+  let total = 0;
+  let i = 0;
+  for (const d of fleet) {
+    const entries = new Map<DeploymentName, DesiredEntry>();
+    for (const e of resolutionFor(d).entries) {
       total++;
-      if (total % 100 !== 0) continue;
-      copy ??= new Map(entries);
+      // Fingerprints as a KV would give them: revisions, distinct from spec hashes.
+      const entry: DesiredEntry = { device: d.id, deployment: e.name, specHash: e.specHash, fingerprint: String(total) };
+      if (total % 100 !== 0) {
+        entries.set(e.name, entry);
+        continue;
+      }
       const kind = i++ % 3;
-      if (kind === 0) copy.set(name, { ...e, specHash: stale });
-      else if (kind === 1) copy.delete(name);
-      else copy.set("retired" as DeploymentName, { device: id, deployment: "retired" as DeploymentName, specHash: stale, fingerprint: "1" });
+      if (kind === 0) entries.set(e.name, { ...entry, specHash: stale });
+      else if (kind === 2) {
+        entries.set(e.name, entry);
+        entries.set("retired" as DeploymentName, { device: d.id, deployment: "retired" as DeploymentName, specHash: stale, fingerprint: "0" });
+      } // kind 1: missing
     }
-    if (copy !== undefined) desired.set(id, copy);
+    if (entries.size > 0) desired.set(d.id, entries);
   }
-  // Fingerprints as a KV would give them: distinct from spec hashes.
-  return { ...converged, desired };
+  return { ...emptyReality, desired };
 };
 
 export const entryCount = (r: Reality): number => {
