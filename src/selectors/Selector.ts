@@ -112,15 +112,15 @@ export const arch = (name: string): Selector => {
 export const deviceIds = (ids: Iterable<string>): Selector =>
   Object.freeze({ _tag: "DeviceIds", ids: uniqueSorted([...ids].map(unsafeDeviceId)) });
 
-/** Conjunction; nested conjunctions are flattened, `and()` is `all`. */
+/** Conjunction; nested conjunctions are flattened and `all` (its identity) dropped, `and()` is `all`. */
 export const and = (...operands: ReadonlyArray<Selector>): Selector => {
-  const flat = operands.flatMap((s) => (s._tag === "And" ? s.operands : [s]));
+  const flat = operands.flatMap((s) => (s._tag === "And" ? s.operands : s._tag === "All" ? [] : [s]));
   if (flat.length === 1) return flat[0] as Selector;
   return flat.length === 0 ? all : Object.freeze({ _tag: "And", operands: Object.freeze(flat) });
 };
-/** Disjunction; nested disjunctions are flattened, `or()` is `none`. */
+/** Disjunction; nested disjunctions are flattened and `none` (its identity) dropped, `or()` is `none`. */
 export const or = (...operands: ReadonlyArray<Selector>): Selector => {
-  const flat = operands.flatMap((s) => (s._tag === "Or" ? s.operands : [s]));
+  const flat = operands.flatMap((s) => (s._tag === "Or" ? s.operands : s._tag === "None" ? [] : [s]));
   if (flat.length === 1) return flat[0] as Selector;
   return flat.length === 0 ? none : Object.freeze({ _tag: "Or", operands: Object.freeze(flat) });
 };
