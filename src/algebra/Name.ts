@@ -22,10 +22,10 @@ const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 /** True when `s` is an RFC 1123 DNS label. */
 export const isDnsLabel = (s: string): boolean => DNS_LABEL.test(s);
 
-interface DeviceIdBrand {
+export interface DeviceIdBrand {
   readonly DeviceId: unique symbol;
 }
-interface DeploymentNameBrand {
+export interface DeploymentNameBrand {
   readonly DeploymentName: unique symbol;
 }
 
