@@ -39,15 +39,20 @@ export const inventoryArb: fc.Arbitrary<Device[]> = fc.tuple(...IDS.map(deviceWi
 export const fleetFrom = (inventory: ReadonlyArray<Device>): fc.Arbitrary<Fleet.Fleet> =>
   fc.subarray([...inventory]).map(Fleet.fromDevices);
 
-const leafArb: fc.Arbitrary<Selector> = fc.oneof(
-  fc.constant(S.all),
-  fc.constant(S.none),
+/** The clauses a Kubernetes LabelSelector can express. */
+const labelClauseArb: fc.Arbitrary<Selector> = fc.oneof(
   fc.tuple(fc.constantFrom(...KEYS), fc.constantFrom(...VALUES)).map(([k, v]) => S.label(k, v)),
   fc.tuple(fc.constantFrom(...KEYS), fc.constantFrom(...VALUES)).map(([k, v]) => S.labelNotEquals(k, v)),
   fc.tuple(fc.constantFrom(...KEYS), fc.subarray([...VALUES], { minLength: 1 })).map(([k, vs]) => S.labelIn(k, vs)),
   fc.tuple(fc.constantFrom(...KEYS), fc.subarray([...VALUES], { minLength: 1 })).map(([k, vs]) => S.labelNotIn(k, vs)),
   fc.constantFrom(...KEYS).map(S.hasLabel),
   fc.constantFrom(...KEYS).map(S.lacksLabel),
+);
+
+const leafArb: fc.Arbitrary<Selector> = fc.oneof(
+  fc.constant(S.all),
+  fc.constant(S.none),
+  labelClauseArb,
   fc.tuple(fc.constantFrom(...KEYS), fc.integer({ min: -2, max: 9 })).map(([k, n]) => S.labelGt(k, n)),
   fc.tuple(fc.constantFrom(...KEYS), fc.integer({ min: -2, max: 9 })).map(([k, n]) => S.labelLt(k, n)),
   fc.constantFrom(...ARCHES).map(S.arch),
@@ -65,19 +70,7 @@ export const selectorArb: fc.Arbitrary<Selector> = fc.letrec<{ sel: Selector }>(
 })).sel;
 
 /** Selectors made only of conjoined label clauses (kubectl-expressible), possibly negated leaves. */
-export const labelOnlySelectorArb: fc.Arbitrary<Selector> = fc
-  .array(
-    fc.oneof(
-      fc.tuple(fc.constantFrom(...KEYS), fc.constantFrom(...VALUES)).map(([k, v]) => S.label(k, v)),
-      fc.tuple(fc.constantFrom(...KEYS), fc.constantFrom(...VALUES)).map(([k, v]) => S.labelNotEquals(k, v)),
-      fc.tuple(fc.constantFrom(...KEYS), fc.subarray([...VALUES], { minLength: 1 })).map(([k, vs]) => S.labelIn(k, vs)),
-      fc.tuple(fc.constantFrom(...KEYS), fc.subarray([...VALUES], { minLength: 1 })).map(([k, vs]) => S.labelNotIn(k, vs)),
-      fc.constantFrom(...KEYS).map(S.hasLabel),
-      fc.constantFrom(...KEYS).map(S.lacksLabel),
-    ),
-    { maxLength: 4 },
-  )
-  .map((xs) => S.and(...xs));
+export const labelOnlySelectorArb: fc.Arbitrary<Selector> = fc.array(labelClauseArb, { maxLength: 4 }).map((xs) => S.and(...xs));
 
 export const deploymentArb: fc.Arbitrary<Deployment> = fc
   .record({

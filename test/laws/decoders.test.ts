@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
+import type * as t from "io-ts";
 import { DeviceCodec, EqDevice } from "../../src/algebra/Device.ts";
 import { DeploymentCodec, specHash } from "../../src/algebra/Deployment.ts";
 import { RealityCodec } from "../../src/diff/Reality.ts";
@@ -22,11 +23,12 @@ const nearMiss = fc.oneof(
 );
 
 describe("core decoders", () => {
-  for (const [name, codec] of [
+  const codecs: ReadonlyArray<readonly [string, t.Decoder<unknown, unknown>]> = [
     ["DeviceCodec", DeviceCodec],
     ["DeploymentCodec", DeploymentCodec],
     ["RealityCodec", RealityCodec],
-  ] as const) {
+  ];
+  for (const [name, codec] of codecs) {
     it(`${name} never throws on garbage, and explains each Left`, () =>
       fc.assert(
         fc.property(nearMiss, (u) => {
