@@ -1,0 +1,37 @@
+/**
+ * The names the package root promises (issue: "tests outside this repository
+ * use them"), with the fixed signatures exercised once each.
+ */
+import { describe, expect, it } from "vitest";
+import * as api from "../../src/index.ts";
+
+const promised = [
+  "label", "labelNotEquals", "labelIn", "labelNotIn", "hasLabel", "lacksLabel", "labelGt", "labelLt", "arch", "deviceIds",
+  "all", "none", "and", "or", "not", "matches", "explain", "parseSelector", "printSelector", "toLabelSelector",
+  "fromLabelSelector", "SelectorBooleanAlgebra", "device", "deployment", "podman", "assign", "world", "WorldMonoid",
+  "diff", "applyPlan", "emptyReality", "memory",
+] as const;
+
+describe("public API", () => {
+  it("exports every promised name", () => {
+    for (const name of promised) expect(api, name).toHaveProperty(name);
+  });
+
+  it("keeps the fixed signatures", async () => {
+    const d = api.device("pi-01", { labels: { env: "prod" }, arch: "aarch64" });
+    expect(() => api.device("Not_A_Label")).toThrow(/Not_A_Label/);
+    expect(api.matches(api.label("env", "prod"))(d)).toBe(true);
+    const parsed = api.parseSelector("env=prod");
+    expect(parsed._tag).toBe("Right");
+    const dep = api.deployment("web", api.podman({ services: [{ name: "httpd", image: "httpd:2" }] }));
+    const w = api.world({ fleet: [d], assignments: [api.assign(api.label("env", "prod"), dep, { priority: 1 }), api.assign(api.arch("aarch64"), [dep])] });
+    const plan = api.diff(w, api.emptyReality, { now: new Date() });
+    expect(Object.keys(plan)).toEqual(expect.arrayContaining(["actions", "conflicts", "summary"]));
+    const next = api.applyPlan(api.emptyReality, plan);
+    expect(api.diff(w, next, { now: new Date() }).actions).toEqual([]);
+    expect(api.emptyReality.devices.size + api.emptyReality.desired.size).toBe(0);
+    const m = api.memory();
+    expect((await m.apply(plan))._tag).toBe("Completed");
+    expect(api.WorldMonoid.concat(w, api.WorldMonoid.empty)).toEqual(w);
+  });
+});
