@@ -1,0 +1,167 @@
+/**
+ * `local({ stateDir })`: the embedded backend. Reality lives in a state
+ * directory (default `.fleet/`), like Terraform's local backend: no server,
+ * so plans and applies work anywhere, and the CLI's demo runs on it.
+ *
+ * Contract (the conformance suite holds it to the in-memory reference):
+ * - `read` takes no lock (every write is an atomic rename, so a reader always
+ *   sees one whole state); bad records are problems, their devices damaged;
+ *   a state file that is not one throws `StateCorruptError`;
+ * - `apply` takes the lock (retrying up to `lockTimeoutMs`, else `Locked`),
+ *   re-reads the state under it, refuses a stale plan as a whole (`Stale`),
+ *   applies every action compare-and-set and writes the result in one atomic
+ *   write: all of a plan's actions are applied, or (the write failed) all of
+ *   them fail, and the previous state is kept as `state.json.backup`;
+ * - each desired entry's fingerprint is its revision in this state's lineage.
+ *
+ * No agents run against a state directory, so the device side is simulated
+ * (`simulate`, `register`): it changes devices and observed state only, never
+ * desired state. It is for demos and tests and is labelled so in the CLI.
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { stalePreconditions } from "../../diff/Apply.ts";
+import type { Device } from "../../algebra/Device.ts";
+import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
+import type { Plan } from "../../diff/Plan.ts";
+import type { DesiredEntry, Reality } from "../../diff/Reality.ts";
+import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
+import { acquireLock, describeLock, forceUnlock, readLock, LockError, type LockInfo, type LockState } from "./Lock.ts";
+import { loadState, saveState, StateCorruptError, type LocalState, type WriteHooks } from "./StateFile.ts";
+
+export { StateCorruptError, LockError, type LockInfo, type LockState };
+export { STATE_FILE, BACKUP_FILE, STATE_FORMAT, STATE_VERSION, decodeState } from "./StateFile.ts";
+export { LOCK_FILE, decodeLock } from "./Lock.ts";
+
+export interface LocalOptions {
+  readonly stateDir: string;
+  /** How long to retry a held lock, like Terraform's `-lock-timeout`. Default 0: one attempt. */
+  readonly lockTimeoutMs?: number;
+  /** Recorded in the lock file as who holds it; default the OS user name. */
+  readonly holder?: string;
+  /** Recorded in the lock file. */
+  readonly version?: string;
+  /** Crash-test hooks for the state write. */
+  readonly writeHooks?: WriteHooks;
+}
+
+/** Thrown by the device-side simulation when another process holds the lock. */
+export class StateLockedError extends Error {
+  override readonly name = "StateLockedError";
+}
+
+export interface LocalInterpreter extends Interpreter {
+  readonly stateDir: string;
+  /** Serial and lineage of the state on disk (serial 0: none yet). */
+  info(): Promise<{ readonly serial: number; readonly lineage: string }>;
+  lockState(): Promise<LockState>;
+  /** Removes the lock whose id is `id` (`fleet force-unlock`). */
+  forceUnlock(id: string): Promise<LockInfo | "unreadable">;
+  /**
+   * Simulation of the device side, under the lock: `f` returns the new
+   * devices and observed state; desired state is never touched.
+   */
+  simulate(operation: string, f: (r: Reality) => Pick<Reality, "devices" | "observed">): Promise<void>;
+  /** Simulation: registers devices with a heartbeat at `at` (as agents do). */
+  register(devices: ReadonlyArray<Device>, at: Date): Promise<void>;
+  /** Deletes the whole state directory (tests). */
+  destroy(): Promise<void>;
+}
+
+const fingerprint = (s: LocalState, revision: number): string => `r${revision}.${s.lineage.slice(0, 8)}`;
+
+export const local = async (options: LocalOptions): Promise<LocalInterpreter> => {
+  const { stateDir } = options;
+  const lockTimeoutMs = options.lockTimeoutMs ?? 0;
+
+  const withLock = async <A>(operation: string, onBusy: (holder: LockState) => A, f: () => Promise<A>): Promise<A> => {
+    await mkdir(stateDir, { recursive: true });
+    const got = await acquireLock(stateDir, {
+      operation,
+      timeoutMs: lockTimeoutMs,
+      ...(options.holder !== undefined ? { who: options.holder } : {}),
+      ...(options.version !== undefined ? { version: options.version } : {}),
+    });
+    if (got._tag === "Busy") return onBusy(got.holder);
+    try {
+      return await f();
+    } finally {
+      await got.release();
+    }
+  };
+
+  const simulate = (operation: string, f: (r: Reality) => Pick<Reality, "devices" | "observed">): Promise<void> =>
+    withLock(
+      operation,
+      (holder) => {
+        throw new StateLockedError(`the state in ${stateDir} is locked by ${describeLock(holder)}`);
+      },
+      async () => {
+        const { state, text } = await loadState(stateDir);
+        const next = f(state.reality);
+        await saveState(stateDir, { ...state, serial: state.serial + 1, reality: { ...state.reality, devices: next.devices, observed: next.observed } }, text, options.writeHooks);
+      },
+    );
+
+  return {
+    name: "local",
+    stateDir,
+    read: async (): Promise<ReadResult> => {
+      const { state, problems } = await loadState(stateDir);
+      return { reality: state.reality, problems };
+    },
+    apply: (plan: Pick<Plan, "actions">, applyOptions?: ApplyOptions): Promise<ApplyResult> =>
+      withLock<ApplyResult>(
+        "apply",
+        (holder) => ({ _tag: "Locked", holder: describeLock(holder) }),
+        async () => {
+          const { state, text } = await loadState(stateDir);
+          const stale = stalePreconditions(state.reality, plan);
+          if (stale.length > 0) return { _tag: "Stale", stale };
+          if (plan.actions.length === 0) return { _tag: "Completed", outcomes: [] };
+          const desired = new Map<DeviceId, Map<DeploymentName, DesiredEntry>>();
+          for (const [id, m] of state.reality.desired) desired.set(id, new Map(m));
+          let revision = state.revision;
+          const outcomes: ActionOutcome[] = [];
+          for (const action of plan.actions) {
+            let m = desired.get(action.device);
+            if (m === undefined) desired.set(action.device, (m = new Map()));
+            if (action._tag === "Delete") {
+              m.delete(action.deployment);
+              if (m.size === 0) desired.delete(action.device);
+              outcomes.push({ _tag: "Applied", action });
+            } else {
+              const fp = fingerprint(state, ++revision);
+              m.set(action.deployment, { device: action.device, deployment: action.deployment, specHash: action.specHash, fingerprint: fp, spec: action.spec });
+              outcomes.push({ _tag: "Applied", action, fingerprint: fp });
+            }
+          }
+          try {
+            await saveState(stateDir, { ...state, serial: state.serial + 1, revision, reality: { ...state.reality, desired } }, text, options.writeHooks);
+          } catch (e) {
+            // One write carries every action: if it fails, none of them happened.
+            const error = `writing ${stateDir}: ${(e as Error).message}`;
+            const failed: ActionOutcome[] = plan.actions.map((action) => ({ _tag: "Failed", action, error }));
+            applyOptions?.onProgress?.({ done: failed.length, total: failed.length, failed: failed.length });
+            return { _tag: "Completed", outcomes: failed };
+          }
+          applyOptions?.onProgress?.({ done: outcomes.length, total: outcomes.length, failed: 0 });
+          return { _tag: "Completed", outcomes };
+        },
+      ),
+    close: async () => {},
+    info: async () => {
+      const { state } = await loadState(stateDir);
+      return { serial: state.serial, lineage: state.lineage };
+    },
+    lockState: () => readLock(stateDir),
+    forceUnlock: (id) => forceUnlock(stateDir, id),
+    simulate,
+    register: (devices, at) =>
+      simulate("register", (r) => {
+        const next = new Map(r.devices);
+        for (const d of devices) next.set(d.id, { device: d, lastHeartbeat: at });
+        return { devices: next, observed: r.observed };
+      }),
+    destroy: () => rm(stateDir, { recursive: true, force: true }),
+  };
+};
