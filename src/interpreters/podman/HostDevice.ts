@@ -32,7 +32,6 @@ export const hostDeviceId = (hostname: string = os.hostname()): string => {
   const label = first
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, "-")
-    .replace(/-+/g, "-")
     .slice(0, 63)
     .replace(/^-+|-+$/g, "");
   return label === "" ? "localhost" : label;
