@@ -1,8 +1,33 @@
 /**
- * fleet-algebra/nats: desired state in NATS JetStream KV (work in progress).
+ * fleet-algebra/nats: desired state in NATS JetStream KV.
+ *
+ * `nats(options)` connects, opens (creating when missing) the fleet's
+ * buckets, and returns an `Interpreter`:
+ * - `read()` scans `desired-state`, `device-info`, `device-state` and
+ *   `device-heartbeat` into a Reality (Read.ts); unreadable records are
+ *   reported and their devices marked damaged;
+ * - `apply(plan)` is serialised by a lock kept in NATS, refuses a stale plan
+ *   as a whole, and writes every entry compare-and-set, pipelined (Apply.ts).
+ *
+ * The returned interpreter also plays the device side (`register`,
+ * `heartbeat`, `report`), for tests and tools that stand in for agents; the
+ * agent itself is `runAgent` (agent.ts). Buckets, keys, wire formats and the
+ * lock protocol are documented in docs/nats.md.
  */
+import { hostname } from "node:os";
+import { nuid, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { Device } from "../../algebra/Device.ts";
+import type { DeviceId } from "../../algebra/Name.ts";
+import type { ObservedState } from "../../diff/Reality.ts";
 import type { Interpreter } from "../Interpreter.ts";
-import { BackendUnavailableError } from "../Interpreter.ts";
+import { applyToNats } from "./Apply.ts";
+import { ALL_ROLES, BUCKET, openFleetBuckets, streamOf, type FleetBuckets } from "./Buckets.ts";
+import { connectJetStream } from "./Connection.ts";
+import { deviceWriter } from "./DeviceSide.ts";
+import { applyLock } from "./Lock.ts";
+import { ackPublisher } from "./Publisher.ts";
+import { readFleet } from "./Read.ts";
 
 export interface NatsOptions {
   servers: string | string[];
@@ -12,12 +37,85 @@ export interface NatsOptions {
   pass?: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   name?: string;
+  /** Replicas of buckets this client creates (1, 3 or 5; clustered NATS). Default 1. */
   replicas?: number;
+  /** How long an apply lock lives without renewal (a crashed apply blocks no longer). Default 30 000 ms. */
   lockTtlMs?: number;
+  /** How long `apply` waits for a lock another apply holds before returning `Locked`. Default 10 000 ms. */
+  lockWaitMs?: number;
+  /** Desired-state writes in flight at once during an apply. Default 1024. */
+  window?: number;
 }
 
-export interface NatsInterpreter extends Interpreter {}
+export interface NatsInterpreter extends Interpreter {
+  readonly connection: NatsConnection;
+  readonly buckets: FleetBuckets;
+  /** Device side: device-info and a heartbeat at `at`, as an agent registers. */
+  register(device: Device, at?: Date): Promise<void>;
+  heartbeat(id: DeviceId, at: Date, agentVersion?: string): Promise<void>;
+  /** Device side: observed state, as an agent reports it. */
+  report(state: ObservedState): Promise<void>;
+  /** Removes every key of every fleet bucket (tests, demos). Not part of any plan. */
+  reset(): Promise<void>;
+}
 
-export const nats = async (_options: NatsOptions): Promise<NatsInterpreter> => {
-  throw new BackendUnavailableError("nats: not implemented yet");
+export const DEFAULT_LOCK_TTL_MS = 30_000;
+export const DEFAULT_LOCK_WAIT_MS = 10_000;
+export const DEFAULT_WINDOW = 1024;
+
+export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
+  const { nc, js } = await connectJetStream(options);
+  let buckets: FleetBuckets;
+  try {
+    buckets = await openFleetBuckets(js, options.replicas !== undefined ? { replicas: options.replicas } : {});
+  } catch (e) {
+    await nc.close().catch(() => undefined);
+    throw e;
+  }
+  const publisher = ackPublisher(nc);
+  const lock = applyLock({ kv: buckets.locks, publisher });
+  const devices = deviceWriter(buckets);
+  const owner = `${options.name ?? "fleet"}@${hostname()}:${process.pid}/${nuid.next()}`;
+
+  return {
+    name: "nats",
+    connection: nc,
+    buckets,
+    read: () => readFleet(js),
+    apply: (plan, applyOptions) =>
+      applyToNats(
+        {
+          js,
+          desired: buckets.desired,
+          publisher,
+          lock,
+          owner,
+          lockTtlMs: options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS,
+          lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+          window: options.window ?? DEFAULT_WINDOW,
+        },
+        plan,
+        applyOptions,
+      ),
+    close: async () => {
+      publisher.close();
+      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+    },
+    register: async (device, at) => {
+      await devices.publishInfo(device);
+      if (at !== undefined) await devices.heartbeat(device.id, at, device.agentVersion);
+    },
+    heartbeat: (id, at, agentVersion) => devices.heartbeat(id, at, agentVersion),
+    report: (s) =>
+      devices.reportState(s.device, s.deployment, {
+        phase: s.phase,
+        time: s.at,
+        ...(s.specHash !== undefined ? { specHash: s.specHash } : {}),
+        ...(s.error !== undefined ? { error: s.error } : {}),
+      }),
+    reset: async () => {
+      const jsm = await jetstreamManager(nc);
+      await Promise.all(ALL_ROLES.map((r) => jsm.streams.purge(streamOf(BUCKET[r]))));
+    },
+  };
 };

@@ -1,0 +1,140 @@
+/**
+ * Applying a plan to `desired-state`.
+ *
+ * 1. Take the apply lock (Lock.ts); busy beyond the wait: `Locked`, nothing written.
+ * 2. Check every entry the plan touches is still at the revision the plan saw
+ *    (create: no entry, or a tombstone; update/delete: revision == fingerprint).
+ *    Any mismatch refuses the whole plan (`Stale`), nothing written.
+ * 3. Write every action compare-and-set on the revision just checked (a
+ *    create on 0 or its tombstone's revision), many writes in flight at once
+ *    within a bounded window. A refused or failed write fails that action
+ *    only; if the lock is lost meanwhile, the actions not yet sent fail.
+ * 4. Release the lock.
+ *
+ * Outcomes are in plan order, one per action.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { expectedFingerprint, type StaleEntry } from "../../diff/Apply.ts";
+import type { Action, Plan } from "../../diff/Plan.ts";
+import type { ActionOutcome, ApplyOptions, ApplyResult } from "../Interpreter.ts";
+import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
+import type { ApplyLock } from "./Lock.ts";
+import { PublishError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
+import { scanLatest } from "./Scan.ts";
+import { encodeDesiredValue } from "./wire.ts";
+
+export interface ApplyDeps {
+  readonly js: JetStreamClient;
+  readonly desired: KV;
+  readonly publisher: AckPublisher;
+  readonly lock: ApplyLock;
+  readonly owner: string;
+  readonly lockTtlMs: number;
+  readonly lockWaitMs: number;
+  /** Writes in flight at once. */
+  readonly window: number;
+}
+
+/** Below this many actions, the current revisions are fetched key by key; above, one headers-only scan. */
+const PER_KEY_CHECK_LIMIT = 256;
+
+interface Current {
+  readonly revision: number;
+  readonly live: boolean;
+}
+
+const keyOf = (a: Action): string => `${a.device}.${a.deployment}`;
+
+const currentRevisions = async (deps: ApplyDeps, actions: ReadonlyArray<Action>): Promise<Map<string, Current>> => {
+  const out = new Map<string, Current>();
+  if (actions.length > PER_KEY_CHECK_LIMIT) {
+    for (const e of await scanLatest(deps.js, BUCKET.desired, { headersOnly: true })) {
+      out.set(e.key, { revision: e.revision, live: e.operation === "PUT" });
+    }
+    return out;
+  }
+  await Promise.all(
+    actions.map(async (a) => {
+      const e = await deps.desired.get(keyOf(a));
+      if (e !== null) out.set(keyOf(a), { revision: e.revision, live: e.operation === "PUT" });
+    }),
+  );
+  return out;
+};
+
+const describeWriteError = (e: unknown): string => {
+  if (e instanceof PublishError && e.code === WRONG_LAST_SEQUENCE) return `changed concurrently, not written (${e.message})`;
+  return e instanceof Error ? e.message : String(e);
+};
+
+export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, options: ApplyOptions = {}): Promise<ApplyResult> => {
+  const actions = plan.actions;
+  if (actions.length === 0) return { _tag: "Completed", outcomes: [] };
+
+  const acquired = await deps.lock.acquire(deps.owner, { ttlMs: deps.lockTtlMs, waitMs: deps.lockWaitMs });
+  if (acquired._tag === "Busy") {
+    return acquired.until === undefined ? { _tag: "Locked", holder: acquired.holder } : { _tag: "Locked", holder: acquired.holder, until: acquired.until };
+  }
+  const lock = acquired.lock;
+  try {
+    const current = await currentRevisions(deps, actions);
+    const stale: StaleEntry[] = [];
+    const expectedSeq = new Array<number>(actions.length);
+    actions.forEach((a, i) => {
+      const c = current.get(keyOf(a));
+      const found = c !== undefined && c.live ? String(c.revision) : null;
+      const expected = expectedFingerprint(a);
+      if (found !== expected) stale.push({ device: a.device, deployment: a.deployment, expected, found });
+      // A create compare-and-sets on the tombstone a delete left, or on 0 for a key never written.
+      expectedSeq[i] = c === undefined ? 0 : c.revision;
+    });
+    if (stale.length > 0) return { _tag: "Stale", stale };
+
+    const prefix = subjectPrefixOf(BUCKET.desired);
+    const empty = new Uint8Array(0);
+    const outcomes = new Array<ActionOutcome>(actions.length);
+    const total = actions.length;
+    let done = 0;
+    let failed = 0;
+    const step = Math.max(1, Math.min(1000, Math.ceil(total / 100)));
+    const settle = (i: number, o: ActionOutcome): void => {
+      outcomes[i] = o;
+      done++;
+      if (o._tag === "Failed") failed++;
+      if (options.onProgress !== undefined && (done % step === 0 || done === total)) options.onProgress({ done, total, failed });
+    };
+
+    const writeOne = async (i: number): Promise<void> => {
+      const action = actions[i] as Action;
+      if (lock.isLost()) {
+        settle(i, { _tag: "Failed", action, error: `not written: ${await lock.lost}` });
+        return;
+      }
+      const subject = prefix + keyOf(action);
+      const expected = expectedSeq[i] as number;
+      try {
+        if (action._tag === "Delete") {
+          await deps.publisher.publish(subject, empty, { expectedLastSubjectSequence: expected, kvOperation: "DEL" });
+          settle(i, { _tag: "Applied", action });
+        } else {
+          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash), {
+            expectedLastSubjectSequence: expected,
+          });
+          settle(i, { _tag: "Applied", action, fingerprint: String(seq) });
+        }
+      } catch (e) {
+        settle(i, { _tag: "Failed", action, error: describeWriteError(e) });
+      }
+    };
+
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < total) await writeOne(next++);
+    };
+    await Promise.all(Array.from({ length: Math.min(deps.window, total) }, worker));
+    return { _tag: "Completed", outcomes };
+  } finally {
+    await lock.release();
+  }
+};

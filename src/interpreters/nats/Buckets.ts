@@ -1,0 +1,79 @@
+/**
+ * The JetStream KV buckets of a fleet, their settings, and opening them.
+ *
+ * | bucket             | key                       | written by     | history |
+ * |--------------------|---------------------------|----------------|---------|
+ * | `desired-state`    | `<device>.<deployment>`   | control plane  | 5       |
+ * | `device-info`      | `<device>`                | agent          | 1       |
+ * | `device-state`     | `<device>.<deployment>`   | agent          | 1       |
+ * | `device-heartbeat` | `<device>`                | agent          | 1       |
+ * | `fleet-locks`      | `apply`                   | control plane  | 1       |
+ *
+ * All are file-backed and created when missing with these settings (the
+ * replica count is an option, for a clustered NATS); an existing bucket is
+ * opened as it is, never reconfigured.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
+
+export const BUCKET = {
+  desired: "desired-state",
+  info: "device-info",
+  state: "device-state",
+  heartbeat: "device-heartbeat",
+  locks: "fleet-locks",
+} as const;
+
+export type BucketRole = keyof typeof BUCKET;
+
+/** History per key: desired-state keeps a short audit trail (`nats kv history`); the rest only the latest value. */
+export const HISTORY: { readonly [R in BucketRole]: number } = {
+  desired: 5,
+  info: 1,
+  state: 1,
+  heartbeat: 1,
+  locks: 1,
+};
+
+const DESCRIPTION: { readonly [R in BucketRole]: string } = {
+  desired: "fleet-algebra: desired deployment per device (<device>.<deployment>), written by the control plane",
+  info: "fleet-algebra: device registration (<device>), written by agents",
+  state: "fleet-algebra: observed deployment state (<device>.<deployment>), written by agents",
+  heartbeat: "fleet-algebra: agent heartbeats (<device>)",
+  locks: "fleet-algebra: apply lock (compare-and-set)",
+};
+
+export type FleetBuckets = { readonly [R in BucketRole]: KV };
+
+export interface BucketSettings {
+  /** JetStream replicas for newly created buckets (1, 3 or 5). Default 1. */
+  readonly replicas?: number;
+}
+
+export const bucketOptions = (role: BucketRole, settings: BucketSettings): Partial<KvOptions> => ({
+  history: HISTORY[role],
+  replicas: settings.replicas ?? 1,
+  storage: "file",
+  description: DESCRIPTION[role],
+});
+
+/** The stream behind a bucket, for reads that bypass the KV view (bulk scans). */
+export const streamOf = (bucket: string): string => `KV_${bucket}`;
+/** The subject prefix of a bucket's keys, with the trailing dot. */
+export const subjectPrefixOf = (bucket: string): string => `$KV.${bucket}.`;
+
+/** Opens (creating when missing) some buckets. */
+export const openBuckets = async <R extends BucketRole>(
+  js: JetStreamClient,
+  roles: ReadonlyArray<R>,
+  settings: BucketSettings = {},
+): Promise<{ readonly [K in R]: KV }> => {
+  const kvm = new Kvm(js);
+  const opened = await Promise.all(roles.map(async (r) => [r, await kvm.create(BUCKET[r], bucketOptions(r, settings))] as const));
+  return Object.fromEntries(opened) as { readonly [K in R]: KV };
+};
+
+export const ALL_ROLES: ReadonlyArray<BucketRole> = ["desired", "info", "state", "heartbeat", "locks"];
+
+export const openFleetBuckets = (js: JetStreamClient, settings: BucketSettings = {}): Promise<FleetBuckets> =>
+  openBuckets(js, ALL_ROLES, settings);

@@ -1,0 +1,232 @@
+/**
+ * Wire formats of the NATS KV buckets (version 1), as io-ts codecs.
+ *
+ * Every value is a JSON object with `v: 1`. Readers are permissive: unknown
+ * extra fields are ignored and optional fields may be missing, so agents and
+ * control planes of neighbouring versions can share a bucket; a value with
+ * another `v` is reported as unreadable, never guessed at. docs/nats.md is the
+ * reference for these shapes.
+ *
+ * Keys are validated here too: `<device>` and `<device>.<deployment>`, each
+ * part an RFC 1123 DNS label. A key that names a valid device but is
+ * otherwise unreadable still tells the reader which device it belongs to.
+ *
+ * Law (test/nats/wire.test.ts): decode(encode(x)) = x for every value written.
+ */
+import * as t from "io-ts";
+import * as E from "fp-ts/lib/Either.js";
+import { DeploymentCodec, specHash as hashOf, type Deployment } from "../../algebra/Deployment.ts";
+import { DeviceCodec, type Device } from "../../algebra/Device.ts";
+import { formatValidationErrors } from "../../algebra/DecodeError.ts";
+import { dnsLabelProblem, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
+import type { Phase } from "../../diff/Reality.ts";
+
+export const WIRE_VERSION = 1;
+
+// -------------------------------------------------------------------------------------
+// keys
+// -------------------------------------------------------------------------------------
+
+export interface EntryKey {
+  readonly device: DeviceId;
+  readonly deployment: DeploymentName;
+}
+
+/** Why a key could not be read; `device` when its device part is still a valid id. */
+export interface KeyProblem {
+  readonly message: string;
+  readonly device?: DeviceId;
+}
+
+export const parseDeviceKey = (key: string): E.Either<KeyProblem, DeviceId> => {
+  const problem = dnsLabelProblem(key);
+  return problem === undefined ? E.right(key as DeviceId) : E.left({ message: `invalid device id in key: ${problem}` });
+};
+
+export const parseEntryKey = (key: string): E.Either<KeyProblem, EntryKey> => {
+  const dot = key.indexOf(".");
+  if (dot === -1) return E.left({ message: "expected a key <device>.<deployment>" });
+  const d = key.slice(0, dot);
+  const n = key.slice(dot + 1);
+  const dp = dnsLabelProblem(d);
+  if (dp !== undefined) return E.left({ message: `invalid device id in key: ${dp}` });
+  const device = d as DeviceId;
+  if (n.includes(".")) return E.left({ message: "expected a key <device>.<deployment> (found more than one '.')", device });
+  const np = dnsLabelProblem(n);
+  if (np !== undefined) return E.left({ message: `invalid deployment name in key: ${np}`, device });
+  return E.right({ device, deployment: n as DeploymentName });
+};
+
+// -------------------------------------------------------------------------------------
+// values
+// -------------------------------------------------------------------------------------
+
+const IsoDate = new t.Type<Date, string, unknown>(
+  "IsoDate",
+  (u): u is Date => u instanceof Date,
+  (u, c) => {
+    if (typeof u !== "string") return t.failure(u, c, "expected an ISO 8601 date string");
+    const d = new Date(u);
+    return Number.isNaN(d.getTime()) ? t.failure(u, c, `invalid date ${JSON.stringify(u)}`) : t.success(d);
+  },
+  (d) => d.toISOString(),
+);
+
+const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null });
+
+/** `desired-state` `<device>.<deployment>`: the full spec (agents run it) and its hash. */
+export const DesiredValueV1 = t.type({ v: t.literal(1), specHash: t.string, spec: DeploymentCodec });
+/** `device-info` `<device>`: what the agent registered. */
+export const DeviceInfoValueV1 = t.type({ v: t.literal(1), id: t.string });
+/** `device-state` `<device>.<deployment>`: what the agent observes. */
+export const DeviceStateValueV1 = t.intersection([
+  t.type({ v: t.literal(1), phase: PhaseCodec, time: IsoDate }),
+  t.partial({ specHash: t.string, error: t.string }),
+]);
+/** `device-heartbeat` `<device>`: liveness. */
+export const HeartbeatValueV1 = t.intersection([t.type({ v: t.literal(1), time: IsoDate }), t.partial({ agentVersion: t.string })]);
+
+export interface DesiredValue {
+  readonly spec: Deployment;
+  readonly specHash: string;
+}
+
+export interface DeviceStateValue {
+  readonly phase: Phase;
+  readonly specHash?: string;
+  readonly error?: string;
+  readonly time: Date;
+}
+
+export interface HeartbeatValue {
+  readonly time: Date;
+  readonly agentVersion?: string;
+}
+
+const textDecoder = new TextDecoder("utf-8", { fatal: true });
+const textEncoder = new TextEncoder();
+
+const utf8 = (bytes: Uint8Array): E.Either<string, string> => {
+  try {
+    return E.right(textDecoder.decode(bytes));
+  } catch {
+    return E.left("value is not UTF-8");
+  }
+};
+
+/** JSON text to an object carrying this reader's wire version; every failure becomes one message. */
+const parseJsonVersioned = (text: string): E.Either<string, unknown> => {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return E.left(`value is not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return E.left("value is not a JSON object");
+  const v = (json as { v?: unknown }).v;
+  if (v === undefined) return E.left("value has no wire version `v`");
+  if (v !== WIRE_VERSION) return E.left(`unsupported wire version ${JSON.stringify(v)} (this reader knows ${WIRE_VERSION})`);
+  return E.right(json);
+};
+
+const parseVersioned = (bytes: Uint8Array): E.Either<string, unknown> => {
+  const text = utf8(bytes);
+  return E.isLeft(text) ? text : parseJsonVersioned(text.right);
+};
+
+const decodeWith = <A>(codec: t.Decoder<unknown, A>, u: unknown): E.Either<string, A> => {
+  const r = codec.decode(u);
+  return E.isLeft(r) ? E.left(formatValidationErrors(r.left)) : r;
+};
+
+const decodeDesiredText = (text: string): E.Either<string, DesiredValue> => {
+  const json = parseJsonVersioned(text);
+  if (E.isLeft(json)) return json;
+  const r = decodeWith(DesiredValueV1, json.right);
+  if (E.isLeft(r)) return r;
+  const { spec, specHash } = r.right;
+  // The diff trusts the hash; a value whose spec does not hash to it would never be corrected.
+  const actual = hashOf(spec);
+  if (actual !== specHash) return E.left(`specHash ${specHash} does not match the spec (${actual})`);
+  return E.right({ spec, specHash });
+};
+
+/**
+ * A `desired-state` decoder for one bulk read. One spec is published to many
+ * devices as identical bytes, so results are memoised by value text: a fleet
+ * of 100k entries with a handful of specs decodes and hashes each spec once.
+ */
+export const desiredValueDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.Either<string, DesiredValue>) => {
+  const memo = new Map<string, E.Either<string, DesiredValue>>();
+  return (bytes, key) => {
+    const text = utf8(bytes);
+    if (E.isLeft(text)) return text;
+    let r = memo.get(text.right);
+    if (r === undefined) {
+      r = decodeDesiredText(text.right);
+      memo.set(text.right, r);
+    }
+    if (E.isRight(r) && r.right.spec.name !== key.deployment)
+      return E.left(`spec is for deployment ${JSON.stringify(r.right.spec.name)}, not ${JSON.stringify(key.deployment)}`);
+    return r;
+  };
+};
+
+export const decodeDesiredValue = (bytes: Uint8Array, key: EntryKey): E.Either<string, DesiredValue> => desiredValueDecoder()(bytes, key);
+
+export const decodeDeviceInfoValue = (bytes: Uint8Array, id: DeviceId): E.Either<string, Device> => {
+  const json = parseVersioned(bytes);
+  if (E.isLeft(json)) return json;
+  const head = decodeWith(DeviceInfoValueV1, json.right);
+  if (E.isLeft(head)) return head;
+  if (head.right.id !== id) return E.left(`value is for device ${JSON.stringify(head.right.id)}, not ${JSON.stringify(id)}`);
+  return decodeWith(DeviceCodec, json.right);
+};
+
+export const decodeDeviceStateValue = (bytes: Uint8Array): E.Either<string, DeviceStateValue> => {
+  const json = parseVersioned(bytes);
+  return E.isLeft(json) ? json : decodeWith(DeviceStateValueV1, json.right);
+};
+
+export const decodeHeartbeatValue = (bytes: Uint8Array): E.Either<string, HeartbeatValue> => {
+  const json = parseVersioned(bytes);
+  return E.isLeft(json) ? json : decodeWith(HeartbeatValueV1, json.right);
+};
+
+// -------------------------------------------------------------------------------------
+// encoders
+// -------------------------------------------------------------------------------------
+
+// A plan publishes one spec to many devices: encode each deployment once.
+const desiredCache = new WeakMap<Deployment, Map<string, Uint8Array>>();
+
+/** The `desired-state` value; the same bytes for every device that gets this spec. */
+export const encodeDesiredValue = (spec: Deployment, specHash: string): Uint8Array => {
+  let byHash = desiredCache.get(spec);
+  if (byHash === undefined) desiredCache.set(spec, (byHash = new Map()));
+  let bytes = byHash.get(specHash);
+  if (bytes === undefined) {
+    bytes = textEncoder.encode(JSON.stringify({ v: WIRE_VERSION, specHash, spec: DeploymentCodec.encode(spec) }));
+    byHash.set(specHash, bytes);
+  }
+  return bytes;
+};
+
+export const encodeDeviceInfoValue = (device: Device): Uint8Array =>
+  textEncoder.encode(JSON.stringify({ v: WIRE_VERSION, ...(DeviceCodec.encode(device) as object) }));
+
+export const encodeDeviceStateValue = (s: DeviceStateValue): Uint8Array =>
+  textEncoder.encode(
+    JSON.stringify({
+      v: WIRE_VERSION,
+      phase: s.phase,
+      ...(s.specHash !== undefined ? { specHash: s.specHash } : {}),
+      ...(s.error !== undefined ? { error: s.error } : {}),
+      time: s.time.toISOString(),
+    }),
+  );
+
+export const encodeHeartbeatValue = (h: HeartbeatValue): Uint8Array =>
+  textEncoder.encode(
+    JSON.stringify({ v: WIRE_VERSION, time: h.time.toISOString(), ...(h.agentVersion !== undefined ? { agentVersion: h.agentVersion } : {}) }),
+  );
