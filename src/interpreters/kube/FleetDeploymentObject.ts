@@ -1,0 +1,175 @@
+/**
+ * The `FleetDeployment` custom resource: one object per deployment name of
+ * the World, named by it, labelled `app.kubernetes.io/managed-by=fleet-algebra`.
+ *
+ * - `spec.variants`: one per assignment that gives the deployment (its id,
+ *   name, printed selector, LabelSelector when one exists, priority, spec
+ *   hash, score, rollout), highest priority first. On each device the
+ *   highest matching priority wins, exactly as in the World.
+ * - `spec.selector` / `spec.labelSelector`: the union of the variants'
+ *   selectors (where the deployment goes at all); `spec.specHash`, `score`,
+ *   `rollout` when every variant runs the same spec (the usual case).
+ * - `status`: the counts of `status()` (src/diff/Status.ts) plus `published`.
+ *
+ * Law: `assignmentsOf(decode(specOf(world)))` resolves, deployment by
+ * deployment, exactly as the World does (a variant is an assignment cut down
+ * to one deployment; resolution is per deployment name), so status can be
+ * recomputed from the cluster alone after an apply.
+ */
+import * as t from "io-ts";
+import * as E from "fp-ts/lib/Either.js";
+import * as O from "fp-ts/lib/Option.js";
+import { DeploymentCodec, specHash, type Deployment } from "../../algebra/Deployment.ts";
+import { formatValidationErrors } from "../../algebra/DecodeError.ts";
+import { DeploymentName } from "../../algebra/Name.ts";
+import type { FleetStatus } from "../../diff/Status.ts";
+import { toLabelSelector, type LabelSelector } from "../../selectors/LabelSelector.ts";
+import { formatSelectorError, parseSelector } from "../../selectors/Parse.ts";
+import { printSelector } from "../../selectors/Print.ts";
+import { or, type Selector } from "../../selectors/Selector.ts";
+import { assign, type Assignment } from "../../world/Assignment.ts";
+import type { World } from "../../world/World.ts";
+import { API_VERSION, FLEET_DEPLOYMENT } from "./Crds.ts";
+
+export const MANAGED_BY = "app.kubernetes.io/managed-by";
+export const MANAGED_BY_SELECTOR = `${MANAGED_BY}=fleet-algebra`;
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+export interface Variant {
+  readonly id: string;
+  readonly assignment: string;
+  readonly selector: Selector;
+  readonly priority: number;
+  readonly deployment: Deployment;
+}
+
+export interface FleetDeploymentSpec {
+  readonly name: DeploymentName;
+  /** Highest priority first, then by assignment name and id. */
+  readonly variants: ReadonlyArray<Variant>;
+}
+
+const compareVariants = (a: Variant, b: Variant): number =>
+  a.priority !== b.priority ? b.priority - a.priority : a.assignment !== b.assignment ? (a.assignment < b.assignment ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+
+/** One FleetDeployment per deployment name of the World, in name order. */
+export const fleetDeploymentsOf = (world: World): ReadonlyArray<FleetDeploymentSpec> => {
+  const byName = new Map<DeploymentName, Variant[]>();
+  for (const a of world.assignments)
+    for (const d of a.deployments) {
+      const v: Variant = { id: a.id, assignment: a.name, selector: a.selector, priority: a.priority, deployment: d };
+      byName.set(d.name, [...(byName.get(d.name) ?? []), v]);
+    }
+  return [...byName.keys()].sort().map((name) => ({ name, variants: (byName.get(name) as Variant[]).sort(compareVariants) }));
+};
+
+/** The variants as assignments, each cut down to its one deployment. */
+export const assignmentsOf = (fds: ReadonlyArray<FleetDeploymentSpec>): ReadonlyArray<Assignment> =>
+  fds.flatMap((fd) => fd.variants.map((v) => assign(v.selector, v.deployment, { priority: v.priority, name: v.assignment })));
+
+// -------------------------------------------------------------------------------------
+// encoding
+// -------------------------------------------------------------------------------------
+
+const labelSelectorField = (s: Selector): { readonly labelSelector?: LabelSelector } => {
+  const ls = toLabelSelector(s);
+  return O.isSome(ls) ? { labelSelector: ls.value } : {};
+};
+
+/** The server-side apply body of a FleetDeployment's spec. */
+export const specConfig = (fd: FleetDeploymentSpec, namespace: string): object => {
+  const printed = new Map<string, Selector>();
+  for (const v of fd.variants) printed.set(printSelector(v.selector), v.selector);
+  const union = or(...[...printed.keys()].sort().map((k) => printed.get(k) as Selector));
+  const hashes = new Set(fd.variants.map((v) => specHash(v.deployment)));
+  const only = fd.variants[0];
+  return {
+    apiVersion: API_VERSION,
+    kind: FLEET_DEPLOYMENT.kind,
+    metadata: { name: fd.name, namespace, labels: { [MANAGED_BY]: "fleet-algebra" } },
+    spec: {
+      selector: printSelector(union),
+      ...labelSelectorField(union),
+      ...(hashes.size === 1 && only !== undefined
+        ? { specHash: specHash(only.deployment), score: only.deployment.score, rollout: only.deployment.rollout }
+        : {}),
+      variants: fd.variants.map((v) => ({
+        id: v.id,
+        assignment: v.assignment,
+        selector: printSelector(v.selector),
+        ...labelSelectorField(v.selector),
+        priority: v.priority,
+        specHash: specHash(v.deployment),
+        score: v.deployment.score,
+        rollout: v.deployment.rollout,
+      })),
+    },
+  };
+};
+
+/** The server-side apply body of a FleetDeployment's status, from the World's status. */
+export const statusConfig = (name: DeploymentName, namespace: string, fleet: FleetStatus): object => {
+  const s = fleet.deployments.find((d) => d.deployment === name);
+  let published = 0;
+  for (const d of fleet.devices) for (const r of d.deployments) if (r.deployment === name && r.publishedHash === r.specHash) published++;
+  return {
+    apiVersion: API_VERSION,
+    kind: FLEET_DEPLOYMENT.kind,
+    metadata: { name, namespace },
+    status: {
+      matched: s?.matched ?? 0,
+      published,
+      succeeded: s?.succeeded ?? 0,
+      failed: s?.failed ?? 0,
+      pending: s?.pending ?? 0,
+      offline: s?.offline ?? 0,
+      ...(s?.lastError !== undefined ? { lastError: { device: s.lastError.device, error: s.lastError.error, at: s.lastError.at.toISOString() } } : {}),
+    },
+  };
+};
+
+// -------------------------------------------------------------------------------------
+// decoding
+// -------------------------------------------------------------------------------------
+
+export interface FleetDeploymentObject {
+  readonly name: string;
+  readonly resourceVersion: string;
+  /** `Left` (why) when the spec does not decode; the caller reports it. */
+  readonly spec: E.Either<string, FleetDeploymentSpec>;
+}
+
+const Envelope = t.type({ metadata: t.type({ name: t.string, resourceVersion: t.string }) });
+const SpecWire = t.type({
+  spec: t.type({
+    variants: t.array(t.type({ id: t.string, assignment: t.string, selector: t.string, priority: t.Int, specHash: t.string, score: t.unknown, rollout: t.unknown })),
+  }),
+});
+
+const decodeSpec = (name: string, u: unknown): E.Either<string, FleetDeploymentSpec> => {
+  const n = DeploymentName.decode(name);
+  if (E.isLeft(n)) return E.left(`name ${JSON.stringify(name)} is not a deployment name`);
+  const w = SpecWire.decode(u);
+  if (E.isLeft(w)) return E.left(formatValidationErrors(w.left));
+  const variants: Variant[] = [];
+  for (const v of w.right.spec.variants) {
+    const where = `spec.variants[id=${v.id}]`;
+    const sel = parseSelector(v.selector);
+    if (E.isLeft(sel)) return E.left(`${where}.selector: ${formatSelectorError(sel.left)}`);
+    const d = DeploymentCodec.decode({ name, score: v.score, rollout: v.rollout });
+    if (E.isLeft(d)) return E.left(`${where}: ${formatValidationErrors(d.left)}`);
+    if (specHash(d.right) !== v.specHash) return E.left(`${where}: specHash does not match score and rollout`);
+    variants.push({ id: v.id, assignment: v.assignment, selector: sel.right, priority: v.priority, deployment: d.right });
+  }
+  return E.right({ name: n.right, variants: variants.sort(compareVariants) });
+};
+
+export const decodeFleetDeployment = (u: unknown): E.Either<string, FleetDeploymentObject> => {
+  const env = Envelope.decode(u);
+  if (E.isLeft(env)) return E.left(`not an object: ${formatValidationErrors(env.left)}`);
+  const { name, resourceVersion } = env.right.metadata;
+  return E.right({ name, resourceVersion, spec: decodeSpec(name, u) });
+};
