@@ -65,7 +65,7 @@ export const podmanRuntime = async (options: PodmanRuntimeOptions = {}): Promise
         const outcomes = await engine.run(steps);
         // Errors of desired services surface in their status; a failed removal has no status to go to.
         for (const o of outcomes)
-          if (o.step._tag === "Remove" && o.error !== undefined) onProblem({ source: "podman", key: o.step.container.name, message: o.error });
+          if (o.step._tag === "Remove" && o.error !== undefined && o.blocked !== true) onProblem({ source: "podman", key: o.step.container.name, message: o.error });
         engine.retain(desired);
         return engine.statuses(desired.map(viewOfSpec), await list(false));
       }),

@@ -33,6 +33,12 @@ export interface ReconcilerOptions {
   readonly pull?: PullPolicy;
   /** Idle timeout of an image pull. Default 10 minutes. */
   readonly pullTimeoutMs?: number;
+  /**
+   * After a failed pull, the same image is not pulled again for this long (the
+   * failure is reported meanwhile), so a level-triggered agent does not spend
+   * every reconcile waiting on an unreachable registry. Default 60 s.
+   */
+  readonly pullRetryAfterMs?: number;
 }
 
 export interface StepOutcome {
@@ -88,19 +94,29 @@ export const reconciler = (client: LibpodClient, options: ReconcilerOptions = {}
   const stopTimeout = options.stopTimeoutSeconds ?? 10;
   const pull = options.pull ?? "missing";
   const errors = new Map<string, string>();
+  const failedPulls = new Map<string, { readonly error: string; readonly at: number }>();
+  const retryAfter = options.pullRetryAfterMs ?? 60_000;
 
   const ensureImage = async (image: string): Promise<string | undefined> => {
     const exists = await client.request(`/images/${encodeURIComponent(image)}/exists`);
     if (exists.ok) return undefined;
     if (exists.status !== 404) return `image ${JSON.stringify(image)}: ${exists.message}`;
     if (pull === "never") return `image ${JSON.stringify(image)} not found (pull policy "never")`;
+    const failed = failedPulls.get(image);
+    if (failed !== undefined && Date.now() - failed.at < retryAfter) return failed.error;
     const res = await client.request("/images/pull", {
       method: "POST",
       query: { reference: image, policy: "missing", quiet: false },
       timeoutMs: options.pullTimeoutMs ?? 600_000,
     });
     const err = res.ok ? pullError(res.body) : res.message;
-    return err === undefined ? undefined : `image ${JSON.stringify(image)} not found locally and could not be pulled: ${err}`;
+    if (err === undefined) {
+      failedPulls.delete(image);
+      return undefined;
+    }
+    const error = `image ${JSON.stringify(image)} not found locally and could not be pulled: ${err}`;
+    failedPulls.set(image, { error, at: Date.now() });
+    return error;
   };
 
   const start = async (id: string): Promise<string | undefined> => {
