@@ -1,0 +1,76 @@
+/**
+ * The inputs of the commands that compare a World with Reality (plan, apply,
+ * status, explain): type-checking the fleet files, opening the backend and
+ * reading Reality (reporting unreadable records as warnings, never failing
+ * on them), then loading the World with the registered inventory.
+ *
+ * Order matters for messages: type errors first (they explain most load
+ * failures), then the backend (a function export needs the inventory), then
+ * the World.
+ */
+import type { Device } from "../algebra/Device.ts";
+import { OrdDevice } from "../algebra/Device.ts";
+import type { Reality } from "../diff/Reality.ts";
+import type { ReadProblem } from "../interpreters/Interpreter.ts";
+import { openBackend, type BackendConfig, type OpenBackend } from "./backends.ts";
+import { CliError } from "./CliError.ts";
+import { findTsconfig, loadFleetFiles, type LoadedFleet } from "./FleetFile.ts";
+import { typeCheck } from "./TypeCheck.ts";
+import type { Terminal } from "./Terminal.ts";
+import * as J from "./JsonLines.ts";
+
+export class TypeErrors extends CliError {
+  override readonly name: string = "TypeErrors";
+}
+
+/**
+ * Type-checks fleet files, printing each diagnostic on stderr. `required`:
+ * when TypeScript is missing that is an error (validate), else a warning.
+ */
+export const checkTypes = async (files: ReadonlyArray<string>, t: Terminal, required: boolean): Promise<{ readonly ms: number; readonly cached: boolean } | undefined> => {
+  const r = await typeCheck(files, { tsconfig: findTsconfig(files[0] as string) });
+  switch (r._tag) {
+    case "Ok":
+      return { ms: r.ms, cached: r.cached };
+    case "Unavailable":
+      if (required) throw new CliError(`cannot type-check: ${r.reason}`);
+      t.err(`${t.e.yellow("Warning:")} fleet files not type-checked: ${r.reason}`);
+      return undefined;
+    case "Errors":
+      for (const d of r.diagnostics) t.err(d);
+      throw new TypeErrors(
+        `${r.diagnostics.length} type error${r.diagnostics.length === 1 ? "" : "s"} in the fleet files${required ? "" : " (fix them, or pass --no-typecheck to plan anyway)"}`,
+      );
+  }
+};
+
+export const withBackend = async <A>(config: BackendConfig, f: (b: OpenBackend) => Promise<A>): Promise<A> => {
+  const b = await openBackend(config);
+  try {
+    return await f(b);
+  } finally {
+    await b.interpreter.close();
+  }
+};
+
+export const reportProblems = (problems: ReadonlyArray<ReadProblem>, t: Terminal, json: boolean): void => {
+  for (const p of problems)
+    if (json) t.out(J.warning(p));
+    else t.err(`${t.e.yellow("Warning:")} skipped unreadable record ${p.source} ${p.key}: ${p.message}`);
+};
+
+/** The registered devices, in id order: what a fleet file's function export receives. */
+export const inventoryOf = (r: Reality): ReadonlyArray<Device> => [...r.devices.values()].map((d) => d.device).sort(OrdDevice.compare);
+
+export interface Inputs {
+  readonly reality: Reality;
+  readonly problems: ReadonlyArray<ReadProblem>;
+  readonly fleet: LoadedFleet;
+}
+
+/** Reads Reality and loads the World against it. */
+export const readInputs = async (b: OpenBackend, files: ReadonlyArray<string>): Promise<Inputs> => {
+  const { reality, problems } = await b.interpreter.read();
+  const fleet = await loadFleetFiles(files, inventoryOf(reality));
+  return { reality, problems, fleet };
+};

@@ -1,0 +1,123 @@
+/**
+ * The machine-readable output of `--json`: JSON lines, one object per line,
+ * each with a `type` and the format version `v` (currently 1). Version 1 only
+ * ever gains fields and line types; a change that removes or changes a field
+ * bumps `v`. Documented in docs/cli.md.
+ *
+ * Lines come in a defined order: for a plan, `plan`, then `warning`s,
+ * `conflict`s, `skipped`, `action`s (canonical order) and one `summary`;
+ * apply adds one `outcome` per action (plan order) and one `apply`.
+ */
+import type { Deployment } from "../algebra/Deployment.ts";
+import type { ActionOutcome, ReadProblem } from "../interpreters/Interpreter.ts";
+import type { Action, Conflict, Plan, Skipped, Summary } from "../diff/Plan.ts";
+import type { DeploymentStatusSummary, DeviceStatus } from "../diff/Status.ts";
+import { DeviceCodec } from "../algebra/Device.ts";
+
+export const JSON_LINES_VERSION = 1;
+
+type Line = { readonly type: string } & Record<string, unknown>;
+
+export const line = ({ type, ...rest }: Line): string => JSON.stringify({ type, v: JSON_LINES_VERSION, ...rest });
+
+export const planHeader = (h: {
+  readonly world: string;
+  readonly reality: string;
+  readonly backend: string;
+  readonly files: ReadonlyArray<string>;
+  readonly now: Date;
+  readonly saved?: string;
+}): string =>
+  line({ type: "plan", world: h.world, reality: h.reality, backend: h.backend, files: h.files, now: h.now.toISOString(), ...(h.saved !== undefined ? { saved: h.saved } : {}) });
+
+export const warning = (p: ReadProblem): string => line({ type: "warning", source: p.source, key: p.key, message: p.message });
+
+export const conflict = (c: Conflict): string =>
+  c._tag === "DeploymentConflict"
+    ? line({ type: "conflict", kind: "deployment", device: c.device, deployment: c.deployment, priority: c.priority, candidates: c.candidates })
+    : line({ type: "conflict", kind: "device", device: c.device, declarations: c.declarations.map((d) => DeviceCodec.encode(d)) });
+
+export const skipped = (s: Skipped): string => line({ type: "skipped", device: s.device, reason: s.reason });
+
+const op = (a: Action): string => (a._tag === "Create" ? "create" : a._tag === "Update" ? "update" : "delete");
+
+export const action = (a: Action): string => {
+  switch (a._tag) {
+    case "Create":
+      return line({ type: "action", op: op(a), device: a.device, deployment: a.deployment, specHash: a.specHash, presence: a.presence, assignedBy: a.reason, spec: a.spec as Deployment });
+    case "Update":
+      return line({ type: "action", op: op(a), device: a.device, deployment: a.deployment, specHash: a.specHash, previous: a.previous, presence: a.presence, assignedBy: a.reason, spec: a.spec as Deployment });
+    case "Delete":
+      return line({
+        type: "action",
+        op: op(a),
+        device: a.device,
+        deployment: a.deployment,
+        previous: a.previous,
+        presence: a.presence,
+        deleteReason: a.reason._tag === "Unassigned" ? "unassigned" : "device-removed",
+      });
+  }
+};
+
+export const summary = (s: Summary): string =>
+  line({
+    type: "summary",
+    create: s.create,
+    update: s.update,
+    delete: s.delete,
+    unchanged: s.unchanged,
+    devices: s.devices,
+    notOnline: s.notOnline,
+    conflicts: s.conflicts,
+    skipped: s.skipped,
+    changes: s.create + s.update + s.delete > 0,
+  });
+
+/** Every line of a plan, in the documented order. */
+export const planLines = (plan: Plan, problems: ReadonlyArray<ReadProblem>): ReadonlyArray<string> => [
+  ...problems.map(warning),
+  ...plan.conflicts.map(conflict),
+  ...plan.skipped.map(skipped),
+  ...plan.actions.map(action),
+  summary(plan.summary),
+];
+
+export const outcome = (o: ActionOutcome): string =>
+  o._tag === "Applied"
+    ? line({ type: "outcome", result: "applied", op: op(o.action), device: o.action.device, deployment: o.action.deployment, ...(o.fingerprint !== undefined ? { fingerprint: o.fingerprint } : {}) })
+    : line({ type: "outcome", result: "failed", op: op(o.action), device: o.action.device, deployment: o.action.deployment, error: o.error });
+
+export const applied = (c: { readonly created: number; readonly updated: number; readonly deleted: number; readonly failed: number }): string =>
+  line({ type: "apply", created: c.created, updated: c.updated, deleted: c.deleted, failed: c.failed });
+
+export const error = (message: string): string => line({ type: "error", message });
+
+export const deploymentStatus = (s: DeploymentStatusSummary): string =>
+  line({
+    type: "deployment_status",
+    deployment: s.deployment,
+    matched: s.matched,
+    succeeded: s.succeeded,
+    failed: s.failed,
+    pending: s.pending,
+    offline: s.offline,
+    ...(s.lastError !== undefined ? { lastError: { device: s.lastError.device, error: s.lastError.error, at: s.lastError.at.toISOString() } } : {}),
+  });
+
+export const deviceStatus = (d: DeviceStatus): string =>
+  line({
+    type: "device_status",
+    device: d.device,
+    presence: d.presence,
+    ...(d.lastHeartbeat !== undefined ? { lastHeartbeat: d.lastHeartbeat.toISOString() } : {}),
+    deployments: d.deployments.map((x) => ({
+      deployment: x.deployment,
+      state: x.state,
+      specHash: x.specHash,
+      ...(x.publishedHash !== undefined ? { publishedHash: x.publishedHash } : {}),
+      ...(x.observedHash !== undefined ? { observedHash: x.observedHash } : {}),
+      ...(x.error !== undefined ? { error: x.error } : {}),
+      ...(x.at !== undefined ? { at: x.at.toISOString() } : {}),
+    })),
+  });

@@ -1,0 +1,159 @@
+/**
+ * Plans for humans, in the style of `terraform plan`: `+` create, `~` update
+ * (old → new short spec hash), `-` delete, grouped by device (default) or by
+ * deployment, conflicts first, notes after, and one summary line
+ * (`Plan: N to create, M to update, K to delete.` or `No changes. …`).
+ *
+ * Pure: lines in, lines out; the order is the plan's canonical order.
+ */
+import { shortHash } from "../algebra/Deployment.ts";
+import type { Device } from "../algebra/Device.ts";
+import type { Action, AssignedBy, Conflict, Plan, Presence } from "../diff/Plan.ts";
+import type { ActionOutcome } from "../interpreters/Interpreter.ts";
+import type { Paint } from "./Terminal.ts";
+
+export type GroupBy = "device" | "deployment";
+
+const presenceText = (p: Presence): string => (p === "online" ? "online" : p === "offline" ? "offline" : "not registered");
+
+export const assignedByText = (r: AssignedBy): string => {
+  const extra = [...(r.assignment !== r.selector ? [r.selector] : []), ...(r.priority !== 0 ? [`priority ${r.priority}`] : [])];
+  return `by ${r.assignment}${extra.length > 0 ? ` (${extra.join(", ")})` : ""}`;
+};
+
+const symbol = (a: Action, p: Paint): string => (a._tag === "Create" ? p.green("+") : a._tag === "Update" ? p.yellow("~") : p.red("-"));
+
+const hashes = (a: Action): string =>
+  a._tag === "Create" ? shortHash(a.specHash) : a._tag === "Update" ? `${shortHash(a.previous.specHash)} → ${shortHash(a.specHash)}` : shortHash(a.previous.specHash);
+
+const why = (a: Action): string =>
+  a._tag === "Delete" ? (a.reason._tag === "Unassigned" ? "no longer assigned" : "device no longer in the fleet") : assignedByText(a.reason);
+
+const pad = (s: string, n: number): string => s + " ".repeat(Math.max(0, n - s.length));
+
+const deviceText = (d: Device): string => {
+  const labels = Object.entries(d.labels).map(([k, v]) => `${k}=${v}`).join(",");
+  return `labels {${labels}} arch ${d.arch}`;
+};
+
+export const conflictLines = (conflicts: ReadonlyArray<Conflict>, p: Paint): ReadonlyArray<string> => {
+  if (conflicts.length === 0) return [];
+  const out = [p.red(p.bold(`Conflicts (${conflicts.length}): apply is refused until they are resolved`))];
+  for (const c of conflicts) {
+    if (c._tag === "DeploymentConflict")
+      out.push(
+        `  ${p.red("!")} ${c.device} ${c.deployment}: different specs at priority ${c.priority} from ${c.candidates
+          .map((x) => `${x.assignment} (${shortHash(x.specHash)})`)
+          .join(", ")}; give one a higher priority or make them agree`,
+      );
+    else out.push(`  ${p.red("!")} ${c.device}: declared ${c.declarations.length} times, differently: ${c.declarations.map(deviceText).join(" vs ")}`);
+  }
+  out.push("");
+  return out;
+};
+
+const groups = <K extends string>(actions: ReadonlyArray<Action>, key: (a: Action) => K): ReadonlyArray<readonly [K, ReadonlyArray<Action>]> => {
+  const m = new Map<K, Action[]>();
+  for (const a of actions) {
+    const k = key(a);
+    const list = m.get(k);
+    if (list === undefined) m.set(k, [a]);
+    else list.push(a);
+  }
+  return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+};
+
+export const actionLines = (plan: Plan, groupBy: GroupBy, p: Paint): ReadonlyArray<string> => {
+  if (plan.actions.length === 0) return [];
+  const out = ["Fleet will perform the following actions:", ""];
+  if (groupBy === "device") {
+    for (const [device, actions] of groups(plan.actions, (a) => a.device)) {
+      const presence = (actions[0] as Action).presence;
+      out.push(p.bold(`  # ${device}`) + (presence === "online" ? "" : p.yellow(` (${presenceText(presence)})`)));
+      const w = Math.max(...actions.map((a) => a.deployment.length));
+      const hw = Math.max(...actions.map((a) => hashes(a).length));
+      for (const a of actions) out.push(`  ${symbol(a, p)} ${pad(a.deployment, w)}  ${pad(hashes(a), hw)}  ${p.dim(why(a))}`);
+      out.push("");
+    }
+  } else {
+    for (const [deployment, actions] of groups(plan.actions, (a) => a.deployment)) {
+      out.push(p.bold(`  # ${deployment}`));
+      const label = (a: Action): string => (a.presence === "online" ? a.device : `${a.device} (${presenceText(a.presence)})`);
+      const w = Math.max(...actions.map((a) => label(a).length));
+      const hw = Math.max(...actions.map((a) => hashes(a).length));
+      for (const a of actions) out.push(`  ${symbol(a, p)} ${pad(label(a), w)}  ${pad(hashes(a), hw)}  ${p.dim(why(a))}`);
+      out.push("");
+    }
+  }
+  return out;
+};
+
+export const noteLines = (plan: Plan, p: Paint): ReadonlyArray<string> => {
+  const out: string[] = [];
+  if (plan.summary.notOnline > 0) {
+    let offline = 0;
+    let unregistered = 0;
+    for (const a of plan.actions) if (a.presence === "offline") offline++;
+    else if (a.presence === "unregistered") unregistered++;
+    const n = plan.summary.notOnline;
+    const what =
+      offline === 0
+        ? "devices that have not registered yet"
+        : unregistered === 0
+          ? "offline devices"
+          : `devices that are not online (${offline} offline, ${unregistered} not registered)`;
+    out.push(`${p.yellow("Note:")} ${n} action${n === 1 ? " is" : "s are"} for ${what}; they take effect when those devices connect.`);
+  }
+  if (plan.skipped.length > 0) {
+    out.push(`${p.yellow("Warning:")} ${plan.skipped.length} device${plan.skipped.length === 1 ? "" : "s"} skipped and left exactly as they are:`);
+    for (const s of plan.skipped) out.push(`  ${s.device}: ${s.reason}`);
+  }
+  if (out.length > 0) out.push("");
+  return out;
+};
+
+export const summaryLine = (plan: Plan, p: Paint): string => {
+  const s = plan.summary;
+  if (s.create + s.update + s.delete === 0) {
+    const conflicts = s.conflicts > 0 ? ` ${s.conflicts} conflict${s.conflicts === 1 ? "" : "s"} left as they are.` : "";
+    return `${p.green(p.bold("No changes."))} Reality matches the World (${s.unchanged} entr${s.unchanged === 1 ? "y" : "ies"} on ${s.devices} device${s.devices === 1 ? "" : "s"}).${conflicts}`;
+  }
+  return p.bold(`Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete.`);
+};
+
+/** The whole plan as `fleet plan` prints it. */
+export const planLines = (plan: Plan, groupBy: GroupBy, p: Paint): ReadonlyArray<string> => [
+  ...conflictLines(plan.conflicts, p),
+  ...actionLines(plan, groupBy, p),
+  ...noteLines(plan, p),
+  summaryLine(plan, p),
+];
+
+export interface ApplyCounts {
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly failed: number;
+}
+
+export const countApplied = (outcomes: ReadonlyArray<ActionOutcome>): ApplyCounts => {
+  let created = 0;
+  let updated = 0;
+  let deleted = 0;
+  let failed = 0;
+  for (const o of outcomes) {
+    if (o._tag === "Failed") failed++;
+    else if (o.action._tag === "Create") created++;
+    else if (o.action._tag === "Update") updated++;
+    else deleted++;
+  }
+  return { created, updated, deleted, failed };
+};
+
+export const failureLines = (outcomes: ReadonlyArray<ActionOutcome>, p: Paint): ReadonlyArray<string> =>
+  outcomes.flatMap((o) => (o._tag === "Failed" ? [`${p.red("Failed:")} ${o.action._tag.toLowerCase()} ${o.action.device} ${o.action.deployment}: ${o.error}`] : []));
+
+export const applyCompleteLine = (c: ApplyCounts, p: Paint): string => {
+  const text = `Apply complete! ${c.created} created, ${c.updated} updated, ${c.deleted} deleted, ${c.failed} failed.`;
+  return c.failed > 0 ? p.yellow(p.bold(text)) : p.green(p.bold(text));
+};

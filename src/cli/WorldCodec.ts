@@ -1,0 +1,160 @@
+/**
+ * Decoding a World that a fleet file exported.
+ *
+ * A fleet module is loaded through tsx in its own module namespace, so it
+ * builds its World with *another copy* of this library: `instanceof` and
+ * identity mean nothing, and the value may not be a World at all. The value
+ * is therefore checked structurally, every field, and rebuilt with this
+ * copy's constructors (which validate names, labels and selectors again and
+ * recompute ids and hashes), so everything downstream gets an exact World.
+ *
+ * Errors name the path inside the value, e.g.
+ * `assignments.2.deployments.0.score.services.0.image: expected NonEmptyString, got ""`.
+ */
+import * as t from "io-ts";
+import * as E from "fp-ts/lib/Either.js";
+import { DeviceCodec } from "../algebra/Device.ts";
+import { DeploymentCodec } from "../algebra/Deployment.ts";
+import { decodeProblems, type DecodeProblem } from "../algebra/DecodeError.ts";
+import {
+  all,
+  and,
+  arch,
+  deviceIds,
+  hasLabel,
+  label,
+  labelGt,
+  labelIn,
+  labelLt,
+  labelNotEquals,
+  labelNotIn,
+  lacksLabel,
+  none,
+  not,
+  or,
+  type Selector,
+  type SelectorTag,
+} from "../selectors/Selector.ts";
+import { assign, type Assignment } from "../world/Assignment.ts";
+import { world, type World } from "../world/World.ts";
+
+const describe = (u: unknown): string => {
+  if (u === null) return "null";
+  if (Array.isArray(u)) return "an array";
+  if (typeof u === "function") return "a function";
+  if (typeof u === "object") return "an object";
+  return typeof u === "string" ? JSON.stringify(u.length > 40 ? `${u.slice(0, 37)}...` : u) : `${typeof u} ${String(u)}`;
+};
+
+/** Runs a constructor that throws on bad input, turning its error into a decode failure. */
+const build = <A>(u: unknown, c: t.Context, f: () => A): t.Validation<A> => {
+  try {
+    return t.success(f());
+  } catch (e) {
+    return t.failure(u, c, e instanceof Error ? e.message : String(e));
+  }
+};
+
+const Key = t.type({ key: t.string });
+const KeyValue = t.type({ key: t.string, value: t.string });
+const KeyValues = t.type({ key: t.string, values: t.array(t.string) });
+const KeyNumber = t.type({ key: t.string, value: t.number });
+
+const TAGS: ReadonlyArray<SelectorTag> = [
+  "All", "None", "LabelEquals", "LabelNotEquals", "LabelIn", "LabelNotIn", "HasLabel", "LacksLabel",
+  "LabelGt", "LabelLt", "Arch", "DeviceIds", "And", "Or", "Not",
+];
+
+/** A selector AST, rebuilt with this copy's (validating) constructors. */
+export const SelectorCodec: t.Type<Selector, unknown, unknown> = t.recursion("Selector", () =>
+  new t.Type<Selector, unknown, unknown>(
+    "Selector",
+    (u): u is Selector => false,
+    (u, c) => {
+      const tag = typeof u === "object" && u !== null ? (u as { _tag?: unknown })._tag : undefined;
+      if (typeof tag !== "string" || !(TAGS as ReadonlyArray<string>).includes(tag))
+        return t.failure(u, c, `expected a selector (label(...), and(...), a selector string, ...), got ${describe(u)}`);
+      const then = <I, A>(codec: t.Decoder<unknown, I>, f: (i: I) => A): t.Validation<A> => E.chain((i: I) => build(u, c, () => f(i)))(codec.validate(u, c));
+      switch (tag as SelectorTag) {
+        case "All":
+          return t.success(all);
+        case "None":
+          return t.success(none);
+        case "LabelEquals":
+          return then(KeyValue, (x) => label(x.key, x.value));
+        case "LabelNotEquals":
+          return then(KeyValue, (x) => labelNotEquals(x.key, x.value));
+        case "LabelIn":
+          return then(KeyValues, (x) => labelIn(x.key, x.values));
+        case "LabelNotIn":
+          return then(KeyValues, (x) => labelNotIn(x.key, x.values));
+        case "HasLabel":
+          return then(Key, (x) => hasLabel(x.key));
+        case "LacksLabel":
+          return then(Key, (x) => lacksLabel(x.key));
+        case "LabelGt":
+          return then(KeyNumber, (x) => labelGt(x.key, x.value));
+        case "LabelLt":
+          return then(KeyNumber, (x) => labelLt(x.key, x.value));
+        case "Arch":
+          return then(t.type({ arch: t.string }), (x) => arch(x.arch));
+        case "DeviceIds":
+          return then(t.type({ ids: t.array(t.string) }), (x) => deviceIds(x.ids));
+        case "And":
+          return then(t.type({ operands: t.array(SelectorCodec) }), (x) => and(...x.operands));
+        case "Or":
+          return then(t.type({ operands: t.array(SelectorCodec) }), (x) => or(...x.operands));
+        case "Not":
+          return then(t.type({ operand: SelectorCodec }), (x) => not(x.operand));
+      }
+    },
+    (s) => s,
+  ),
+);
+
+const Priority = t.refinement(t.number, Number.isSafeInteger, "Integer");
+
+const AssignmentShape = t.type({
+  _tag: t.literal("Assignment"),
+  selector: SelectorCodec,
+  deployments: t.array(DeploymentCodec),
+  priority: Priority,
+  name: t.string,
+});
+
+export const AssignmentCodec = new t.Type<Assignment, unknown, unknown>(
+  "Assignment",
+  (u): u is Assignment => false,
+  (u, c) => E.chain((a: t.TypeOf<typeof AssignmentShape>) => build(u, c, () => assign(a.selector, a.deployments, { priority: a.priority, name: a.name })))(AssignmentShape.validate(u, c)),
+  (a) => a,
+);
+
+const Fleet = t.array(DeviceCodec);
+
+/** fp-ts `Option` of the declared fleet, checked by its tag. */
+const FleetOptionCodec = new t.Type<ReadonlyArray<t.TypeOf<typeof DeviceCodec>> | undefined, unknown, unknown>(
+  "Option<Fleet>",
+  (u): u is undefined => false,
+  (u, c) => {
+    const tag = typeof u === "object" && u !== null ? (u as { _tag?: unknown })._tag : undefined;
+    if (tag === "None") return t.success(undefined);
+    if (tag === "Some") return E.map((v: { value: ReadonlyArray<t.TypeOf<typeof DeviceCodec>> }) => v.value)(t.type({ value: Fleet }).validate(u, c));
+    return t.failure(u, c, `expected an fp-ts Option of devices ({ _tag: "None" } or { _tag: "Some", value: [...] }), got ${describe(u)}`);
+  },
+  (f) => f,
+);
+
+const WorldShape = t.type({ _tag: t.literal("World"), fleet: FleetOptionCodec, assignments: t.array(AssignmentCodec) });
+
+/** Whether a value claims to be a World (before checking that it really is one). */
+export const looksLikeWorld = (u: unknown): boolean => typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "World";
+
+/** Checks and rebuilds a World from another copy of the library; problems carry their paths. */
+export const decodeWorld = (u: unknown): E.Either<ReadonlyArray<DecodeProblem>, World> => {
+  if (!looksLikeWorld(u))
+    return E.left([{ path: "", message: `expected a World (made by world({ ... })) or a function of the inventory returning one, got ${describe(u)}` }]);
+  const r = WorldShape.decode(u);
+  if (E.isLeft(r)) return E.left(decodeProblems(r.left));
+  const { fleet, assignments } = r.right;
+  return E.right(world({ ...(fleet !== undefined ? { fleet } : {}), assignments }));
+};

@@ -1,0 +1,205 @@
+/**
+ * Which backend a command talks to: the flags and environment variables that
+ * choose and configure it, decoded into a `BackendConfig` (pure, so it can be
+ * fuzzed), and the one place that turns a config into an `Interpreter`.
+ *
+ * Each interpreter module is loaded by a dynamic import only when chosen, so
+ * `fleet plan` on the local backend never loads a NATS or Kubernetes client.
+ * A flag meant for another backend than the chosen one is an error, not
+ * silently ignored.
+ */
+import { resolve } from "node:path";
+import * as E from "fp-ts/lib/Either.js";
+import type { Interpreter } from "../interpreters/Interpreter.ts";
+import type { LocalInterpreter } from "../interpreters/local/index.ts";
+import { parseChoice, parseDuration, type Options } from "./Args.ts";
+import { VERSION } from "./Version.ts";
+
+export const BACKENDS = ["local", "nats", "kube", "podman"] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** Flags every backend-using command accepts. */
+export const backendFlags = {
+  backend: { type: "string" },
+  "state-dir": { type: "string" },
+  "lock-timeout": { type: "string" },
+  nats: { type: "string" },
+  "nats-creds": { type: "string" },
+  "nats-token": { type: "string" },
+  "nats-user": { type: "string" },
+  "nats-pass": { type: "string" },
+  "nats-tls-ca": { type: "string" },
+  "nats-tls-cert": { type: "string" },
+  "nats-tls-key": { type: "string" },
+  kubeconfig: { type: "string" },
+  context: { type: "string" },
+  namespace: { type: "string", short: "n" },
+  "force-conflicts": { type: "boolean" },
+  "podman-socket": { type: "string" },
+  "device-id": { type: "string" },
+} as const satisfies Options;
+
+export const backendHelp = `Backend (default local; env FLEET_BACKEND):
+  --backend local|nats|kube|podman
+  local:   --state-dir DIR (env FLEET_STATE_DIR, default .fleet)
+           --lock-timeout DURATION (retry a held lock this long, e.g. 30s; default 0)
+  nats:    --nats URL[,URL] (env FLEET_NATS_URL)  --nats-creds FILE
+           --nats-token TOKEN (env FLEET_NATS_TOKEN)  --nats-user USER  --nats-pass PASS
+           --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
+  kube:    --kubeconfig FILE  --context NAME  -n, --namespace NAME  --force-conflicts
+  podman:  --podman-socket PATH  --device-id ID   (this host as one device)`;
+
+export type BackendValues = { readonly [K in keyof typeof backendFlags]?: (typeof backendFlags)[K]["type"] extends "boolean" ? boolean : string };
+
+export type BackendConfig =
+  | { readonly _tag: "local"; readonly stateDir: string; readonly lockTimeoutMs: number }
+  | {
+      readonly _tag: "nats";
+      readonly servers: ReadonlyArray<string>;
+      readonly credsFile?: string;
+      readonly token?: string;
+      readonly user?: string;
+      readonly pass?: string;
+      readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+    }
+  | { readonly _tag: "kube"; readonly kubeconfig?: string; readonly context?: string; readonly namespace?: string; readonly forceConflicts: boolean }
+  | { readonly _tag: "podman"; readonly socket?: string; readonly deviceId?: string };
+
+const OWNER: { readonly [K in keyof typeof backendFlags]: BackendName | "any" } = {
+  backend: "any",
+  "state-dir": "local",
+  "lock-timeout": "local",
+  nats: "nats",
+  "nats-creds": "nats",
+  "nats-token": "nats",
+  "nats-user": "nats",
+  "nats-pass": "nats",
+  "nats-tls-ca": "nats",
+  "nats-tls-cert": "nats",
+  "nats-tls-key": "nats",
+  kubeconfig: "kube",
+  context: "kube",
+  namespace: "kube",
+  "force-conflicts": "kube",
+  "podman-socket": "podman",
+  "device-id": "podman",
+};
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const opt = <K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [key]: v } as { [P in K]?: V }));
+
+/** Decodes the backend flags (and their environment fallbacks) into a config, or says what is wrong. */
+export const backendConfig = (values: BackendValues, env: Env = process.env, cwd = process.cwd()): E.Either<string, BackendConfig> => {
+  const chosen = values.backend ?? (env["FLEET_BACKEND"] !== undefined && env["FLEET_BACKEND"] !== "" ? env["FLEET_BACKEND"] : "local");
+  const name = parseChoice(values.backend !== undefined ? "--backend" : "FLEET_BACKEND", BACKENDS, chosen);
+  if (E.isLeft(name)) return name;
+  const b = name.right;
+  for (const k of Object.keys(values) as Array<keyof typeof backendFlags>) {
+    const owner = OWNER[k];
+    if (owner !== undefined && owner !== "any" && owner !== b && values[k] !== undefined)
+      return E.left(`--${k} is a flag of the ${owner} backend, but the backend is ${b} (add --backend ${owner})`);
+  }
+  switch (b) {
+    case "local": {
+      const dir = values["state-dir"] ?? (env["FLEET_STATE_DIR"] !== undefined && env["FLEET_STATE_DIR"] !== "" ? env["FLEET_STATE_DIR"] : ".fleet");
+      if (dir === "") return E.left("--state-dir: must not be empty");
+      const timeout = values["lock-timeout"] === undefined ? E.right(0) : parseDuration("--lock-timeout", values["lock-timeout"]);
+      return E.map((ms: number): BackendConfig => ({ _tag: "local", stateDir: resolve(cwd, dir), lockTimeoutMs: ms }))(timeout);
+    }
+    case "nats": {
+      const urls = values.nats ?? env["FLEET_NATS_URL"];
+      if (urls === undefined || urls.trim() === "") return E.left("the nats backend needs --nats URL[,URL] (or FLEET_NATS_URL)");
+      const servers = urls.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      if (servers.length === 0) return E.left(`--nats: no server URL in ${JSON.stringify(urls)}`);
+      const bad = servers.find((s) => !/^(nats|tls|wss?):\/\/[^\s]+$|^[A-Za-z0-9.[\]:-]+(:\d+)?$/.test(s));
+      if (bad !== undefined) return E.left(`--nats: ${JSON.stringify(bad)} is not a server URL (e.g. nats://host:4222)`);
+      const token = values["nats-token"] ?? (env["FLEET_NATS_TOKEN"] !== "" ? env["FLEET_NATS_TOKEN"] : undefined);
+      const tls = {
+        ...opt("caFile", values["nats-tls-ca"]),
+        ...opt("certFile", values["nats-tls-cert"]),
+        ...opt("keyFile", values["nats-tls-key"]),
+      };
+      if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) return E.left("--nats-tls-cert and --nats-tls-key go together");
+      if ((values["nats-user"] === undefined) !== (values["nats-pass"] === undefined)) return E.left("--nats-user and --nats-pass go together");
+      return E.right({
+        _tag: "nats",
+        servers,
+        ...opt("credsFile", values["nats-creds"]),
+        ...opt("token", token),
+        ...opt("user", values["nats-user"]),
+        ...opt("pass", values["nats-pass"]),
+        ...(Object.keys(tls).length > 0 ? { tls } : {}),
+      });
+    }
+    case "kube":
+      return E.right({
+        _tag: "kube",
+        ...opt("kubeconfig", values.kubeconfig),
+        ...opt("context", values.context),
+        ...opt("namespace", values.namespace),
+        forceConflicts: values["force-conflicts"] === true,
+      });
+    case "podman":
+      return E.right({ _tag: "podman", ...opt("socket", values["podman-socket"]), ...opt("deviceId", values["device-id"]) });
+  }
+};
+
+/** Where a config points, for messages and for binding saved plans (never includes secrets). */
+export const describeBackend = (c: BackendConfig): string => {
+  switch (c._tag) {
+    case "local":
+      return `local ${c.stateDir}`;
+    case "nats":
+      return `nats ${c.servers.join(",")}`;
+    case "kube":
+      return `kube context=${c.context ?? "(current)"} namespace=${c.namespace ?? "(default)"}`;
+    case "podman":
+      return `podman ${c.socket ?? "(default socket)"}${c.deviceId !== undefined ? ` device=${c.deviceId}` : ""}`;
+  }
+};
+
+export interface OpenBackend {
+  readonly interpreter: Interpreter;
+  /** Present for the local backend (force-unlock, simulation). */
+  readonly local?: LocalInterpreter;
+}
+
+/** Connects (or opens the state directory); failures are named errors the CLI prints in one line. */
+export const openBackend = async (c: BackendConfig): Promise<OpenBackend> => {
+  switch (c._tag) {
+    case "local": {
+      const { local } = await import("../interpreters/local/index.ts");
+      const interpreter = await local({ stateDir: c.stateDir, lockTimeoutMs: c.lockTimeoutMs, version: VERSION });
+      return { interpreter, local: interpreter };
+    }
+    case "nats": {
+      const { nats } = await import("../interpreters/nats/index.ts");
+      const interpreter = await nats({
+        servers: [...c.servers],
+        name: `fleet-cli ${VERSION}`,
+        ...opt("credsFile", c.credsFile),
+        ...opt("token", c.token),
+        ...opt("user", c.user),
+        ...opt("pass", c.pass),
+        ...(c.tls !== undefined ? { tls: { ...c.tls } } : {}),
+      });
+      return { interpreter };
+    }
+    case "kube": {
+      const { kube } = await import("../interpreters/kube/index.ts");
+      const interpreter = await kube({
+        ...opt("kubeconfig", c.kubeconfig),
+        ...opt("context", c.context),
+        ...opt("namespace", c.namespace),
+        forceConflicts: c.forceConflicts,
+      });
+      return { interpreter };
+    }
+    case "podman": {
+      const { podmanBackend } = await import("../interpreters/podman/index.ts");
+      const interpreter = await podmanBackend({ ...opt("socket", c.socket), ...opt("deviceId", c.deviceId) });
+      return { interpreter };
+    }
+  }
+};

@@ -1,0 +1,71 @@
+/**
+ * `fleet force-unlock LOCK_ID`: removes the local backend's lock after a
+ * process died holding it, like `terraform force-unlock`. The id must match
+ * the lock's (so an old command line never removes a newer lock); it asks
+ * for confirmation on a terminal unless `--force`, and needs `--force` when
+ * stdin is not a terminal.
+ */
+import type { LockState } from "../../interpreters/local/index.ts";
+import { expectPositionals, orUsage, parseFlags, wantsHelp } from "../Args.ts";
+import { backendConfig, openBackend } from "../backends.ts";
+import { CliError } from "../CliError.ts";
+import { ExitCode } from "../Command.ts";
+import { confirm } from "../Confirm.ts";
+import { terminal } from "../Terminal.ts";
+
+export const help = `Usage: fleet force-unlock [flags] LOCK_ID
+
+Removes the lock of the local backend's state when the process that held it
+is gone (killed, crashed). LOCK_ID is printed by the command that found the
+state locked, and by \`fleet local info\`. Only remove a lock when no apply is
+running: two applies at once can each undo the other's writes. A lock file
+that cannot be read at all is removed with LOCK_ID \`unreadable\`.
+
+Flags:
+  --state-dir DIR   the state directory (env FLEET_STATE_DIR, default .fleet)
+  --force           do not ask for confirmation (required when stdin is not a terminal)
+  -h, --help        show this help
+
+Exit codes: 0 unlocked, 1 error (not locked, another lock ID, cancelled).`;
+
+export const describeLockState = (s: LockState): string => {
+  switch (s._tag) {
+    case "Free":
+      return "not locked";
+    case "Unreadable":
+      return `a lock file that cannot be read (${s.reason}); lock ID to remove it: unreadable`;
+    case "Held":
+      return `held by ${s.info.who}@${s.info.host} (pid ${s.info.pid}, ${s.info.operation}, since ${s.info.created}); lock ID ${s.info.id}`;
+  }
+};
+
+export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
+  const t = terminal();
+  if (wantsHelp(argv)) {
+    t.out(help);
+    return ExitCode.Ok;
+  }
+  const { values, positionals } = parseFlags("force-unlock", argv, {
+    help: { type: "boolean", short: "h" },
+    "state-dir": { type: "string" },
+    force: { type: "boolean" },
+  });
+  expectPositionals("force-unlock", positionals, 1, 1, "LOCK_ID (fleet force-unlock LOCK_ID)");
+  const id = positionals[0] as string;
+  const config = orUsage("force-unlock", backendConfig({ backend: "local", ...(values["state-dir"] !== undefined ? { "state-dir": values["state-dir"] } : {}) }));
+  const { local } = await openBackend(config);
+  if (local === undefined) throw new CliError("internal: the local backend did not open as local");
+  const state = await local.lockState();
+  if (state._tag === "Free") throw new CliError(`the state in ${local.stateDir} is not locked`);
+  if (values.force !== true) {
+    if (!t.stdinIsTTY) throw new CliError("refusing to force-unlock without confirmation: stdin is not a terminal (pass --force)");
+    t.err(`The lock is ${describeLockState(state)}.`);
+    if (!(await confirm("Do you really want to force-unlock? No apply may be running."))) {
+      t.err("Unlock cancelled.");
+      return ExitCode.Error;
+    }
+  }
+  await local.forceUnlock(id);
+  t.out(`${t.o.green("Unlocked.")} The state in ${local.stateDir} is no longer locked (lock ID ${id} removed).`);
+  return ExitCode.Ok;
+};

@@ -1,0 +1,129 @@
+/**
+ * `fleet status FILE… [--device ID]`: how far Reality has come towards the
+ * World, from what agents report: per deployment, how many devices it
+ * matches and how many run it (succeeded), failed, are pending or offline,
+ * with the latest error; per device with `--device`.
+ */
+import { shortHash } from "../../algebra/Deployment.ts";
+import { status, type DeviceStatus, type FleetStatus } from "../../diff/Status.ts";
+import { expectPositionals, orUsage, parseDeviceArg, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
+import { backendConfig, backendFlags, backendHelp } from "../backends.ts";
+import { CliError } from "../CliError.ts";
+import { ExitCode } from "../Command.ts";
+import { checkTypes, readInputs, reportProblems, withBackend } from "../Inputs.ts";
+import * as J from "../JsonLines.ts";
+import { table } from "../Table.ts";
+import { terminal, type Paint } from "../Terminal.ts";
+
+export const help = `Usage: fleet status [flags] FILE…
+
+Rollout status of the World the fleet files declare, from what devices report:
+per deployment, the devices it matches, and how many of them run its current
+spec (succeeded), failed, are pending or offline, with the latest error.
+
+Flags:
+  --device ID                   the status of one device, per deployment
+  --json                        print JSON lines (docs/cli.md) instead of a table
+  --no-typecheck                do not type-check the fleet files first (faster)
+  --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
+  -h, --help                    show this help
+
+${backendHelp}
+
+Exit codes: 0 success, 1 error.`;
+
+/** "12s ago", "5m ago", "3h ago", "2d ago". */
+export const ago = (at: Date, now: Date): string => {
+  const s = Math.max(0, Math.round((now.getTime() - at.getTime()) / 1000));
+  if (s < 120) return `${s}s ago`;
+  if (s < 7200) return `${Math.round(s / 60)}m ago`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86_400)}d ago`;
+};
+
+const presenceText = (d: DeviceStatus, now: Date): string => {
+  const hb = d.lastHeartbeat === undefined ? "" : `, last heartbeat ${ago(d.lastHeartbeat, now)}`;
+  return `${d.presence === "unregistered" ? "not registered" : d.presence}${hb}`;
+};
+
+const stateText = (s: string, p: Paint): string =>
+  s === "Running" ? p.green(s) : s === "Failed" ? p.red(s) : s === "Offline" ? p.yellow(s) : s;
+
+const fleetTable = (st: FleetStatus, now: Date, p: Paint): ReadonlyArray<string> => {
+  if (st.deployments.length === 0) return ["No deployment is assigned to any device."];
+  const rows = st.deployments.map((d) => [
+    d.deployment,
+    String(d.matched),
+    String(d.succeeded),
+    String(d.failed),
+    String(d.pending),
+    String(d.offline),
+    d.lastError === undefined ? "" : `${d.lastError.device}: ${d.lastError.error} (${ago(d.lastError.at, now)})`,
+  ]);
+  const online = st.devices.filter((d) => d.presence === "online").length;
+  const offline = st.devices.filter((d) => d.presence === "offline").length;
+  const unregistered = st.devices.length - online - offline;
+  return [
+    ...table(["DEPLOYMENT", "MATCHED", "SUCCEEDED", "FAILED", "PENDING", "OFFLINE", "LAST ERROR"], rows, { numeric: [1, 2, 3, 4, 5], paint: p }),
+    "",
+    `Devices: ${st.devices.length} (${online} online, ${offline} offline, ${unregistered} not registered)`,
+  ];
+};
+
+const deviceTable = (d: DeviceStatus, now: Date, p: Paint): ReadonlyArray<string> => {
+  const head = `${p.bold(`Device ${d.device}`)}: ${presenceText(d, now)}`;
+  if (d.deployments.length === 0) return [head, "", "The World gives this device no deployment."];
+  const rows = d.deployments.map((x) => [
+    x.deployment,
+    stateText(x.state, p),
+    shortHash(x.specHash),
+    x.publishedHash === undefined ? "-" : shortHash(x.publishedHash),
+    x.observedHash === undefined ? "-" : shortHash(x.observedHash),
+    x.at === undefined ? "" : ago(x.at, now),
+    x.error ?? "",
+  ]);
+  return [head, "", ...table(["DEPLOYMENT", "STATE", "SPEC", "PUBLISHED", "OBSERVED", "REPORTED", "ERROR"], rows, { paint: p })];
+};
+
+export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
+  const t = terminal();
+  if (wantsHelp(argv)) {
+    t.out(help);
+    return ExitCode.Ok;
+  }
+  const { values, positionals } = parseFlags("status", argv, {
+    ...backendFlags,
+    help: { type: "boolean", short: "h" },
+    json: { type: "boolean" },
+    device: { type: "string" },
+    "no-typecheck": { type: "boolean" },
+    "offline-after": { type: "string" },
+  });
+  expectPositionals("status", positionals, 1, Infinity, "fleet file (fleet status FILE…)");
+  const config = orUsage("status", backendConfig(values));
+  const device = values.device === undefined ? undefined : orUsage("status", parseDeviceArg("--device", values.device));
+  const offlineAfterMs = values["offline-after"] === undefined ? undefined : orUsage("status", parseDuration("--offline-after", values["offline-after"]));
+  const json = values.json === true;
+  if (values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
+  return withBackend(config, async (b) => {
+    const { reality, problems, fleet } = await readInputs(b, positionals);
+    reportProblems(problems, t, json);
+    const now = new Date();
+    const st = status(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });
+    if (device !== undefined) {
+      const d = st.devices.find((x) => x.device === device);
+      if (d === undefined) {
+        const why = reality.damaged.has(device) ? `its records cannot be read (${reality.damaged.get(device)})` : "it is not in the fleet (neither declared nor registered)";
+        throw new CliError(`no status for device ${device}: ${why}`);
+      }
+      if (json) t.out(J.deviceStatus(d));
+      else for (const l of deviceTable(d, now, t.o)) t.out(l);
+      return ExitCode.Ok;
+    }
+    if (json) {
+      for (const d of st.deployments) t.out(J.deploymentStatus(d));
+      for (const d of st.devices) t.out(J.deviceStatus(d));
+    } else for (const l of fleetTable(st, now, t.o)) t.out(l);
+    return ExitCode.Ok;
+  });
+};
