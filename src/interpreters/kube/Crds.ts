@@ -45,8 +45,10 @@ type Schema = Readonly<Record<string, unknown>>;
 const str = (extra: Schema = {}): Schema => ({ type: "string", ...extra });
 const count = (description: string): Schema => ({ type: "integer", minimum: 0, description });
 const openObject = (description: string): Schema => ({ type: "object", "x-kubernetes-preserve-unknown-fields": true, description });
+// Nullable: on 1.20, server-side apply leaves `null` when the last item of a list is let go of.
 const listMap = (key: string, item: Schema, description: string): Schema => ({
   type: "array",
+  nullable: true,
   description,
   "x-kubernetes-list-type": "map",
   "x-kubernetes-list-map-keys": [key],

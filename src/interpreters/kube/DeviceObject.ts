@@ -88,9 +88,9 @@ const Parts = t.partial({
     arch: t.unknown,
     agentVersion: t.unknown,
     inventory: t.unknown,
-    deployments: t.array(t.unknown),
+    deployments: t.union([t.array(t.unknown), t.null]),
   }),
-  status: t.partial({ lastHeartbeat: t.unknown, deployments: t.array(t.unknown) }),
+  status: t.partial({ lastHeartbeat: t.unknown, deployments: t.union([t.array(t.unknown), t.null]) }),
 });
 
 const EntryWire = t.intersection([t.type({ name: DeploymentName, specHash: t.string }), t.partial({ revision: t.string, spec: t.unknown })]);
@@ -245,7 +245,8 @@ export const desiredConfig = (
   apiVersion: API_VERSION,
   kind: DEVICE.kind,
   metadata: { name: id, namespace, resourceVersion, annotations: { [DEPLOYMENTS_ANNOTATION]: [...allNames].sort().join(",") } },
-  spec: { deployments: [...entries].sort(byName) },
+  // No entries: no field (an applied `[]` and the last entry let go of both leave `null` on 1.20).
+  spec: entries.length === 0 ? {} : { deployments: [...entries].sort(byName) },
 });
 
 /** An empty Device, created before the first conditional write to a device that has no object yet. */
