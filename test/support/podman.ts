@@ -15,9 +15,9 @@
  * Needs root and scripts/ci/20-podman.sh; a missing prerequisite is one
  * clear error, not a skip.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile, copyFile } from "node:fs/promises";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -32,6 +32,12 @@ export const TEST_PAGE = "fleet-algebra podman test page\n";
 
 const BUSYBOX = "/bin/busybox";
 const APPLETS = ["sh", "httpd", "sleep", "echo", "cat", "ls", "kill", "true", "false", "env", "wget", "nc"];
+
+/** Harnesses not stopped yet: if the test process exits without `stop()`, they are cleaned up synchronously. */
+const live = new Map<string, () => void>();
+process.on("exit", () => {
+  for (const cleanup of live.values()) cleanup();
+});
 
 export interface CommandResult {
   readonly code: number;
@@ -187,6 +193,7 @@ export const startPodman = async (): Promise<PodmanHarness> => {
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    live.delete(dir);
     await sweep();
     await podman(["rmi", "--all", "--force"]);
     if (service?.pid !== undefined && service.exitCode === null && service.signalCode === null) {
@@ -201,6 +208,20 @@ export const startPodman = async (): Promise<PodmanHarness> => {
     await podman(["system", "reset", "--force"]);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   };
+
+  live.set(dir, () => {
+    // Last resort at process exit (no await possible): remove what this storage runs, then the storage.
+    const quiet = { env, stdio: "ignore", timeout: 30_000 } as const;
+    for (const args of [["rm", "--all", "--force", "--time", "0"], ["system", "reset", "--force"]]) {
+      try {
+        execFileSync("podman", [...globalArgs, ...args], quiet);
+      } catch {
+        // best effort
+      }
+    }
+    if (service?.pid !== undefined && service.exitCode === null) service.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   try {
     const tar = await buildImageTar(dir);

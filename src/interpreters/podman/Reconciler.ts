@@ -3,8 +3,10 @@
  * against libpod and derives deployment statuses from what podman reports.
  *
  * Contract:
- * - steps run one at a time in plan order (removals free names and ports
- *   before creations need them); one step failing never stops the others;
+ * - removals run first (they free names and ports), up to four at a time
+ *   since each may wait out a stop timeout; creations and starts then run
+ *   one at a time in plan order; outcomes come back in plan order; one step
+ *   failing never stops the others;
  * - podman's error for a service is remembered per (deployment, spec hash,
  *   service) until that service next succeeds or the spec is no longer
  *   desired, so a status read later still says why it failed;
@@ -70,6 +72,8 @@ export const viewOfSpec = (d: Deployment): DeploymentView => ({
 // -------------------------------------------------------------------------------------
 // constructor
 // -------------------------------------------------------------------------------------
+
+const REMOVALS_AT_ONCE = 4;
 
 const errorKey = (deployment: string, hash: string, service: string): string => `${deployment}\u0000${hash}\u0000${service}`;
 
@@ -167,22 +171,31 @@ export const reconciler = (client: LibpodClient, options: ReconcilerOptions = {}
         errors.set(key, error);
         if (!blocked.has(step.deployment.name)) blocked.set(step.deployment.name, `service ${step.service.name}: ${error}`);
       }
-      const out: StepOutcome[] = [];
-      for (const step of steps) {
+      const outcome = async (step: ContainerStep): Promise<StepOutcome> => {
         const deployment = step._tag === "Remove" ? (step.reason === "Unassigned" ? undefined : step.container.deployment) : step.deployment.name;
         const block = deployment !== undefined ? blocked.get(deployment) : undefined;
-        if (block !== undefined) {
-          out.push({ step, error: block, blocked: true });
-          continue;
-        }
+        if (block !== undefined) return { step, error: block, blocked: true };
         const error = await runStep(step);
         if (step._tag !== "Remove") {
           const key = errorKey(step.deployment.name, specHash(step.deployment), step.service.name);
           if (error === undefined) errors.delete(key);
           else errors.set(key, error);
         }
-        out.push(error === undefined ? { step } : { step, error });
-      }
+        return error === undefined ? { step } : { step, error };
+      };
+      // Removals are independent and mostly wait out stop timeouts: a few at a time. Creations
+      // and starts go one by one, in plan order, so services start in a defined order.
+      const removals = steps.filter((s) => s._tag === "Remove");
+      const out: StepOutcome[] = new Array<StepOutcome>(removals.length);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < removals.length) {
+          const i = next++;
+          out[i] = await outcome(removals[i] as ContainerStep);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(REMOVALS_AT_ONCE, removals.length) }, worker));
+      for (const step of steps) if (step._tag !== "Remove") out.push(await outcome(step));
       return out;
     },
     retain: (desired) => {
