@@ -1,35 +1,25 @@
 /**
  * Bulk read of a KV bucket: the latest message of every key, in one pass.
  *
- * An ordered push consumer with `deliver_policy: last_per_subject`, no acks
- * and flow control streams the latest value of each key; the consumer's
- * pending count tells when the snapshot is complete (no per-key requests, no
- * waiting for an idle heartbeat). Deleted keys come back as their tombstone
- * (`DEL`/`PURGE`) so callers see their revision too (a create after a delete
- * compare-and-sets against it).
+ * A watch (Watch.ts) that stops when it first catches up: one ordered push
+ * consumer streams the latest value of each key, with no per-key requests.
+ * Deleted keys come back as their tombstone (`DEL`/`PURGE`) so callers see
+ * their revision too (a create after a delete compare-and-sets against it).
  *
- * The snapshot is as of the consumer's creation; values written during the
- * scan may or may not be included, as with any KV read.
+ * The snapshot is as of the consumer's creation, plus whatever was written
+ * while it streamed, as with any KV read.
  */
-import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
-import { streamOf, subjectPrefixOf } from "./Buckets.ts";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { watchKeys, type KeyWatch, type KvRecord } from "./Watch.ts";
 
-export type KvOperation = "PUT" | "DEL" | "PURGE";
-
-export interface ScannedEntry {
-  readonly key: string;
-  readonly revision: number;
-  readonly operation: KvOperation;
-  /** Empty when the scan was headers-only or the entry is a tombstone. */
-  readonly value: Uint8Array;
-}
+export type { KvOperation, KvRecord as ScannedEntry } from "./Watch.ts";
 
 export interface ScanOptions {
   /** Only revisions and operations, no values (for staleness checks). */
   readonly headersOnly?: boolean;
   /** A key filter with NATS wildcards (`pi-01.>`); default every key. */
   readonly filter?: string;
-  /** Fails the scan when no message arrives for this long, ms. Default 30 000. */
+  /** Fails the scan when it has not caught up after this long without a delivery, ms. Default 30 000. */
   readonly stallTimeoutMs?: number;
 }
 
@@ -37,61 +27,43 @@ export class ScanError extends Error {
   override readonly name = "ScanError";
 }
 
-const operationOf = (m: JsMsg): KvOperation => {
-  const op = m.headers?.get("KV-Operation");
-  return op === "DEL" || op === "PURGE" ? op : "PUT";
-};
-
-export const scanLatest = async (js: JetStreamClient, bucket: string, options: ScanOptions = {}): Promise<ScannedEntry[]> => {
-  const prefix = subjectPrefixOf(bucket);
-  const consumer = await js.consumers.getPushConsumer(streamOf(bucket), {
-    filter_subjects: `${prefix}${options.filter ?? ">"}`,
-    deliver_policy: DeliverPolicy.LastPerSubject,
-    ...(options.headersOnly ? { headers_only: true } : {}),
-  });
-  const info = await consumer.info(true);
-  if (info.num_pending === 0) {
-    await consumer.delete().catch(() => undefined);
-    return [];
-  }
-  const out: ScannedEntry[] = [];
-  const empty = new Uint8Array(0);
-  const headersOnly = options.headersOnly === true;
-  const stallMs = options.stallTimeoutMs ?? 30_000;
-  return new Promise<ScannedEntry[]>((resolve, reject) => {
+export const scanLatest = (js: JetStreamClient, bucket: string, options: ScanOptions = {}): Promise<KvRecord[]> =>
+  new Promise<KvRecord[]>((resolve, reject) => {
+    const out: KvRecord[] = [];
     let settled = false;
+    let watch: KeyWatch | undefined;
     let lastProgress = Date.now();
-    let messages: { stop(err?: Error): void } | undefined;
+    const stallMs = options.stallTimeoutMs ?? 30_000;
     const finish = (err?: Error): void => {
       if (settled) return;
       settled = true;
       clearInterval(watchdog);
-      messages?.stop();
+      watch?.stop();
       if (err !== undefined) reject(err);
       else resolve(out);
     };
     const watchdog = setInterval(() => {
       if (Date.now() - lastProgress > stallMs) finish(new ScanError(`reading bucket ${bucket} stalled after ${out.length} keys`));
     }, Math.min(1000, stallMs));
-    consumer
-      .consume({
-        callback: (m) => {
+    watchKeys(
+      js,
+      bucket,
+      options.filter ?? ">",
+      {
+        entry: (e) => {
           if (settled) return;
           lastProgress = Date.now();
-          const operation = operationOf(m);
-          out.push({
-            key: m.subject.slice(prefix.length),
-            revision: m.seq,
-            operation,
-            value: headersOnly || operation !== "PUT" ? empty : m.data,
-          });
-          if (m.info.pending === 0) finish();
+          out.push(e);
         },
-      })
-      .then((iter) => {
-        messages = iter;
-        if (settled) iter.stop();
-        void iter.closed().then(() => finish(settled ? undefined : new ScanError(`reading bucket ${bucket}: consumer closed early`)));
-      }, (e: unknown) => finish(e instanceof Error ? e : new ScanError(String(e))));
+        caughtUp: () => finish(),
+        ended: (why) => finish(new ScanError(`reading bucket ${bucket}: ${why}`)),
+      },
+      options.headersOnly === true ? { headersOnly: true } : {},
+    ).then(
+      (w) => {
+        watch = w;
+        if (settled) w.stop();
+      },
+      (e: unknown) => finish(e instanceof Error ? e : new ScanError(String(e))),
+    );
   });
-};

@@ -1,0 +1,79 @@
+/**
+ * The device side's connection: one NATS connection, the buckets agents use,
+ * reconnect notifications, and a bound on concurrent watch creations. One
+ * agent owns one; `fleet sim` shares one among many simulated agents, which
+ * is why watch creations go through `limit` (a reconnect must not fire a
+ * thousand JetStream API requests at once).
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { openBuckets, type BucketSettings } from "./Buckets.ts";
+import { connectJetStream, type ConnectionSettings } from "./Connection.ts";
+import { deviceWriter, type DeviceWriter } from "./DeviceSide.ts";
+
+export interface AgentConnection {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly buckets: { readonly desired: KV; readonly info: KV; readonly state: KV; readonly heartbeat: KV };
+  readonly writer: DeviceWriter;
+  /** Runs `f` when fewer than the allowed number of limited tasks run. */
+  limit<T>(f: () => Promise<T>): Promise<T>;
+  /** Calls `f` after every reconnect; returns the unsubscribe function. */
+  onReconnect(f: () => void): () => void;
+  close(): Promise<void>;
+}
+
+export interface AgentConnectionOptions extends BucketSettings {
+  /** Concurrent limited tasks (watch creations). Default 32. */
+  readonly concurrency?: number;
+}
+
+export const openAgentConnection = async (settings: ConnectionSettings, options: AgentConnectionOptions = {}): Promise<AgentConnection> => {
+  // Agents start before or without the server and outlive its restarts: wait and reconnect forever.
+  const { nc, js } = await connectJetStream(settings, { waitOnFirstConnect: true, maxReconnectAttempts: -1 });
+  let buckets: AgentConnection["buckets"];
+  try {
+    buckets = await openBuckets(js, ["desired", "info", "state", "heartbeat"], options);
+  } catch (e) {
+    await nc.close().catch(() => undefined);
+    throw e;
+  }
+
+  const listeners = new Set<() => void>();
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "reconnect") for (const f of [...listeners]) f();
+    }
+  })();
+
+  const max = options.concurrency ?? 32;
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  const limit = async <T>(f: () => Promise<T>): Promise<T> => {
+    if (active >= max) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await f();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+
+  return {
+    nc,
+    js,
+    buckets,
+    writer: deviceWriter(buckets),
+    limit,
+    onReconnect: (f) => {
+      listeners.add(f);
+      return () => listeners.delete(f);
+    },
+    close: async () => {
+      listeners.clear();
+      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+    },
+  };
+};

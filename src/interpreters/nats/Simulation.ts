@@ -1,0 +1,115 @@
+/**
+ * Many simulated devices in one process (`fleet sim`): each is a real agent
+ * (agent.ts) driving a simulated runtime, and all share one NATS connection.
+ *
+ * Device ids are `<prefix>-<n>` with `n` zero-padded to a common width
+ * (`sim-0000` … `sim-0999`), so their order is their number. Everything random
+ * (which starts fail, start-time jitter) is drawn from `seed`.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { parseDevice, InvalidDeviceError, type Device, type DeviceError } from "../../algebra/Device.ts";
+import type { Labels } from "../../algebra/Labels.ts";
+import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
+import { simulatedRuntime, type SimulatedRuntime } from "../simulated/index.ts";
+import { openAgentConnection, type AgentConnection } from "./AgentConnection.ts";
+import { runAgent, type AgentHandle, type ReportedState } from "./agent.ts";
+import type { ConnectionSettings } from "./Connection.ts";
+
+export interface SimulationOptions {
+  readonly devices: number;
+  /** Where to connect (the simulation owns this connection)… */
+  readonly nats?: ConnectionSettings;
+  /** …or a connection to share. */
+  readonly connection?: AgentConnection;
+  /** Default `sim`. */
+  readonly prefix?: string;
+  readonly labels?: Labels;
+  /** Default `x86_64`. */
+  readonly arch?: string;
+  readonly failRate?: number;
+  /** Time to start one deployment, ms. Default 20. */
+  readonly latencyMs?: number;
+  readonly jitter?: number;
+  readonly seed?: number;
+  readonly heartbeatIntervalMs?: number;
+  readonly resyncIntervalMs?: number;
+  /** Agents started at once. Default 64. */
+  readonly startConcurrency?: number;
+  readonly log?: (line: string) => void;
+  readonly onReport?: (device: DeviceId, deployment: DeploymentName, state: ReportedState) => void;
+}
+
+export interface Simulation {
+  readonly devices: ReadonlyArray<Device>;
+  readonly agents: ReadonlyArray<AgentHandle>;
+  readonly runtimes: ReadonlyMap<DeviceId, SimulatedRuntime>;
+  readonly connection: AgentConnection;
+  stop(): Promise<void>;
+}
+
+/** The simulated devices, or why they cannot be made (a bad prefix, label or arch). */
+export const simulatedDevices = (options: Pick<SimulationOptions, "devices" | "prefix" | "labels" | "arch">): E.Either<DeviceError, ReadonlyArray<Device>> => {
+  const width = Math.max(4, String(Math.max(0, options.devices - 1)).length);
+  const out: Device[] = [];
+  for (let i = 0; i < options.devices; i++) {
+    const d = parseDevice(`${options.prefix ?? "sim"}-${String(i).padStart(width, "0")}`, {
+      labels: { ...(options.labels ?? {}) },
+      arch: options.arch ?? "x86_64",
+      inventory: { simulated: true, index: i },
+    });
+    if (E.isLeft(d)) return d;
+    out.push(d.right);
+  }
+  return E.right(out);
+};
+
+export const runSimulation = async (options: SimulationOptions): Promise<Simulation> => {
+  const devices = simulatedDevices(options);
+  if (E.isLeft(devices)) throw new InvalidDeviceError(devices.left);
+  if (options.connection === undefined && options.nats === undefined) throw new Error("runSimulation: give `nats` or `connection`");
+  const connection = options.connection ?? (await openAgentConnection(options.nats as ConnectionSettings));
+  const owned = options.connection === undefined;
+  const runtimes = new Map<DeviceId, SimulatedRuntime>();
+  const agents: AgentHandle[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(agents.map((a) => a.stop()));
+    await Promise.all([...runtimes.values()].map((r) => r.close()));
+    if (owned) await connection.close();
+  };
+  try {
+    let next = 0;
+    const list = devices.right;
+    const starter = async (): Promise<void> => {
+      while (next < list.length) {
+        const device = list[next++] as Device;
+        const runtime = simulatedRuntime({
+          name: device.id,
+          ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
+          ...(options.jitter !== undefined ? { jitter: options.jitter } : {}),
+          ...(options.failRate !== undefined ? { failRate: options.failRate } : {}),
+          ...(options.seed !== undefined ? { seed: options.seed } : {}),
+        });
+        runtimes.set(device.id, runtime);
+        const onReport = options.onReport;
+        agents.push(
+          await runAgent({
+            device,
+            runtime,
+            connection,
+            reconnectSpreadMs: Math.min(10_000, list.length * 5),
+            ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+            ...(options.resyncIntervalMs !== undefined ? { resyncIntervalMs: options.resyncIntervalMs } : {}),
+            ...(options.log !== undefined ? { log: options.log } : {}),
+            ...(onReport !== undefined ? { onReport: (n: DeploymentName, s: ReportedState) => onReport(device.id, n, s) } : {}),
+          }),
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(options.startConcurrency ?? 64, list.length) }, starter));
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  agents.sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  return { devices: devices.right, agents, runtimes, connection, stop: stopAll };
+};

@@ -1,0 +1,125 @@
+/**
+ * Watching some keys of a bucket: first the latest value of each, then every
+ * change, with a signal each time the watcher has caught up.
+ *
+ * An ordered push consumer (`last_per_subject`, no acks, flow control) does
+ * both. `caughtUp` fires when nothing more is pending: at once when there was
+ * nothing to deliver, when a message says it is the last pending one, or,
+ * because a message's pending count can stay above zero when a key it counted
+ * was superseded meanwhile (seen with nats-server 2.9), when deliveries pause
+ * and the consumer's own info says nothing is pending. Consumers of the watch
+ * act on a complete picture at those points (level-triggered), not on each
+ * event. The ordered consumer recreates itself after gaps or server restarts;
+ * callers that must not miss anything also start a fresh watch after a
+ * reconnect.
+ */
+import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { streamOf, subjectPrefixOf } from "./Buckets.ts";
+
+export type KvOperation = "PUT" | "DEL" | "PURGE";
+
+export interface KvRecord {
+  readonly key: string;
+  readonly revision: number;
+  readonly operation: KvOperation;
+  /** Empty when the watch is headers-only or the entry is a tombstone. */
+  readonly value: Uint8Array;
+}
+
+export interface WatchHandlers {
+  readonly entry: (e: KvRecord) => void;
+  readonly caughtUp: () => void;
+  /** The watch ended on its own (consumer gone and not recreated). */
+  readonly ended?: (why: string) => void;
+}
+
+export interface WatchOptions {
+  /** Only revisions and operations, no values. */
+  readonly headersOnly?: boolean;
+  /** Quiet time after which the consumer is asked whether anything is still pending, ms. Default 200. */
+  readonly settleMs?: number;
+}
+
+export interface KeyWatch {
+  stop(): void;
+}
+
+const operationOf = (m: JsMsg): KvOperation => {
+  const op = m.headers?.get("KV-Operation");
+  return op === "DEL" || op === "PURGE" ? op : "PUT";
+};
+
+export const watchKeys = async (
+  js: JetStreamClient,
+  bucket: string,
+  filter: string,
+  handlers: WatchHandlers,
+  options: WatchOptions = {},
+): Promise<KeyWatch> => {
+  const prefix = subjectPrefixOf(bucket);
+  const consumer = await js.consumers.getPushConsumer(streamOf(bucket), {
+    filter_subjects: `${prefix}${filter}`,
+    deliver_policy: DeliverPolicy.LastPerSubject,
+    ...(options.headersOnly ? { headers_only: true } : {}),
+  });
+  const info = await consumer.info(true);
+  const headersOnly = options.headersOnly === true;
+  const settleMs = options.settleMs ?? 200;
+  const empty = new Uint8Array(0);
+  let stopped = false;
+  // Whether the last delivery left something pending (and no caughtUp has been signalled since).
+  let behind = info.num_pending > 0;
+  let lastDelivery = Date.now();
+  let asking = false;
+
+  const signal = (): void => {
+    behind = false;
+    handlers.caughtUp();
+  };
+
+  const messages = await consumer.consume({
+    callback: (m) => {
+      if (stopped) return;
+      lastDelivery = Date.now();
+      const operation = operationOf(m);
+      handlers.entry({
+        key: m.subject.slice(prefix.length),
+        revision: m.seq,
+        operation,
+        value: headersOnly || operation !== "PUT" ? empty : m.data,
+      });
+      if (m.info.pending === 0) signal();
+      else behind = true;
+    },
+  });
+
+  const settle = setInterval(() => {
+    if (stopped || !behind || asking || Date.now() - lastDelivery < settleMs) return;
+    asking = true;
+    const askedAt = Date.now();
+    consumer
+      .info()
+      .then((i) => {
+        // Only if nothing was delivered while we asked: otherwise the deliveries speak for themselves.
+        if (!stopped && behind && lastDelivery < askedAt && i.num_pending === 0) signal();
+      })
+      .catch(() => undefined)
+      .finally(() => (asking = false));
+  }, Math.max(20, Math.floor(settleMs / 2)));
+
+  if (info.num_pending === 0) queueMicrotask(() => stopped || signal());
+  void messages.closed().then((r) => {
+    clearInterval(settle);
+    if (!stopped) handlers.ended?.(r instanceof Error ? r.message : "watch closed");
+  });
+  return {
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(settle);
+      messages.stop();
+      // Ephemeral consumers outlive their subscription until the server's inactivity threshold: delete it now.
+      consumer.delete().catch(() => undefined);
+    },
+  };
+};

@@ -1,0 +1,99 @@
+/**
+ * fleet-algebra/simulated: a `Runtime` that pretends to run deployments, for
+ * demos, tests and benchmarks of the device side (`fleet sim`).
+ *
+ * Starting a deployment (a spec it does not run yet) takes `latencyMs`
+ * (± `jitter`), then succeeds or fails. Whether it fails is drawn from a
+ * seeded source keyed by (seed, device, deployment, spec hash), so a given
+ * seed fails the same starts whatever the timing or call order, and a failed
+ * spec stays failed until the spec changes. No unseeded randomness.
+ *
+ * `reconcile` is level-triggered like every Runtime: deployments not in the
+ * desired set are stopped, unchanged ones keep their status.
+ */
+import type { Deployment } from "../../algebra/Deployment.ts";
+import { specHash } from "../../algebra/Deployment.ts";
+import type { DeploymentName } from "../../algebra/Name.ts";
+import type { DeploymentStatus, Runtime } from "../Runtime.ts";
+import { drawFor } from "./Prng.ts";
+
+export interface SimulatedRuntimeOptions {
+  /** Names this runtime (the device id), part of what the failure draw is keyed by. */
+  readonly name?: string;
+  /** Time to start one deployment, ms. Default 20. */
+  readonly latencyMs?: number;
+  /** Relative spread of the start time, 0..1 (seeded). Default 0. */
+  readonly jitter?: number;
+  /** Probability that a start fails, 0..1. Default 0. */
+  readonly failRate?: number;
+  readonly seed?: number;
+  /** Replaces the timer (tests). */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export interface SimulatedRuntime extends Runtime {
+  /** What it runs now: deployment name to spec hash (Running or Failed). */
+  running(): ReadonlyMap<DeploymentName, string>;
+  /** How many starts it has performed (each new spec counts once). */
+  starts(): number;
+}
+
+const defaultSleep = (ms: number): Promise<void> => (ms <= 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, ms)));
+
+const byName = (a: DeploymentStatus, b: DeploymentStatus): number => (a.deployment < b.deployment ? -1 : a.deployment > b.deployment ? 1 : 0);
+
+export const simulatedRuntime = (options: SimulatedRuntimeOptions = {}): SimulatedRuntime => {
+  const name = options.name ?? "simulated";
+  const latency = Math.max(0, options.latencyMs ?? 20);
+  const jitter = Math.min(1, Math.max(0, options.jitter ?? 0));
+  const failRate = Math.min(1, Math.max(0, options.failRate ?? 0));
+  const seed = options.seed ?? 0;
+  const sleep = options.sleep ?? defaultSleep;
+  const current = new Map<DeploymentName, DeploymentStatus>();
+  let startCount = 0;
+  let closed = false;
+  // Serialises reconciles: the agent calls one at a time, but a Runtime must not rely on it.
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const start = async (d: Deployment, hash: string): Promise<DeploymentStatus> => {
+    startCount++;
+    const key = `${name}/${d.name}/${hash}`;
+    const spread = jitter === 0 ? 0 : (drawFor(seed, `latency:${key}`) * 2 - 1) * jitter;
+    await sleep(Math.round(latency * (1 + spread)));
+    return drawFor(seed, `fail:${key}`) < failRate
+      ? { deployment: d.name, phase: "Failed", specHash: hash, error: `simulated failure starting ${d.name} on ${name} (seed ${seed})` }
+      : { deployment: d.name, phase: "Running", specHash: hash };
+  };
+
+  const reconcileNow = async (desired: ReadonlyArray<Deployment>): Promise<ReadonlyArray<DeploymentStatus>> => {
+    if (closed) throw new Error("simulated runtime is closed");
+    const wanted = new Map(desired.map((d) => [d.name, d] as const));
+    for (const n of [...current.keys()]) if (!wanted.has(n)) current.delete(n);
+    const statuses = await Promise.all(
+      [...wanted.values()].map(async (d) => {
+        const hash = specHash(d);
+        const have = current.get(d.name);
+        if (have !== undefined && have.specHash === hash) return have;
+        const s = await start(d, hash);
+        current.set(d.name, s);
+        return s;
+      }),
+    );
+    return statuses.sort(byName);
+  };
+
+  return {
+    name: `simulated:${name}`,
+    reconcile: (desired) => {
+      const run = queue.then(() => reconcileNow(desired));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+    status: async () => [...current.values()].sort(byName),
+    close: async () => {
+      closed = true;
+    },
+    running: () => new Map([...current].map(([n, s]) => [n, s.specHash] as const)),
+    starts: () => startCount,
+  };
+};
