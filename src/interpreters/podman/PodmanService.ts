@@ -13,6 +13,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import * as t from "io-ts";
+import { isRight } from "fp-ts/lib/Either.js";
 import { BackendUnavailableError } from "../Interpreter.ts";
 import { defaultSocket, libpodClient, socketPathOf, type LibpodClient } from "./LibpodClient.ts";
 
@@ -37,11 +39,13 @@ export interface PodmanConnection {
   close(): Promise<void>;
 }
 
+const VersionBody = t.type({ Version: t.string });
+
 const versionOf = async (client: LibpodClient): Promise<string> => {
   const res = await client.request("/version", { timeoutMs: 10_000 });
   if (!res.ok) throw new BackendUnavailableError(`podman at ${client.url} answered /version with an error: ${res.message}`);
-  const v = typeof res.body === "object" && res.body !== null ? (res.body as { Version?: unknown }).Version : undefined;
-  return typeof v === "string" ? v : "unknown";
+  const v = VersionBody.decode(res.body);
+  return isRight(v) ? v.right.Version : "unknown";
 };
 
 const stopChild = async (child: ChildProcess): Promise<void> => {

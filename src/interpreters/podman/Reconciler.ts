@@ -13,6 +13,8 @@
  * - a podman that cannot be reached throws `BackendUnavailableError`; every
  *   other podman failure is a value (a step's error).
  */
+import * as t from "io-ts";
+import { isRight } from "fp-ts/lib/Either.js";
 import type { Deployment, Service } from "../../algebra/Deployment.ts";
 import { specHash } from "../../algebra/Deployment.ts";
 import type { DeploymentStatus } from "../Runtime.ts";
@@ -77,16 +79,19 @@ const REMOVALS_AT_ONCE = 4;
 
 const errorKey = (deployment: string, hash: string, service: string): string => `${deployment}\u0000${hash}\u0000${service}`;
 
-/** The JSON documents of a pull's streamed answer that carry an `error`. */
+// Wire shapes of libpod answers we read (permissive: other fields are ignored).
+const PullLine = t.type({ error: t.string });
+const Created = t.type({ Id: t.string });
+
+/** The first `error` among the JSON documents of a pull's streamed answer. */
 const pullError = (body: unknown): string | undefined => {
   const text = typeof body === "string" ? body : JSON.stringify(body);
   for (const line of text.split(/\n/)) {
     const s = line.trim();
     if (s === "") continue;
     try {
-      const doc: unknown = JSON.parse(s);
-      if (typeof doc === "object" && doc !== null && typeof (doc as { error?: unknown }).error === "string" && (doc as { error: string }).error !== "")
-        return (doc as { error: string }).error;
+      const doc = PullLine.decode(JSON.parse(s));
+      if (isRight(doc) && doc.right.error !== "") return doc.right.error;
     } catch {
       // progress lines that are not JSON: ignore
     }
@@ -131,9 +136,9 @@ export const reconciler = (client: LibpodClient, options: ReconcilerOptions = {}
   const create = async (d: Deployment, s: Service): Promise<string | undefined> => {
     const res = await client.request("/containers/create", { method: "POST", body: createBody(d, s, stopTimeout) });
     if (!res.ok) return res.message;
-    const id = typeof res.body === "object" && res.body !== null ? (res.body as { Id?: unknown }).Id : undefined;
-    if (typeof id !== "string") return "podman created the container but did not say its id";
-    return start(id);
+    const created = Created.decode(res.body);
+    if (!isRight(created)) return "podman created the container but did not say its id";
+    return start(created.right.Id);
   };
 
   const remove = async (c: ManagedContainer): Promise<string | undefined> => {
