@@ -29,8 +29,12 @@ export const decodeProblems = (errors: t.Errors): ReadonlyArray<DecodeProblem> =
     const keys: string[] = [];
     e.context.forEach((c, i) => {
       if (i === 0) return;
-      const parent = e.context[i - 1]?.type;
+      const up = e.context[i - 1];
+      const parent = up?.type;
       if (parent instanceof t.IntersectionType || parent instanceof t.UnionType) return;
+      // A custom codec that delegates to an intersection (DeviceCodec, DeploymentCodec) does not enter
+      // itself in the context: its members' entries hold the very value of their parent, not a part of it.
+      if (typeof c.actual === "object" && c.actual !== null && c.actual === up?.actual) return;
       keys.push(c.key);
     });
     const last = e.context[e.context.length - 1];
