@@ -31,6 +31,8 @@ export const TEST_IMAGE = "localhost/fleet-test/busybox:1";
 export const TEST_PAGE = "fleet-algebra podman test page\n";
 
 const BUSYBOX = "/bin/busybox";
+/** The test image's default command: serve /www on port 80. */
+export const DEFAULT_COMMAND = "trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait";
 const APPLETS = ["sh", "httpd", "sleep", "echo", "cat", "ls", "kill", "true", "false", "env", "wget", "nc"];
 
 /** Harnesses not stopped yet: if the test process exits without `stop()`, they are cleaned up synchronously. */
@@ -225,7 +227,8 @@ export const startPodman = async (): Promise<PodmanHarness> => {
 
   try {
     const tar = await buildImageTar(dir);
-    const imported = await podman(["import", "--change", 'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]', tar, TEST_IMAGE]);
+    // httpd under a shell that exits on SIGTERM: busybox httpd as PID 1 would ignore it and every stop would wait out its timeout.
+    const imported = await podman(["import", "--change", `CMD ${JSON.stringify(["sh", "-c", DEFAULT_COMMAND])}`, tar, TEST_IMAGE]);
     if (imported.code !== 0) throw new Error(`podman import failed: ${imported.stderr.trim()}`);
 
     const log: string[] = [];
