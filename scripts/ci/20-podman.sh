@@ -6,6 +6,8 @@
 # catatonit for --init, and busybox-static, whose single static binary becomes
 # the tests' image (no registry is reachable; test/support/podman.ts imports a
 # tiny root filesystem built from it).
+# Not needed: uidmap, slirp4netns and fuse-overlayfs serve rootless podman; the
+# tests run rootful, with the kernel's overlayfs and netavark's bridge.
 # Idempotent and non-interactive; run as root by scripts/setup-test-env.sh.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
