@@ -1,10 +1,257 @@
 /**
- * `fleet agent`: the device agent (work in progress).
+ * `fleet agent`: the device agent. Registers the device, heartbeats, watches
+ * its own desired entries in NATS and runs them through a runtime (podman, or
+ * the simulated one), reporting each deployment's state. Runs until SIGTERM or
+ * SIGINT, then stops cleanly (the runtime keeps running what it runs).
+ *
+ * Flag values are decoded before anything connects; a bad flag is one line
+ * and exit code 1.
  */
-export const help = `fleet agent --device-id ID --nats URL [--labels k=v,...] [--arch A] [--runtime podman|simulated]
-            [--heartbeat-interval MS] [--nats-creds FILE] [--nats-token TOKEN]`;
+import * as os from "node:os";
+import * as E from "fp-ts/lib/Either.js";
+import { parseDevice, formatDeviceError, type Device } from "../../algebra/Device.ts";
+import { labelKeyProblem, labelValueProblem, type Labels } from "../../algebra/Labels.ts";
+import type { Runtime } from "../../interpreters/Runtime.ts";
+import { BackendUnavailableError } from "../../interpreters/Interpreter.ts";
+import type { ConnectionSettings } from "../../interpreters/nats/Connection.ts";
+import { orUsage, parseChoice, parseDuration, parseFlags, wantsHelp, type Options } from "../Args.ts";
+import { UsageError } from "../CliError.ts";
+import { ExitCode } from "../Command.ts";
+import { VERSION } from "../Version.ts";
 
-export const run = async (_argv: ReadonlyArray<string>): Promise<number> => {
-  process.stderr.write("fleet agent: not implemented yet\n");
-  return 1;
+export const help = `Usage: fleet agent --device-id ID --nats URL[,URL] [flags]
+
+Runs the device agent: registers this device in NATS (device-info), heartbeats
+(device-heartbeat), watches its desired entries (desired-state <ID>.*), runs
+them with the runtime and reports each deployment's state (device-state:
+Pending, then Running or Failed with the error). Survives NATS restarts
+(reconnects and re-reads everything); stops on SIGTERM or SIGINT.
+
+Flags:
+  --device-id ID              this device (RFC 1123 DNS label)                (required)
+  --nats URL[,URL]            NATS servers (env FLEET_NATS_URL)               (required)
+  --labels k=v[,k=v...]       the device's labels
+  --arch ARCH                 CPU architecture (default: this host's, e.g. x86_64, aarch64)
+  --runtime podman|simulated  what runs the deployments (default podman)
+  --podman-socket PATH        podman API socket (default $CONTAINER_HOST or /run/podman/podman.sock)
+  --heartbeat-interval MS     between heartbeats: milliseconds, or with a unit (500ms, 10s); default 10s
+  --latency MS                simulated runtime: time to start a deployment (default 20)
+  --fail-rate P               simulated runtime: probability a start fails, 0..1 (default 0)
+  --seed N                    simulated runtime: seed of its failures (default 0)
+  --nats-creds FILE           NATS credentials file
+  --nats-token TOKEN          NATS token (env FLEET_NATS_TOKEN)
+  --nats-user USER --nats-pass PASS
+  --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
+  -h, --help
+
+Example:
+  fleet agent --device-id pi-01 --nats nats://10.0.0.2:4222 --labels env=prod,site=north`;
+
+/** Flags shared with \`fleet sim\`. */
+export const natsFlags = {
+  nats: { type: "string" },
+  "nats-creds": { type: "string" },
+  "nats-token": { type: "string" },
+  "nats-user": { type: "string" },
+  "nats-pass": { type: "string" },
+  "nats-tls-ca": { type: "string" },
+  "nats-tls-cert": { type: "string" },
+  "nats-tls-key": { type: "string" },
+} as const satisfies Options;
+
+const flags = {
+  ...natsFlags,
+  "device-id": { type: "string" },
+  labels: { type: "string" },
+  arch: { type: "string" },
+  runtime: { type: "string" },
+  "podman-socket": { type: "string" },
+  "heartbeat-interval": { type: "string" },
+  latency: { type: "string" },
+  "fail-rate": { type: "string" },
+  seed: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies Options;
+
+// -------------------------------------------------------------------------------------
+// flag decoders (pure; shared with `fleet sim`)
+// -------------------------------------------------------------------------------------
+
+/** `k=v,k2=v2` (empty: no labels), each key and value valid as a Kubernetes label. */
+export const parseLabelsArg = (flag: string, text: string): E.Either<string, Labels> => {
+  const out: Record<string, string> = {};
+  if (text.trim() === "") return E.right(out);
+  for (const part of text.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq === -1) return E.left(`${flag}: expected k=v[,k=v...], got ${JSON.stringify(part)}`);
+    const k = part.slice(0, eq).trim();
+    const v = part.slice(eq + 1).trim();
+    const kp = labelKeyProblem(k);
+    if (kp !== undefined) return E.left(`${flag}: label key ${JSON.stringify(k)}: ${kp}`);
+    const vp = labelValueProblem(v);
+    if (vp !== undefined) return E.left(`${flag}: label ${JSON.stringify(k)} value ${JSON.stringify(v)} ${vp}`);
+    if (Object.prototype.hasOwnProperty.call(out, k)) return E.left(`${flag}: label ${JSON.stringify(k)} given twice`);
+    out[k] = v;
+  }
+  return E.right(out);
+};
+
+/** Milliseconds: a bare integer is milliseconds; `500ms`, `10s`, `1m` are also accepted. */
+export const parseMillis = (flag: string, text: string): E.Either<string, number> => {
+  if (/^\d{1,9}$/.test(text.trim())) {
+    const n = Number(text.trim());
+    return n >= 1 ? E.right(n) : E.left(`${flag}: must be at least 1 ms`);
+  }
+  const d = parseDuration(flag, text);
+  return E.isRight(d) && d.right < 1 ? E.left(`${flag}: must be at least 1 ms`) : d;
+};
+
+export const parseProbability = (flag: string, text: string): E.Either<string, number> => {
+  const n = Number(text);
+  return text.trim() !== "" && Number.isFinite(n) && n >= 0 && n <= 1 ? E.right(n) : E.left(`${flag}: expected a probability between 0 and 1, got ${JSON.stringify(text)}`);
+};
+
+export const parseNonNegativeInt = (flag: string, text: string, max = 2 ** 31 - 1): E.Either<string, number> =>
+  /^\d{1,10}$/.test(text.trim()) && Number(text) <= max ? E.right(Number(text)) : E.left(`${flag}: expected a whole number between 0 and ${max}, got ${JSON.stringify(text)}`);
+
+/** `uname -m` names for Node's `os.arch()`. */
+export const hostArch = (): string => {
+  const a = os.arch();
+  return a === "x64" ? "x86_64" : a === "arm64" ? "aarch64" : a === "arm" ? "armv7l" : a === "ia32" ? "i686" : a;
+};
+
+type NatsValues = { readonly [K in keyof typeof natsFlags]?: string };
+
+/** The NATS connection settings from flags and environment. */
+export const natsSettings = (command: string, values: NatsValues, env: NodeJS.ProcessEnv, name: string): ConnectionSettings => {
+  const urls = values.nats ?? env["FLEET_NATS_URL"];
+  if (urls === undefined || urls.trim() === "") throw new UsageError(`--nats URL is required (or FLEET_NATS_URL) (see 'fleet ${command} --help')`);
+  const servers = urls.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if ((values["nats-user"] === undefined) !== (values["nats-pass"] === undefined))
+    throw new UsageError(`--nats-user and --nats-pass go together (see 'fleet ${command} --help')`);
+  if ((values["nats-tls-cert"] === undefined) !== (values["nats-tls-key"] === undefined))
+    throw new UsageError(`--nats-tls-cert and --nats-tls-key go together (see 'fleet ${command} --help')`);
+  const token = values["nats-token"] ?? (env["FLEET_NATS_TOKEN"] !== "" ? env["FLEET_NATS_TOKEN"] : undefined);
+  const tls = {
+    ...(values["nats-tls-ca"] !== undefined ? { caFile: values["nats-tls-ca"] } : {}),
+    ...(values["nats-tls-cert"] !== undefined ? { certFile: values["nats-tls-cert"] } : {}),
+    ...(values["nats-tls-key"] !== undefined ? { keyFile: values["nats-tls-key"] } : {}),
+  };
+  return {
+    servers,
+    name,
+    ...(values["nats-creds"] !== undefined ? { credsFile: values["nats-creds"] } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(values["nats-user"] !== undefined ? { user: values["nats-user"] } : {}),
+    ...(values["nats-pass"] !== undefined ? { pass: values["nats-pass"] } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
+};
+
+/** Resolves on the first SIGTERM or SIGINT; the handlers are removed by `dispose`. */
+export const untilSignal = (): { readonly signalled: Promise<NodeJS.Signals>; dispose(): void } => {
+  let resolve: (s: NodeJS.Signals) => void = () => undefined;
+  const signalled = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const onTerm = (): void => resolve("SIGTERM");
+  const onInt = (): void => resolve("SIGINT");
+  process.once("SIGTERM", onTerm);
+  process.once("SIGINT", onInt);
+  return {
+    signalled,
+    dispose: () => {
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+    },
+  };
+};
+
+export const logLine = (line: string): void => {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+};
+
+// -------------------------------------------------------------------------------------
+// command
+// -------------------------------------------------------------------------------------
+
+const loadRuntime = async (kind: "podman" | "simulated", values: { readonly [K in keyof typeof flags]?: string | boolean }, device: Device): Promise<Runtime> => {
+  const str = (k: keyof typeof flags): string | undefined => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  if (kind === "simulated") {
+    const { simulatedRuntime } = await import("../../interpreters/simulated/index.ts");
+    const latency = str("latency");
+    const failRate = str("fail-rate");
+    const seed = str("seed");
+    return simulatedRuntime({
+      name: device.id,
+      ...(latency !== undefined ? { latencyMs: orUsage("agent", parseMillis("--latency", latency)) } : {}),
+      ...(failRate !== undefined ? { failRate: orUsage("agent", parseProbability("--fail-rate", failRate)) } : {}),
+      ...(seed !== undefined ? { seed: orUsage("agent", parseNonNegativeInt("--seed", seed)) } : {}),
+    });
+  }
+  for (const k of ["latency", "fail-rate", "seed"] as const)
+    if (str(k) !== undefined) throw new UsageError(`--${k} is for --runtime simulated (see 'fleet agent --help')`);
+  let mod: { podmanRuntime?: (o: { socket?: string }) => Promise<Runtime> };
+  try {
+    mod = (await import("../../interpreters/podman/index.ts")) as typeof mod;
+  } catch (e) {
+    throw new BackendUnavailableError(`the podman runtime cannot be loaded: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (typeof mod.podmanRuntime !== "function") throw new BackendUnavailableError("the podman runtime is not available in this build");
+  const socket = str("podman-socket");
+  return mod.podmanRuntime(socket !== undefined ? { socket } : {});
+};
+
+export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
+  if (wantsHelp(argv)) {
+    process.stdout.write(`${help}\n`);
+    return ExitCode.Ok;
+  }
+  const { values, positionals } = parseFlags("agent", argv, flags);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see 'fleet agent --help')`);
+  const id = values["device-id"];
+  if (id === undefined) throw new UsageError("--device-id ID is required (see 'fleet agent --help')");
+  const labels = values.labels !== undefined ? orUsage("agent", parseLabelsArg("--labels", values.labels)) : {};
+  const device = parseDevice(id, {
+    labels,
+    arch: values.arch ?? hostArch(),
+    agentVersion: VERSION,
+    inventory: {
+      hostname: os.hostname(),
+      os: `${os.type()} ${os.release()}`,
+      platform: os.platform(),
+      cpus: os.cpus().length,
+      memoryBytes: os.totalmem(),
+      node: process.version,
+    },
+  });
+  if (E.isLeft(device)) throw new UsageError(`${formatDeviceError(device.left)} (see 'fleet agent --help')`);
+  const kind = orUsage("agent", parseChoice("--runtime", ["podman", "simulated"] as const, values.runtime ?? "podman"));
+  const heartbeatIntervalMs =
+    values["heartbeat-interval"] !== undefined ? orUsage("agent", parseMillis("--heartbeat-interval", values["heartbeat-interval"])) : 10_000;
+  const settings = natsSettings("agent", values, process.env, `fleet-agent ${device.right.id}`);
+
+  const signals = untilSignal();
+  try {
+    const runtime = await loadRuntime(kind, values, device.right);
+    try {
+      const { runAgent } = await import("../../interpreters/nats/agent.ts");
+      logLine(`agent ${device.right.id}: connecting to ${settings.servers.toString()} (runtime ${runtime.name})`);
+      const starting = runAgent({ device: device.right, runtime, nats: settings, heartbeatIntervalMs, log: logLine });
+      const first = await Promise.race([starting.then((a) => ({ _tag: "agent" as const, a })), signals.signalled.then((s) => ({ _tag: "signal" as const, s }))]);
+      if (first._tag === "signal") {
+        logLine(`agent ${device.right.id}: ${first.s} before connecting; exiting`);
+        void starting.then((a) => a.stop(), () => undefined);
+        return ExitCode.Ok;
+      }
+      const agent = first.a;
+      logLine(`agent ${device.right.id}: running`);
+      const signal = await signals.signalled;
+      logLine(`agent ${device.right.id}: ${signal}; stopping`);
+      await agent.stop();
+      return ExitCode.Ok;
+    } finally {
+      await runtime.close();
+    }
+  } finally {
+    signals.dispose();
+  }
 };

@@ -185,12 +185,21 @@ export const decodeDeviceInfoValue = (bytes: Uint8Array, id: DeviceId): E.Either
 
 export const decodeDeviceStateValue = (bytes: Uint8Array): E.Either<string, DeviceStateValue> => {
   const json = parseVersioned(bytes);
-  return E.isLeft(json) ? json : decodeWith(DeviceStateValueV1, json.right);
+  if (E.isLeft(json)) return json;
+  const r = decodeWith(DeviceStateValueV1, json.right);
+  if (E.isLeft(r)) return r;
+  // The in-memory value is exact: the wire's extra fields stay on the wire.
+  const { phase, time, specHash, error } = r.right;
+  return E.right({ phase, time, ...(specHash !== undefined ? { specHash } : {}), ...(error !== undefined ? { error } : {}) });
 };
 
 export const decodeHeartbeatValue = (bytes: Uint8Array): E.Either<string, HeartbeatValue> => {
   const json = parseVersioned(bytes);
-  return E.isLeft(json) ? json : decodeWith(HeartbeatValueV1, json.right);
+  if (E.isLeft(json)) return json;
+  const r = decodeWith(HeartbeatValueV1, json.right);
+  if (E.isLeft(r)) return r;
+  const { time, agentVersion } = r.right;
+  return E.right(agentVersion !== undefined ? { time, agentVersion } : { time });
 };
 
 // -------------------------------------------------------------------------------------

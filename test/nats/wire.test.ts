@@ -1,0 +1,148 @@
+/**
+ * The NATS wire formats: every value written decodes to what was written;
+ * readers are permissive about extra fields; every malformed value or key is
+ * a message, never an exception.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import * as E from "fp-ts/lib/Either.js";
+import { specHash } from "../../src/algebra/Deployment.ts";
+import { EqDevice } from "../../src/algebra/Device.ts";
+import {
+  decodeDesiredValue,
+  decodeDeviceInfoValue,
+  decodeDeviceStateValue,
+  decodeHeartbeatValue,
+  encodeDesiredValue,
+  encodeDeviceInfoValue,
+  encodeDeviceStateValue,
+  encodeHeartbeatValue,
+  parseDeviceKey,
+  parseEntryKey,
+} from "../../src/interpreters/nats/wire.ts";
+import { deploymentArb, deviceArb } from "../laws/arbitraries.ts";
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+const dateArb = fc.date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2100-01-01T00:00:00Z"), noInvalidDate: true });
+const keyOf = (device: string, deployment: string) => {
+  const k = parseEntryKey(`${device}.${deployment}`);
+  if (E.isLeft(k)) throw new Error(k.left.message);
+  return k.right;
+};
+
+describe("nats wire: round trips", () => {
+  it("desired-state: decode(encode(spec)) is the spec and its hash", () => {
+    fc.assert(
+      fc.property(deploymentArb, (d) => {
+        const got = decodeDesiredValue(encodeDesiredValue(d, specHash(d)), keyOf("pi-01", d.name));
+        expect(E.isRight(got)).toBe(true);
+        if (E.isRight(got)) {
+          expect(got.right.specHash).toBe(specHash(d));
+          expect(specHash(got.right.spec)).toBe(specHash(d));
+          expect(got.right.spec).toEqual(d);
+        }
+      }),
+    );
+  });
+
+  it("device-info: decode(encode(device)) equals the device", () => {
+    fc.assert(
+      fc.property(deviceArb, (d) => {
+        const got = decodeDeviceInfoValue(encodeDeviceInfoValue(d), d.id);
+        expect(E.isRight(got) && EqDevice.equals(got.right, d)).toBe(true);
+      }),
+    );
+  });
+
+  it("device-state and heartbeat round trip", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom("Pending" as const, "Running" as const, "Failed" as const),
+        fc.option(fc.string(), { nil: undefined }),
+        fc.option(fc.string(), { nil: undefined }),
+        dateArb,
+        (phase, hash, error, time) => {
+          const s = { phase, time, ...(hash !== undefined ? { specHash: hash } : {}), ...(error !== undefined ? { error } : {}) };
+          expect(decodeDeviceStateValue(encodeDeviceStateValue(s))).toEqual(E.right(s));
+          expect(decodeHeartbeatValue(encodeHeartbeatValue({ time, agentVersion: "1.2.3" }))).toEqual(E.right({ time, agentVersion: "1.2.3" }));
+        },
+      ),
+    );
+  });
+});
+
+describe("nats wire: permissive readers, clear refusals", () => {
+  it("ignores unknown fields and tolerates missing optional ones", () => {
+    expect(decodeHeartbeatValue(utf8(JSON.stringify({ v: 1, time: "2026-01-01T00:00:00Z", uptime: 5 })))).toEqual(
+      E.right({ time: new Date("2026-01-01T00:00:00Z") }),
+    );
+    const info = decodeDeviceInfoValue(utf8(JSON.stringify({ v: 1, id: "pi-01", future: { x: 1 } })), "pi-01" as never);
+    expect(E.isRight(info) && info.right.arch === "unknown" && Object.keys(info.right.labels).length === 0).toBe(true);
+  });
+
+  const cases: ReadonlyArray<readonly [string, Uint8Array, RegExp]> = [
+    ["garbage", utf8("\u0000\u0001garbage"), /not JSON/],
+    ["truncated JSON", utf8('{"v":1,"time":"2026-01-'), /not JSON/],
+    ["not UTF-8", new Uint8Array([0xff, 0xfe, 0x00]), /not UTF-8/],
+    ["an array", utf8("[1,2]"), /not a JSON object/],
+    ["no version", utf8('{"time":"2026-01-01T00:00:00Z"}'), /no wire version/],
+    ["a newer version", utf8('{"v":2,"time":"2026-01-01T00:00:00Z"}'), /unsupported wire version 2/],
+    ["a wrong shape", utf8('{"v":1,"time":42}'), /date/],
+    ["an empty value", new Uint8Array(0), /not JSON/],
+  ];
+  for (const [what, bytes, message] of cases) {
+    it(`refuses ${what} with a message`, () => {
+      const r = decodeHeartbeatValue(bytes);
+      expect(E.isLeft(r) && message.test(r.left)).toBe(true);
+    });
+  }
+
+  it("refuses a desired value whose hash does not match its spec, or whose name is not its key's", () => {
+    fc.assert(
+      fc.property(deploymentArb, (d) => {
+        const wrongHash = decodeDesiredValue(encodeDesiredValue(d, "sha256:0000"), keyOf("pi-01", d.name));
+        expect(E.isLeft(wrongHash) && /does not match/.test(wrongHash.left)).toBe(true);
+        const other = d.name === "zz" ? "yy" : "zz";
+        const wrongName = decodeDesiredValue(encodeDesiredValue(d, specHash(d)), keyOf("pi-01", other));
+        expect(E.isLeft(wrongName) && /is for deployment/.test(wrongName.left)).toBe(true);
+      }),
+    );
+  });
+
+  it("refuses device-info stored under another device's key", () => {
+    const r = decodeDeviceInfoValue(utf8(JSON.stringify({ v: 1, id: "pi-02" })), "pi-01" as never);
+    expect(E.isLeft(r) && /pi-02/.test(r.left)).toBe(true);
+  });
+
+  it("never throws, whatever the bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.string({ maxLength: 40 }), (bytes, text) => {
+        for (const b of [bytes, utf8(text), utf8(`{"v":1,${text}`)]) {
+          decodeHeartbeatValue(b);
+          decodeDeviceStateValue(b);
+          decodeDeviceInfoValue(b, "pi-01" as never);
+          decodeDesiredValue(b, keyOf("pi-01", "web"));
+        }
+      }),
+    );
+  });
+});
+
+describe("nats wire: keys", () => {
+  it("reads valid keys and names the device of a half-valid one", () => {
+    expect(parseEntryKey("pi-01.web")).toEqual(E.right({ device: "pi-01", deployment: "web" }));
+    expect(parseDeviceKey("pi-01")).toEqual(E.right("pi-01"));
+    const half = parseEntryKey("pi-01.Bad_Name");
+    expect(E.isLeft(half) && half.left.device === "pi-01").toBe(true);
+    for (const named of ["pi-01.web.extra", "pi-01.", "pi-01.-web"]) {
+      const r = parseEntryKey(named);
+      expect(E.isLeft(r) && r.left.device === "pi-01", named).toBe(true);
+    }
+    for (const bad of ["Bad_Device.web", "web", ".web", "-x.web"]) {
+      const r = parseEntryKey(bad);
+      expect(E.isLeft(r), bad).toBe(true);
+      if (E.isLeft(r)) expect(r.left.device, bad).toBeUndefined();
+    }
+    expect(E.isLeft(parseDeviceKey("PI_01"))).toBe(true);
+  });
+});
