@@ -44,8 +44,11 @@ export const checkTypes = async (files: ReadonlyArray<string>, t: Terminal, requ
   }
 };
 
-export const withBackend = async <A>(config: BackendConfig, f: (b: OpenBackend) => Promise<A>): Promise<A> => {
-  const b = await openBackend(config);
+/** Opens the backend for `f` and always closes it; tells the user on stderr when it waits for a lock. */
+export const withBackend = async <A>(config: BackendConfig, t: Terminal, f: (b: OpenBackend) => Promise<A>): Promise<A> => {
+  const b = await openBackend(config, {
+    onLockWait: (holder) => t.err(`Waiting for the state lock, held by ${holder}...`),
+  });
   try {
     return await f(b);
   } finally {

@@ -165,12 +165,22 @@ export interface OpenBackend {
   readonly local?: LocalInterpreter;
 }
 
+export interface BackendHooks {
+  /** A write found the state locked and waits (up to the lock timeout). */
+  readonly onLockWait?: (holder: string) => void;
+}
+
 /** Connects (or opens the state directory); failures are named errors the CLI prints in one line. */
-export const openBackend = async (c: BackendConfig): Promise<OpenBackend> => {
+export const openBackend = async (c: BackendConfig, hooks: BackendHooks = {}): Promise<OpenBackend> => {
   switch (c._tag) {
     case "local": {
       const { local } = await import("../interpreters/local/index.ts");
-      const interpreter = await local({ stateDir: c.stateDir, lockTimeoutMs: c.lockTimeoutMs, version: VERSION });
+      const interpreter = await local({
+        stateDir: c.stateDir,
+        lockTimeoutMs: c.lockTimeoutMs,
+        version: VERSION,
+        ...(hooks.onLockWait !== undefined ? { onLockWait: hooks.onLockWait } : {}),
+      });
       return { interpreter, local: interpreter };
     }
     case "nats": {

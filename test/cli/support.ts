@@ -26,7 +26,7 @@ export interface Result {
 export interface Workspace {
   readonly dir: string;
   /** Runs `fleet ARGS` in the workspace. */
-  fleet(args: ReadonlyArray<string>, options?: { readonly env?: Record<string, string | undefined>; readonly input?: string }): Promise<Result>;
+  fleet(args: ReadonlyArray<string>, options?: RunOptions): Promise<Result>;
   write(path: string, text: string): Promise<string>;
   cleanup(): Promise<void>;
 }
@@ -37,11 +37,14 @@ const baseEnv = (): Record<string, string | undefined> => {
   return env;
 };
 
-export const run = (
-  args: ReadonlyArray<string>,
-  cwd: string,
-  options: { readonly env?: Record<string, string | undefined>; readonly input?: string } = {},
-): Promise<Result> =>
+export interface RunOptions {
+  readonly env?: Record<string, string | undefined>;
+  readonly input?: string;
+  /** Sees stderr as it arrives (all of it so far). */
+  readonly onStderr?: (soFar: string) => void;
+}
+
+export const run = (args: ReadonlyArray<string>, cwd: string, options: RunOptions = {}): Promise<Result> =>
   new Promise((resolve, reject) => {
     const env = { ...baseEnv(), ...options.env };
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
@@ -49,7 +52,10 @@ export const run = (
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+      options.onStderr?.(stderr);
+    });
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(options.input ?? "");

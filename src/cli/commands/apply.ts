@@ -115,7 +115,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const saved = savedPath === undefined ? undefined : await readSaved(savedPath);
   if (saved === undefined && values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
 
-  return withBackend(config, async (b) => {
+  return withBackend(config, t, async (b) => {
     let plan: Plan;
     if (saved !== undefined) {
       const target = describeBackend(config);

@@ -69,7 +69,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const offlineAfterMs = values["offline-after"] === undefined ? DEFAULT_OFFLINE_AFTER_MS : orUsage("explain", parseDuration("--offline-after", values["offline-after"]));
   if (values["no-typecheck"] !== true) await checkTypes(files, t, false);
 
-  return withBackend(config, async (b) => {
+  return withBackend(config, t, async (b) => {
     const { reality, problems, fleet } = await readInputs(b, files);
     reportProblems(problems, t, false);
     const w = fleet.world;

@@ -60,7 +60,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     throw new UsageError(sub === undefined ? "missing subcommand: simulate or info (see 'fleet local --help')" : `unknown subcommand ${JSON.stringify(sub)} of fleet local (see 'fleet local --help')`);
   const { values, positionals } = parseFlags("local", rest, flags);
   const config = orUsage("local", backendConfig({ backend: "local", ...(values["state-dir"] !== undefined ? { "state-dir": values["state-dir"] } : {}), ...(values["lock-timeout"] !== undefined ? { "lock-timeout": values["lock-timeout"] } : {}) }));
-  const { local } = await openBackend(config);
+  const { local } = await openBackend(config, { onLockWait: (holder) => t.err(`Waiting for the state lock, held by ${holder}...`) });
   if (local === undefined) throw new CliError("internal: the local backend did not open as local");
 
   if (sub === "info") {

@@ -73,7 +73,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const json = values.json === true;
 
   if (values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
-  return withBackend(config, async (b) => {
+  return withBackend(config, t, async (b) => {
     const { reality, problems, fleet } = await readInputs(b, positionals);
     const now = new Date();
     const plan: Plan = diff(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });

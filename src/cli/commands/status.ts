@@ -105,7 +105,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const offlineAfterMs = values["offline-after"] === undefined ? undefined : orUsage("status", parseDuration("--offline-after", values["offline-after"]));
   const json = values.json === true;
   if (values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
-  return withBackend(config, async (b) => {
+  return withBackend(config, t, async (b) => {
     const { reality, problems, fleet } = await readInputs(b, positionals);
     reportProblems(problems, t, json);
     const now = new Date();

@@ -124,6 +124,8 @@ export interface AcquireOptions {
   /** Who to record; default `user`. */
   readonly who?: string;
   readonly version?: string;
+  /** Called once, when the lock is found held and the timeout lets us wait for it. */
+  readonly onWait?: (holder: LockState) => void;
 }
 
 export type Acquired =
@@ -155,6 +157,7 @@ export const acquireLock = async (stateDir: string, options: AcquireOptions): Pr
     }
     const remaining = deadline - Date.now();
     if (remaining <= 0) return { _tag: "Busy", holder: await readLock(stateDir) };
+    if (wait === 50) options.onWait?.(await readLock(stateDir));
     await sleep(Math.min(wait, remaining));
     wait = Math.min(wait * 2, 1000);
   }

@@ -40,6 +40,8 @@ export interface LocalOptions {
   readonly holder?: string;
   /** Recorded in the lock file. */
   readonly version?: string;
+  /** Called when a write finds the lock held and waits for it (to tell the user). */
+  readonly onLockWait?: (holder: string) => void;
   /** Crash-test hooks for the state write. */
   readonly writeHooks?: WriteHooks;
 }
@@ -80,6 +82,7 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
       timeoutMs: lockTimeoutMs,
       ...(options.holder !== undefined ? { who: options.holder } : {}),
       ...(options.version !== undefined ? { version: options.version } : {}),
+      ...(options.onLockWait !== undefined ? { onWait: (h: LockState) => options.onLockWait?.(describeLock(h)) } : {}),
     });
     if (got._tag === "Busy") return onBusy(got.holder);
     try {

@@ -1,0 +1,175 @@
+/**
+ * The local backend's state directory: the lock (held by another process,
+ * `--lock-timeout`, `force-unlock`), a corrupt state file (clear error,
+ * nothing overwritten), a bad record (skipped, kept), and a crash between the
+ * temporary write and the rename (previous state intact).
+ */
+import { spawn } from "node:child_process";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { acquireLock, LOCK_FILE } from "../../src/interpreters/local/Lock.ts";
+import { local } from "../../src/interpreters/local/index.ts";
+import { REPO, fleetFile, workspace, type Workspace } from "./support.ts";
+
+const NT = "--no-typecheck";
+
+describe("local state directory", () => {
+  let ws: Workspace;
+  let state = "";
+  beforeAll(async () => {
+    ws = await workspace();
+    await ws.write("fleet.ts", fleetFile());
+    await ws.write("fleet-v2.ts", fleetFile({ webImage: "httpd:2.6" }));
+    state = join(ws.dir, ".fleet");
+    expect((await ws.fleet(["apply", NT, "--auto-approve", "fleet.ts"])).code).toBe(0);
+  });
+  afterAll(async () => {
+    await ws.cleanup();
+  });
+
+  it("an apply finds the lock held by another process: refused with the holder and lock ID, nothing written", async () => {
+    const held = await acquireLock(state, { operation: "apply", timeoutMs: 0, who: "alice" });
+    if (held._tag !== "Acquired") throw new Error("could not take the lock");
+    try {
+      const before = await readFile(join(state, "state.json"), "utf8");
+      const r = await ws.fleet(["apply", NT, "--auto-approve", "fleet-v2.ts"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`Error: the state is locked by alice@`);
+      expect(r.stderr).toContain(`(pid ${process.pid}, apply, since ${held.info.created}, lock ID ${held.info.id}); nothing was applied.`);
+      expect(r.stderr).toContain("fleet force-unlock LOCK_ID");
+      expect(await readFile(join(state, "state.json"), "utf8")).toBe(before);
+      // plan reads without the lock: a reader always sees one whole state.
+      expect((await ws.fleet(["plan", NT, "fleet-v2.ts"])).code).toBe(0);
+      const info = await ws.fleet(["local", "info"]);
+      expect(info.stdout).toContain(`lock ID ${held.info.id}`);
+    } finally {
+      await held.release();
+    }
+  });
+
+  it("--lock-timeout waits for the lock to be released", async () => {
+    const held = await acquireLock(state, { operation: "apply", timeoutMs: 0 });
+    if (held._tag !== "Acquired") throw new Error("could not take the lock");
+    try {
+      // Release only once the CLI says it is waiting: the wait itself is what is tested.
+      const r = await ws.fleet(["apply", NT, "--auto-approve", "--lock-timeout", "60s", "fleet-v2.ts"], {
+        onStderr: (text) => {
+          if (text.includes("Waiting for the state lock")) void held.release();
+        },
+      });
+      expect(r.stderr).toMatch(/^Waiting for the state lock, held by .* \(pid \d+, apply, since .*, lock ID [0-9a-f-]+\)\.\.\.\n$/);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("Apply complete! 0 created, 3 updated, 0 deleted, 0 failed.");
+    } finally {
+      await held.release();
+    }
+  });
+
+  it("force-unlock removes a lock left by a dead process, only with its ID and --force off a terminal", async () => {
+    const held = await acquireLock(state, { operation: "apply", timeoutMs: 0 });
+    if (held._tag !== "Acquired") throw new Error("could not take the lock");
+    const noForce = await ws.fleet(["force-unlock", held.info.id]);
+    expect(noForce.code).toBe(1);
+    expect(noForce.stderr).toBe("Error: refusing to force-unlock without confirmation: stdin is not a terminal (pass --force)\n");
+    const wrong = await ws.fleet(["force-unlock", "--force", "not-the-id"]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^Error: lock ID "not-the-id" does not match the lock held by /);
+    expect(existsSync(join(state, LOCK_FILE))).toBe(true);
+    const ok = await ws.fleet(["force-unlock", "--force", held.info.id]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`Unlocked.`);
+    expect(existsSync(join(state, LOCK_FILE))).toBe(false);
+    const again = await ws.fleet(["force-unlock", "--force", held.info.id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^Error: the state in .* is not locked\n$/);
+  });
+
+  it("a corrupt state file is a clear error that says how to recover, and is never overwritten", async () => {
+    const c = await workspace();
+    try {
+      await c.write("fleet.ts", fleetFile());
+      expect((await c.fleet(["apply", NT, "--auto-approve", "fleet.ts"])).code).toBe(0);
+      await c.write("fleet-v2.ts", fleetFile({ webImage: "httpd:2.6" }));
+      expect((await c.fleet(["apply", NT, "--auto-approve", "fleet-v2.ts"])).code).toBe(0);
+      const path = join(c.dir, ".fleet", "state.json");
+      const good = await readFile(path, "utf8");
+      const garbage = good.slice(0, good.length / 2);
+      await writeFile(path, garbage);
+      for (const args of [["plan", NT, "fleet.ts"], ["apply", NT, "--auto-approve", "fleet.ts"], ["status", NT, "fleet.ts"]]) {
+        const r = await c.fleet(args);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/^Error: .*\.fleet\/state\.json: not valid JSON \(.*\)\. .*state\.json is not a usable state file; nothing was changed\. To recover, restore the previous state: `cp .*state\.json\.backup .*state\.json` \(serial 1\), or move .* away to start from an empty state\n$/);
+        expect(await readFile(path, "utf8")).toBe(garbage);
+      }
+      // The documented recovery works: the backup is the state before the last apply.
+      await writeFile(path, await readFile(`${path}.backup`, "utf8"));
+      const r = await c.fleet(["plan", NT, "fleet-v2.ts"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("Plan: 0 to create, 3 to update, 0 to delete.");
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it("a bad record is reported with its key and its device skipped; apply keeps it as it was", async () => {
+    const c = await workspace();
+    try {
+      await c.write("fleet.ts", fleetFile());
+      expect((await c.fleet(["apply", NT, "--auto-approve", "fleet.ts"])).code).toBe(0);
+      const path = join(c.dir, ".fleet", "state.json");
+      const s = JSON.parse(await readFile(path, "utf8")) as { reality: { desired: Array<Record<string, unknown>> } };
+      const i = s.reality.desired.findIndex((e) => e["device"] === "pi-02" && e["deployment"] === "web");
+      (s.reality.desired[i] as Record<string, unknown>)["specHash"] = 42;
+      await writeFile(path, JSON.stringify(s));
+      await c.write("fleet-v2.ts", fleetFile({ webImage: "httpd:2.6" }));
+      const r = await c.fleet(["apply", NT, "--auto-approve", "fleet-v2.ts"]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/^Warning: skipped unreadable record .*state\.json pi-02\.web: desired: specHash: expected string, got 42\n$/);
+      expect(r.stdout).toContain("Warning: 1 device skipped and left exactly as they are:\n  pi-02: unreadable record: desired record pi-02.web: specHash: expected string, got 42");
+      expect(r.stdout).toContain("Apply complete! 0 created, 2 updated, 0 deleted, 0 failed.");
+      const after = JSON.parse(await readFile(path, "utf8")) as { reality: { desired: Array<Record<string, unknown>> } };
+      expect(after.reality.desired.filter((e) => e["device"] === "pi-02" && e["deployment"] === "web")).toEqual([s.reality.desired[i]]);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it("a crash between the temporary write and the rename leaves the previous state intact", async () => {
+    const c = await workspace();
+    try {
+      await c.write("fleet.ts", fleetFile());
+      expect((await c.fleet(["apply", NT, "--auto-approve", "fleet.ts"])).code).toBe(0);
+      const dir = join(c.dir, ".fleet");
+      const before = await readFile(join(dir, "state.json"), "utf8");
+      const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "test/cli/crash-writer.ts"), dir], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on("close", (_code, sig) => resolve(sig)));
+      expect(err).toBe("");
+      expect(signal).toBe("SIGKILL");
+      const tmp = out.trim();
+      // The new state was fully written to the temporary file, and is not the state.
+      expect(tmp).toMatch(/\.state\.json\.\d+\.[0-9a-f]{8}\.tmp$/);
+      expect(await readFile(tmp, "utf8")).toContain('"crashed"');
+      expect(await readFile(join(dir, "state.json"), "utf8")).toBe(before);
+      // The crashed process still holds the lock: exactly as after a real crash.
+      const locked = await c.fleet(["plan", NT, "fleet.ts"]);
+      expect(locked.code).toBe(0);
+      expect(locked.stdout).toContain("No changes.");
+      const stuck = await local({ stateDir: dir });
+      const lock = await stuck.lockState();
+      if (lock._tag !== "Held") throw new Error("expected the crashed writer's lock");
+      expect((await c.fleet(["force-unlock", "--force", lock.info.id])).code).toBe(0);
+      // The next write cleans the stray temporary file up.
+      await c.write("fleet-v2.ts", fleetFile({ webImage: "httpd:2.6" }));
+      expect((await c.fleet(["apply", NT, "--auto-approve", "fleet-v2.ts"])).code).toBe(0);
+      expect((await readdir(dir)).sort()).toEqual(["state.json", "state.json.backup"]);
+    } finally {
+      await c.cleanup();
+    }
+  });
+});
