@@ -11,6 +11,7 @@ import type { KV } from "@nats-io/kv";
 import { openBuckets, type BucketSettings } from "./Buckets.ts";
 import { connectJetStream, type ConnectionSettings } from "./Connection.ts";
 import { deviceWriter, type DeviceWriter } from "./DeviceSide.ts";
+import { ackPublisher } from "./Publisher.ts";
 
 export interface AgentConnection {
   readonly nc: NatsConnection;
@@ -40,6 +41,7 @@ export const openAgentConnection = async (settings: ConnectionSettings, options:
     throw e;
   }
 
+  const publisher = ackPublisher(nc);
   const listeners = new Set<() => void>();
   void (async () => {
     for await (const s of nc.status()) {
@@ -65,7 +67,7 @@ export const openAgentConnection = async (settings: ConnectionSettings, options:
     nc,
     js,
     buckets,
-    writer: deviceWriter(buckets),
+    writer: deviceWriter(publisher),
     limit,
     onReconnect: (f) => {
       listeners.add(f);
@@ -73,6 +75,7 @@ export const openAgentConnection = async (settings: ConnectionSettings, options:
     },
     close: async () => {
       listeners.clear();
+      publisher.close();
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
     },
   };

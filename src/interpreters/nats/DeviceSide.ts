@@ -3,13 +3,14 @@
  * state per deployment. Shared by the agent, `fleet sim`, and tests that
  * play the device side against a real server.
  *
- * These writes are plain puts: each key has exactly one writer (its device),
- * so there is nothing to compare-and-set against.
+ * These writes are plain puts (no compare-and-set): each key has exactly one
+ * writer, its device. They go through the pipelined publisher, so a thousand
+ * simulated agents on one connection stay cheap.
  */
-import type { KV } from "@nats-io/kv";
 import type { Device } from "../../algebra/Device.ts";
 import { entryKey, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
-import type { FleetBuckets } from "./Buckets.ts";
+import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
+import type { AckPublisher } from "./Publisher.ts";
 import { encodeDeviceInfoValue, encodeDeviceStateValue, encodeHeartbeatValue, type DeviceStateValue } from "./wire.ts";
 
 export interface DeviceWriter {
@@ -20,17 +21,21 @@ export interface DeviceWriter {
   clearState(id: DeviceId, deployment: DeploymentName): Promise<void>;
 }
 
-export const deviceWriter = (buckets: { readonly info: KV; readonly heartbeat: KV; readonly state: KV } | FleetBuckets): DeviceWriter => ({
+const INFO = subjectPrefixOf(BUCKET.info);
+const HEARTBEAT = subjectPrefixOf(BUCKET.heartbeat);
+const STATE = subjectPrefixOf(BUCKET.state);
+
+export const deviceWriter = (publisher: AckPublisher): DeviceWriter => ({
   publishInfo: async (device) => {
-    await buckets.info.put(device.id, encodeDeviceInfoValue(device));
+    await publisher.publish(INFO + device.id, encodeDeviceInfoValue(device));
   },
   heartbeat: async (id, at, agentVersion) => {
-    await buckets.heartbeat.put(id, encodeHeartbeatValue(agentVersion === undefined ? { time: at } : { time: at, agentVersion }));
+    await publisher.publish(HEARTBEAT + id, encodeHeartbeatValue(agentVersion === undefined ? { time: at } : { time: at, agentVersion }));
   },
   reportState: async (id, deployment, state) => {
-    await buckets.state.put(entryKey(id, deployment), encodeDeviceStateValue(state));
+    await publisher.publish(STATE + entryKey(id, deployment), encodeDeviceStateValue(state));
   },
   clearState: async (id, deployment) => {
-    await buckets.state.delete(entryKey(id, deployment));
+    await publisher.publish(STATE + entryKey(id, deployment), new Uint8Array(0), { kvOperation: "DEL" });
   },
 });

@@ -74,7 +74,7 @@ export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
   }
   const publisher = ackPublisher(nc);
   const lock = applyLock({ kv: buckets.locks, publisher });
-  const devices = deviceWriter(buckets);
+  const devices = deviceWriter(publisher);
   const owner = `${options.name ?? "fleet"}@${hostname()}:${process.pid}/${nuid.next()}`;
 
   return {
