@@ -5,7 +5,7 @@
  * temporary write and the rename (previous state intact).
  */
 import { spawn } from "node:child_process";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -131,6 +131,27 @@ describe("local state directory", () => {
       expect(r.stdout).toContain("Apply complete! 0 created, 2 updated, 0 deleted, 0 failed.");
       const after = JSON.parse(await readFile(path, "utf8")) as { reality: { desired: Array<Record<string, unknown>> } };
       expect(after.reality.desired.filter((e) => e["device"] === "pi-02" && e["deployment"] === "web")).toEqual([s.reality.desired[i]]);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  it("a failed write fails every action of the apply, reports each, and keeps the state", async () => {
+    const c = await workspace();
+    try {
+      await c.write("fleet.ts", fleetFile());
+      expect((await c.fleet(["apply", NT, "--auto-approve", "fleet.ts"])).code).toBe(0);
+      const dir = join(c.dir, ".fleet");
+      const before = await readFile(join(dir, "state.json"), "utf8");
+      // A directory where the backup goes: the write cannot complete (even as root).
+      await mkdir(join(dir, "state.json.backup"), { recursive: true });
+      await writeFile(join(dir, "state.json.backup", "x"), "");
+      await c.write("fleet-v2.ts", fleetFile({ webImage: "httpd:2.6" }));
+      const r = await c.fleet(["apply", NT, "--auto-approve", "--progress", "fleet-v2.ts"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^Applying: 3\/3 \(3 failed\)\nFailed: update pi-01 web: writing .*\.fleet: .*\nFailed: update pi-02 web: .*\nFailed: update pi-03 web: .*\n$/);
+      expect(r.stdout).toContain("Apply complete! 0 created, 0 updated, 0 deleted, 3 failed.");
+      expect(await readFile(join(dir, "state.json"), "utf8")).toBe(before);
     } finally {
       await c.cleanup();
     }

@@ -29,8 +29,9 @@ describe("fleet plan / apply", () => {
     expect(before.stdout).toContain("Note: 7 actions are for devices that have not registered yet");
     expect(existsSync(join(ws.dir, ".fleet"))).toBe(false);
 
-    const apply = await ws.fleet(["apply", NT, "--auto-approve", "fleet.ts"]);
+    const apply = await ws.fleet(["apply", NT, "--auto-approve", "--progress", "fleet.ts"]);
     expect(apply.code).toBe(0);
+    expect(apply.stderr).toBe("Applying: 7/7\n");
     expect(apply.stdout).toContain("Apply complete! 7 created, 0 updated, 0 deleted, 0 failed.");
 
     const after = await ws.fleet(["plan", NT, "--detailed-exitcode", "fleet.ts"]);

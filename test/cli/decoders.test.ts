@@ -1,0 +1,198 @@
+/**
+ * The CLI's decoders against garbage: flag values, backend flags and their
+ * environment, saved plans, state files, lock files and fleet-file exports.
+ * Each must answer with a clear message (a non-empty string) and never throw,
+ * whatever the input; valid inputs round-trip. Fixed seed (test/laws/setup.ts).
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import * as E from "fp-ts/lib/Either.js";
+import { device } from "../../src/algebra/Device.ts";
+import { deployment, podman } from "../../src/algebra/Deployment.ts";
+import { diff } from "../../src/diff/Diff.ts";
+import { reality } from "../../src/diff/Reality.ts";
+import { and, arch, hasLabel, label, labelGt, labelIn, not, or } from "../../src/selectors/Selector.ts";
+import { assign } from "../../src/world/Assignment.ts";
+import { world, worldHash } from "../../src/world/World.ts";
+import { MAX_DURATION_MS, parseChoice, parseDuration, parseEntryKey } from "../../src/cli/Args.ts";
+import { backendConfig, backendFlags, type BackendValues } from "../../src/cli/backends.ts";
+import { decodeSavedPlan, encodeSavedPlan, realityDigest, type SavedPlan } from "../../src/cli/SavedPlan.ts";
+import { decodeWorld } from "../../src/cli/WorldCodec.ts";
+import { decodeLock } from "../../src/interpreters/local/Lock.ts";
+import { decodeState, emptyState, encodeState } from "../../src/interpreters/local/StateFile.ts";
+
+// -------------------------------------------------------------------------------------
+// fixtures
+// -------------------------------------------------------------------------------------
+
+const web = (image: string) => deployment("web", podman({ services: [{ name: "httpd", image, ports: [{ container: 80, host: 8080 }], env: { A: "1" } }] }));
+const metrics = deployment("metrics", podman({ services: [{ name: "exporter", image: "exporter:1" }] }));
+const fleet = [
+  device("pi-01", { labels: { env: "prod", gen: "4" }, arch: "aarch64" }),
+  device("pi-02", { labels: { env: "prod" }, arch: "aarch64" }),
+  device("nuc-01", { labels: { env: "dev" }, arch: "x86_64" }),
+];
+const w = world({
+  fleet,
+  assignments: [
+    assign(and(label("env", "prod"), or(arch("aarch64"), labelGt("gen", 3))), web("web:1"), { name: "prod-web" }),
+    assign(not(hasLabel("quarantine")), metrics),
+    assign(labelIn("env", ["dev", "staging"]), web("web:2"), { priority: 5 }),
+    assign("@id in (pi-02)", web("web:3"), { priority: 9, name: "pin" }),
+  ],
+});
+const published = reality({
+  devices: fleet.map((d) => ({ device: d, lastHeartbeat: new Date(0) })),
+  desired: [{ device: fleet[0]!.id, deployment: web("old").name, specHash: "sha256:old", fingerprint: "r1.abc" }, { device: fleet[2]!.id, deployment: "gone" as never, specHash: "sha256:x", fingerprint: "r2.abc" }],
+});
+const plan = diff(w, published, { now: new Date(1000) });
+const saved: SavedPlan = {
+  createdAt: new Date(2000),
+  fleetVersion: "0.1.0",
+  files: ["fleets/demo.ts"],
+  cwd: "/work",
+  world: worldHash(w),
+  reality: realityDigest(published),
+  backend: "local /work/.fleet",
+  now: new Date(1000),
+  plan,
+};
+const savedText = encodeSavedPlan(saved);
+const stateText = encodeState({ ...emptyState(), serial: 3, revision: 2, reality: published });
+
+/** Replaces the value at one path of a JSON value (chosen by `n` among all paths) with `v`. */
+const mutate = (json: unknown, n: number, v: unknown): unknown => {
+  const paths: Array<Array<string | number>> = [[]];
+  const walk = (x: unknown, p: Array<string | number>): void => {
+    if (Array.isArray(x)) x.forEach((y, i) => (paths.push([...p, i]), walk(y, [...p, i])));
+    else if (typeof x === "object" && x !== null) for (const [k, y] of Object.entries(x)) paths.push([...p, k]), walk(y, [...p, k]);
+  };
+  walk(json, []);
+  const path = paths[n % paths.length] as Array<string | number>;
+  if (path.length === 0) return v;
+  const copy = structuredClone(json) as Record<string | number, unknown>;
+  let at: Record<string | number, unknown> = copy;
+  for (const k of path.slice(0, -1)) at = at[k] as Record<string | number, unknown>;
+  at[path[path.length - 1] as string | number] = v;
+  return copy;
+};
+
+const garbageText = (valid: string) =>
+  fc.oneof(
+    fc.string(),
+    fc.jsonValue().map((v) => JSON.stringify(v)),
+    fc.tuple(fc.nat(), fc.jsonValue()).map(([n, v]) => JSON.stringify(mutate(JSON.parse(valid), n, v))),
+    fc.nat({ max: valid.length }).map((n) => valid.slice(0, n)),
+  );
+
+const isMessage = (s: unknown): boolean => typeof s === "string" && s.length > 0 && !s.includes("\n    at ");
+
+// -------------------------------------------------------------------------------------
+// properties
+// -------------------------------------------------------------------------------------
+
+describe("flag-value decoders", () => {
+  it("durations: known forms decode, anything else is a message naming the flag", () => {
+    expect(parseDuration("--lock-timeout", "30s")).toEqual(E.right(30_000));
+    expect(parseDuration("--lock-timeout", "500ms")).toEqual(E.right(500));
+    expect(parseDuration("--lock-timeout", "1.5s")).toEqual(E.right(1500));
+    expect(parseDuration("--lock-timeout", "5m")).toEqual(E.right(300_000));
+    expect(parseDuration("--lock-timeout", "10")).toEqual(E.right(10_000));
+    for (const bad of ["", "s", "-1s", "1d", "1 s", "25h", "Infinity", "1e3"]) expect(E.isLeft(parseDuration("--lock-timeout", bad))).toBe(true);
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        const r = parseDuration("--x", s);
+        return E.isLeft(r) ? r.left.startsWith("--x: ") : Number.isSafeInteger(r.right) && r.right >= 0 && r.right <= MAX_DURATION_MS;
+      }),
+    );
+  });
+
+  it("entry keys and choices never throw", () => {
+    expect(parseEntryKey("--fail", "pi-01.web=boom")).toEqual(E.right({ device: "pi-01", deployment: "web", message: "boom" }));
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        const r = parseEntryKey("--fail", s);
+        const c = parseChoice("--group-by", ["device", "deployment"], s);
+        return (E.isLeft(r) ? isMessage(r.left) : r.right.device.length > 0) && (E.isLeft(c) ? isMessage(c.left) : s === "device" || s === "deployment");
+      }),
+    );
+  });
+
+  it("backend flags and environment: a config or one message, never a throw", () => {
+    const keys = Object.keys(backendFlags) as Array<keyof typeof backendFlags>;
+    const values = fc.dictionary(fc.constantFrom(...keys), fc.oneof(fc.string(), fc.constantFrom("local", "nats", "kube", "podman", "nats://h:4222", "30s")), { maxKeys: 4 }).map((d) => {
+      const out: Record<string, string | boolean> = {};
+      for (const [k, v] of Object.entries(d)) out[k] = backendFlags[k as keyof typeof backendFlags].type === "boolean" ? v.length % 2 === 0 : v;
+      return out as BackendValues;
+    });
+    const env = fc.dictionary(fc.constantFrom("FLEET_BACKEND", "FLEET_STATE_DIR", "FLEET_NATS_URL", "FLEET_NATS_TOKEN"), fc.string(), { maxKeys: 3 });
+    fc.assert(
+      fc.property(values, env, (v, e) => {
+        const r = backendConfig(v, e, "/tmp");
+        return E.isLeft(r) ? isMessage(r.left) : ["local", "nats", "kube", "podman"].includes(r.right._tag);
+      }),
+    );
+    expect(backendConfig({ nats: "nats://a:4222" }, {}, "/tmp")).toEqual(E.left("--nats is a flag of the nats backend, but the backend is local (add --backend nats)"));
+    expect(backendConfig({}, { FLEET_BACKEND: "nats", FLEET_NATS_URL: "nats://a:1,nats://b:2" }, "/tmp")).toEqual(E.right({ _tag: "nats", servers: ["nats://a:1", "nats://b:2"] }));
+  });
+});
+
+describe("file decoders", () => {
+  it("a saved plan round-trips", () => {
+    const d = decodeSavedPlan(savedText);
+    if (E.isLeft(d)) throw new Error(d.left);
+    expect(d.right.plan.actions).toEqual(plan.actions);
+    expect(d.right.plan.summary).toEqual(plan.summary);
+    expect(encodeSavedPlan(d.right)).toBe(savedText);
+  });
+
+  it("garbage saved plans: one message, never a throw", () => {
+    fc.assert(
+      fc.property(garbageText(savedText), (text) => {
+        const r = decodeSavedPlan(text);
+        return E.isLeft(r) ? isMessage(r.left) : r.right.plan.actions.length >= 0;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a state file round-trips, and garbage is Corrupt with a reason or decodes with problems", () => {
+    const d = decodeState(stateText);
+    if (d._tag !== "Ok") throw new Error(d.reason);
+    expect(d.problems).toEqual([]);
+    expect(encodeState(d.state)).toBe(stateText);
+    fc.assert(
+      fc.property(garbageText(stateText), (text) => {
+        const r = decodeState(text);
+        if (r._tag === "Corrupt") return isMessage(r.reason);
+        // A decodable file re-encodes without losing what it could not read.
+        const again = decodeState(encodeState(r.state));
+        return again._tag === "Ok" && again.problems.length === r.problems.filter((p) => !p.key.startsWith("damaged[")).length && r.problems.every((p) => isMessage(p.message));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("lock files never throw", () => {
+    fc.assert(
+      fc.property(garbageText(JSON.stringify({ id: "x", pid: 1, who: "a", host: "h", created: "now", operation: "apply", version: "1" })), (text) => {
+        const r = decodeLock(text);
+        return r._tag === "Held" ? typeof r.info.id === "string" : r._tag === "Unreadable" && isMessage(r.reason);
+      }),
+    );
+  });
+
+  it("a World's JSON shape decodes to the same World; anything else is problems with paths", () => {
+    const json = JSON.parse(JSON.stringify(w)) as unknown;
+    const d = decodeWorld(json);
+    if (E.isLeft(d)) throw new Error(JSON.stringify(d.left));
+    expect(worldHash(d.right)).toBe(worldHash(w));
+    fc.assert(
+      fc.property(fc.oneof(fc.anything(), fc.tuple(fc.nat(), fc.jsonValue()).map(([n, v]) => mutate(json, n, v))), (u) => {
+        const r = decodeWorld(u);
+        return E.isLeft(r) ? r.left.length > 0 && r.left.every((p) => isMessage(p.message)) : r.right._tag === "World";
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
