@@ -53,9 +53,11 @@ Environment:
 Exit codes: 0 success, 1 error, 2 changes present (plan --detailed-exitcode).
 Documentation: docs/cli.md`;
 
-const report = (e: unknown, t: Terminal): number => {
+const report = async (e: unknown, t: Terminal, json: boolean): Promise<number> => {
   const debug = process.env["FLEET_DEBUG"] === "1";
   const message = e instanceof Error ? e.message : String(e);
+  // Consumers of --json read stdout only: they get the error as a line too.
+  if (json) t.out((await import("./JsonLines.ts")).error(message));
   const prefix = t.e.red(t.e.bold("Error:"));
   if (debug && e instanceof Error) t.err(`${prefix} ${e.stack ?? message}`);
   else if (isExpected(e)) t.err(`${prefix} ${message}`);
@@ -89,7 +91,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     const command = await entry.load();
     return await command.run(rest);
   } catch (e) {
-    return report(e, t);
+    const end = rest.indexOf("--");
+    return await report(e, t, (end === -1 ? rest : rest.slice(0, end)).includes("--json"));
   }
 };
 
