@@ -18,7 +18,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile, copyFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -121,6 +121,42 @@ export const fetchPage = async (url: string): Promise<string | undefined> => {
   }
 };
 
+/**
+ * Claims a /24 (10.89.<octet>.0/24) no other live harness on this machine uses, by an
+ * exclusive lock file holding our PID; a file whose PID is gone is taken over.
+ */
+const SUBNET_LOCKS = path.join(os.tmpdir(), "fleet-podman-subnets");
+const claimSubnet = async (): Promise<{ readonly octet: number; readonly release: () => void }> => {
+  await mkdir(SUBNET_LOCKS, { recursive: true });
+  const start = randomBytes(1)[0] as number;
+  for (let i = 0; i < 224; i++) {
+    const octet = 16 + ((start + i) % 224);
+    const file = path.join(SUBNET_LOCKS, String(octet));
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(file, String(process.pid), { flag: "wx" });
+        return { octet, release: () => rmSync(file, { force: true }) };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        const holder = Number(await readFile(file, "utf8").catch(() => "0"));
+        if (holder > 0 && holder !== process.pid && isAlive(holder)) break;
+        if (holder === process.pid) break;
+        rmSync(file, { force: true }); // left by a process that is gone
+      }
+    }
+  }
+  throw new Error(`no free test subnet: every 10.89.x.0/24 lock in ${SUBNET_LOCKS} is held`);
+};
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
 const requirePrerequisites = (): void => {
   const missing = ["/usr/bin/podman", BUSYBOX, "/usr/sbin/runc"].filter((p) => !existsSync(p));
   if (missing.length > 0) throw new Error(`podman tests need ${missing.join(", ")}: run scripts/ci/20-podman.sh as root`);
@@ -168,8 +204,9 @@ export const startPodman = async (): Promise<PodmanHarness> => {
   const tag = randomBytes(3).toString("hex");
   const dirs = { root: "root", runroot: "run", tmpdir: "tmp", net: "net", volumes: "volumes" } as const;
   for (const d of Object.values(dirs)) await mkdir(path.join(dir, d), { recursive: true });
-  // A bridge and subnet of our own, so parallel test files never share IP allocations.
-  await writeFile(path.join(dir, dirs.net, "podman.json"), networkConfig(`fpm${tag}`, 16 + (randomBytes(1)[0] as number) % 224));
+  // A bridge and subnet of our own, so parallel test files never share IP allocations or routes.
+  const subnet = await claimSubnet();
+  await writeFile(path.join(dir, dirs.net, "podman.json"), networkConfig(`fpm${tag}`, subnet.octet));
   const globalArgs = [
     "--root", path.join(dir, dirs.root),
     "--runroot", path.join(dir, dirs.runroot),
@@ -209,6 +246,7 @@ export const startPodman = async (): Promise<PodmanHarness> => {
     // Unmounts whatever storage is left mounted, then deletes it.
     await podman(["system", "reset", "--force"]);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    subnet.release();
   };
 
   live.set(dir, () => {
@@ -223,6 +261,7 @@ export const startPodman = async (): Promise<PodmanHarness> => {
     }
     if (service?.pid !== undefined && service.exitCode === null) service.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
+    subnet.release();
   });
 
   try {
