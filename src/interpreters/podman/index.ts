@@ -5,6 +5,10 @@
  * - `podmanRuntime`: the `Runtime` an agent drives (`fleet agent --runtime podman`);
  * - `podmanBackend`: an `Interpreter` for one device, this host
  *   (`fleet apply --backend podman FILE`).
+ *
+ * Both take `socket` (default `$CONTAINER_HOST`, else the rootful/rootless
+ * default). A service is started only with `startService: true`;
+ * `containersConf` and `podmanArgs` apply to that self-started service only.
  */
 export { podmanRuntime, type PodmanRuntime, type PodmanRuntimeOptions } from "./PodmanRuntime.ts";
 export { podmanBackend, type PodmanBackend, type PodmanOptions } from "./PodmanBackend.ts";
