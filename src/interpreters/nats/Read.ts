@@ -65,7 +65,7 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
       report(BUCKET.desired, e.key, v.left, k.right.device);
       continue;
     }
-    desired.push({ ...k.right, specHash: v.right.specHash, fingerprint: String(e.revision), spec: v.right.spec });
+    desired.push({ device: k.right.device, deployment: k.right.deployment, specHash: v.right.specHash, fingerprint: String(e.revision), spec: v.right.spec });
   }
 
   // device-heartbeat (before device-info, which it annotates)

@@ -45,6 +45,9 @@ export interface KeyWatch {
 }
 
 const operationOf = (m: JsMsg): KvOperation => {
+  // Delete markers carry no payload; decoding headers only then saves most of a bulk read's header parsing
+  // (every compare-and-set write stores its precondition header with the value).
+  if (m.data.length > 0) return "PUT";
   const op = m.headers?.get("KV-Operation");
   return op === "DEL" || op === "PURGE" ? op : "PUT";
 };

@@ -18,7 +18,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { DeploymentCodec, specHash as hashOf, type Deployment } from "../../algebra/Deployment.ts";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
-import { dnsLabelProblem, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
+import { dnsLabelProblem, isDnsLabel, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
 import type { Phase } from "../../diff/Reality.ts";
 
 export const WIRE_VERSION = 1;
@@ -39,6 +39,7 @@ export interface KeyProblem {
 }
 
 export const parseDeviceKey = (key: string): E.Either<KeyProblem, DeviceId> => {
+  if (isDnsLabel(key)) return E.right(key as DeviceId);
   const problem = dnsLabelProblem(key);
   return problem === undefined ? E.right(key as DeviceId) : E.left({ message: `invalid device id in key: ${problem}` });
 };
@@ -48,6 +49,8 @@ export const parseEntryKey = (key: string): E.Either<KeyProblem, EntryKey> => {
   if (dot === -1) return E.left({ message: "expected a key <device>.<deployment>" });
   const d = key.slice(0, dot);
   const n = key.slice(dot + 1);
+  // Fast path (every key of a healthy fleet); the slow one explains what is wrong.
+  if (isDnsLabel(d) && isDnsLabel(n)) return E.right({ device: d as DeviceId, deployment: n as DeploymentName });
   const dp = dnsLabelProblem(d);
   if (dp !== undefined) return E.left({ message: `invalid device id in key: ${dp}` });
   const device = d as DeviceId;
