@@ -3,6 +3,8 @@
  * status commands after simulated agents reported.
  */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, REPO, fleetFile, jsonLines, run, workspace, type Workspace } from "./support.ts";
 
@@ -119,6 +121,38 @@ describe("fleet: help, usage, colours", () => {
       ["web", 2, 1, 0],
     ]);
     expect(j.filter((l) => l.type === "device_status").map((l) => l["device"])).toEqual(["nuc-01", "pi-01", "pi-02", "pi-03"]);
+  });
+
+  it("on a terminal, apply asks for confirmation: only 'yes' applies; progress and colours are on", async () => {
+    // `script` (util-linux, Essential in Debian) runs the CLI on a pseudo-terminal; answer when asked.
+    const onTerminal = (args: string, answer: string) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const c = spawn("script", ["-qec", `${process.execPath} ${BIN} ${args}`, "/dev/null"], {
+          cwd: ws.dir,
+          env: { ...process.env, FLEET_CACHE_DIR: `${ws.dir}/.cache`, NO_COLOR: undefined, FORCE_COLOR: undefined, TERM: "xterm" },
+          stdio: ["pipe", "pipe", "pipe"],
+        });
+        let out = "";
+        let answered = false;
+        c.stdout.setEncoding("utf8").on("data", (d: string) => {
+          out += d;
+          if (!answered && out.includes("Enter a value:")) {
+            answered = true;
+            c.stdin.write(`${answer}\n`);
+          }
+        });
+        c.on("close", (code) => resolve({ code, out }));
+      });
+    await ws.write("tty.ts", fleetFile({ webImage: "httpd:9" }));
+    const no = await onTerminal(`apply ${NT} --state-dir tty-state tty.ts`, "no");
+    expect(no.out).toContain("Do you want to perform these actions?");
+    expect(no.out).toContain("Apply cancelled.");
+    expect(no.code).toBe(1);
+    expect(existsSync(join(ws.dir, "tty-state", "state.json"))).toBe(false);
+    const yes = await onTerminal(`apply ${NT} --state-dir tty-state tty.ts`, "yes");
+    expect(yes.code).toBe(0);
+    expect(yes.out).toContain("Applying: 7/7");
+    expect(yes.out).toContain(`${ESC}32m${ESC}1mApply complete! 7 created, 0 updated, 0 deleted, 0 failed.`);
   });
 
   it("runs from the repository as npx fleet, and as tsx apply", async () => {
