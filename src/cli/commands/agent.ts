@@ -12,7 +12,6 @@ import * as E from "fp-ts/lib/Either.js";
 import { parseDevice, formatDeviceError, type Device } from "../../algebra/Device.ts";
 import { labelKeyProblem, labelValueProblem, type Labels } from "../../algebra/Labels.ts";
 import type { Runtime } from "../../interpreters/Runtime.ts";
-import { BackendUnavailableError } from "../../interpreters/Interpreter.ts";
 import type { ConnectionSettings } from "../../interpreters/nats/Connection.ts";
 import { orUsage, parseChoice, parseDuration, parseFlags, wantsHelp, type Options } from "../Args.ts";
 import { UsageError } from "../CliError.ts";
@@ -189,15 +188,10 @@ const loadRuntime = async (kind: "podman" | "simulated", values: { readonly [K i
   }
   for (const k of ["latency", "fail-rate", "seed"] as const)
     if (str(k) !== undefined) throw new UsageError(`--${k} is for --runtime simulated (see 'fleet agent --help')`);
-  let mod: { podmanRuntime?: (o: { socket?: string }) => Promise<Runtime> };
-  try {
-    mod = (await import("../../interpreters/podman/index.ts")) as typeof mod;
-  } catch (e) {
-    throw new BackendUnavailableError(`the podman runtime cannot be loaded: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  if (typeof mod.podmanRuntime !== "function") throw new BackendUnavailableError("the podman runtime is not available in this build");
+  // Loaded only when chosen: a simulated agent never loads the podman client.
+  const { podmanRuntime } = await import("../../interpreters/podman/index.ts");
   const socket = str("podman-socket");
-  return mod.podmanRuntime(socket !== undefined ? { socket } : {});
+  return podmanRuntime(socket !== undefined ? { socket } : {});
 };
 
 export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
