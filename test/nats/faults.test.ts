@@ -163,6 +163,37 @@ describe("nats faults: concurrent applies, locks, corrupt records", () => {
     }
   });
 
+  it("an apply that loses its lock mid-way stops writing; re-planning converges", async () => {
+    await a.reset();
+    const short = await nats({ servers: server.url, name: "short-lock", lockTtlMs: 600 });
+    try {
+      const w = world({ fleet: declared(20_000, "ll"), assignments: [assign(all, web("1"))] });
+      const plan = diff(w, (await short.read()).reality, { now: new Date() });
+      let stolen: Promise<number> | undefined;
+      const result = await short.apply(plan, {
+        onProgress: (p) => {
+          if (stolen === undefined && p.done >= 2_000) {
+            // Another control plane takes the lock over (as if ours had expired).
+            const until = new Date(Date.now() + 60_000).toISOString();
+            stolen = a.buckets.locks.put("apply", new TextEncoder().encode(JSON.stringify({ v: 1, owner: "thief", acquired: new Date().toISOString(), expires: until })));
+          }
+        },
+      });
+      await stolen;
+      expect(result._tag).toBe("Completed");
+      if (result._tag === "Completed") {
+        const failed = result.outcomes.filter((o) => o._tag === "Failed");
+        expect(failed.length).toBeGreaterThan(0);
+        expect(failed.every((o) => o._tag === "Failed" && /not written: the apply lock was taken over/.test(o.error))).toBe(true);
+      }
+      await a.buckets.locks.delete("apply");
+      completedWithoutFailures(await short.apply(diff(w, (await short.read()).reality, { now: new Date() })));
+      exactly(w, (await short.read()).reality);
+    } finally {
+      await short.close();
+    }
+  }, 120_000);
+
   it("garbage and truncated values in every bucket are reported with their key and skipped; the rest is read", async () => {
     await a.reset();
     const good = [device("ok-01", { labels: { env: "prod" } }), device("ok-02", { labels: { env: "prod" } })];
