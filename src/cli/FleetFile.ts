@@ -117,9 +117,7 @@ const loadOne = async (path: string, cwd: string, load: ScopedImport, inventory:
   }
   const decoded = decodeWorld(value);
   if (E.isLeft(decoded)) {
-    const ps = decoded.left;
-    const lead = ps.length === 1 && ps[0]?.path === "" ? "" : "";
-    throw new FleetFileError(`${path}: ${where}: ${lead}${problemsText(ps)}`);
+    throw new FleetFileError(`${path}: ${where}: ${problemsText(decoded.left)}`);
   }
   return { path, absolute, kind, world: decoded.right };
 };

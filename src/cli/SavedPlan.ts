@@ -83,7 +83,7 @@ const SHAPES = {
 
 export const ActionCodec = new t.Type<Action, unknown, unknown>(
   "Action",
-  (u): u is Action => false,
+  (u): u is Action => typeof u === "object" && u !== null && ["Create", "Update", "Delete"].includes((u as { _tag?: unknown })._tag as string),
   (u, c) => {
     const tag = typeof u === "object" && u !== null ? (u as { _tag?: unknown })._tag : undefined;
     if (tag !== "Create" && tag !== "Update" && tag !== "Delete") return t.failure(u, c, `expected an action (_tag Create, Update or Delete)`);

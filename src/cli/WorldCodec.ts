@@ -69,7 +69,7 @@ const TAGS: ReadonlyArray<SelectorTag> = [
 export const SelectorCodec: t.Type<Selector, unknown, unknown> = t.recursion("Selector", () =>
   new t.Type<Selector, unknown, unknown>(
     "Selector",
-    (u): u is Selector => false,
+    (u): u is Selector => typeof u === "object" && u !== null && (TAGS as ReadonlyArray<unknown>).includes((u as { _tag?: unknown })._tag),
     (u, c) => {
       const tag = typeof u === "object" && u !== null ? (u as { _tag?: unknown })._tag : undefined;
       if (typeof tag !== "string" || !(TAGS as ReadonlyArray<string>).includes(tag))
@@ -124,7 +124,7 @@ const AssignmentShape = t.type({
 
 export const AssignmentCodec = new t.Type<Assignment, unknown, unknown>(
   "Assignment",
-  (u): u is Assignment => false,
+  (u): u is Assignment => typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Assignment",
   (u, c) => E.chain((a: t.TypeOf<typeof AssignmentShape>) => build(u, c, () => assign(a.selector, a.deployments, { priority: a.priority, name: a.name })))(AssignmentShape.validate(u, c)),
   (a) => a,
 );
@@ -134,7 +134,7 @@ const Fleet = t.array(DeviceCodec);
 /** fp-ts `Option` of the declared fleet, checked by its tag. */
 const FleetOptionCodec = new t.Type<ReadonlyArray<t.TypeOf<typeof DeviceCodec>> | undefined, unknown, unknown>(
   "Option<Fleet>",
-  (u): u is undefined => false,
+  (u): u is undefined => u === undefined,
   (u, c) => {
     const tag = typeof u === "object" && u !== null ? (u as { _tag?: unknown })._tag : undefined;
     if (tag === "None") return t.success(undefined);
