@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, REPO, fleetFile, jsonLines, run, workspace, type Workspace } from "./support.ts";
 
 const NT = "--no-typecheck";
+// Heartbeats stay fresh however slow the machine is between simulate and the checks.
+const FRESH = ["--offline-after", "1h"];
 const ESC = "\u001b[";
 
 describe("fleet: help, usage, colours", () => {
@@ -91,16 +93,16 @@ describe("fleet: help, usage, colours", () => {
   it("explain: assignments with their selector trees, desired and shadowed deployments, what the device reports", async () => {
     expect((await ws.fleet(["apply", NT, "--auto-approve", "fleet.ts"])).code).toBe(0);
     expect((await ws.fleet(["local", "simulate", "fleet.ts", "--fail", "pi-02.web=image pull failed", "--offline", "nuc-01"])).code).toBe(0);
-    const r = await ws.fleet(["explain", NT, "fleet.ts", "pi-02"]);
+    const r = await ws.fleet(["explain", NT, ...FRESH, "fleet.ts", "pi-02"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^Device pi-02\n  declared:   env=prod; arch aarch64\n  registered: env=prod; arch aarch64\n  presence:   online, last heartbeat \d+s ago/);
+    expect(r.stdout).toMatch(/^Device pi-02\n  declared:   env=prod; arch aarch64\n  registered: env=prod; arch aarch64\n  presence:   online, last heartbeat \d+[smh] ago/);
     expect(r.stdout).toContain("  ✓ pin, priority 5: gives web\n      ✓ env=prod  (env is \"prod\")");
     expect(r.stdout).toContain("  ✓ env=prod: gives web (shadowed by pin)");
     expect(r.stdout).toMatch(/Desired deployments \(2\):\n  metrics  [0-9a-f]{12}  by @all\n  web      [0-9a-f]{12}  by pin \(env=prod, priority 5\)/);
     expect(r.stdout).toContain("Shadowed (1):\n  env=prod (priority 0) gives web; pin wins with a higher priority");
-    expect(r.stdout).toMatch(/  web\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+Failed\s+\d+s ago\s+image pull failed/);
-    const dev = await ws.fleet(["explain", NT, "fleet.ts", "nuc-01"]);
+    expect(r.stdout).toMatch(/  web\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+Failed\s+\d+[smh] ago\s+image pull failed/);
+    const dev = await ws.fleet(["explain", NT, ...FRESH, "fleet.ts", "nuc-01"]);
     expect(dev.stdout).toContain("  ✗ pin, priority 5: gives web\n      ✗ env=prod  (env is \"dev\")");
     expect(dev.stdout).toContain("presence:   offline, no heartbeat yet");
     const unknown = await ws.fleet(["explain", NT, "fleet.ts", "ghost-1"]);
@@ -109,13 +111,13 @@ describe("fleet: help, usage, colours", () => {
   });
 
   it("status: per deployment counts and the last error; per device; JSON lines", async () => {
-    const r = await ws.fleet(["status", NT, "fleet.ts"]);
+    const r = await ws.fleet(["status", NT, ...FRESH, "fleet.ts"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^DEPLOYMENT  MATCHED  SUCCEEDED  FAILED  PENDING  OFFLINE  LAST ERROR\nmetrics           4          3       0        0        1\nweb               3          2       1        0        0  pi-02: image pull failed \(\d+s ago\)\n\nDevices: 4 \(3 online, 1 offline, 0 not registered\)\n$/);
-    const d = await ws.fleet(["status", NT, "fleet.ts", "--device", "pi-02"]);
-    expect(d.stdout).toMatch(/^Device pi-02: online, last heartbeat \d+s ago\n\nDEPLOYMENT  STATE    SPEC/);
-    expect(d.stdout).toMatch(/\nweb         Failed   [0-9a-f]{12}  [0-9a-f]{12}  [0-9a-f]{12}  \d+s ago\s+image pull failed\n$/);
-    const j = jsonLines((await ws.fleet(["status", NT, "--json", "fleet.ts"])).stdout);
+    expect(r.stdout).toMatch(/^DEPLOYMENT  MATCHED  SUCCEEDED  FAILED  PENDING  OFFLINE  LAST ERROR\nmetrics           4          3       0        0        1\nweb               3          2       1        0        0  pi-02: image pull failed \(\d+[smh] ago\)\n\nDevices: 4 \(3 online, 1 offline, 0 not registered\)\n$/);
+    const d = await ws.fleet(["status", NT, ...FRESH, "fleet.ts", "--device", "pi-02"]);
+    expect(d.stdout).toMatch(/^Device pi-02: online, last heartbeat \d+[smh] ago\n\nDEPLOYMENT  STATE    SPEC/);
+    expect(d.stdout).toMatch(/\nweb         Failed   [0-9a-f]{12}  [0-9a-f]{12}  [0-9a-f]{12}  \d+[smh] ago\s+image pull failed\n$/);
+    const j = jsonLines((await ws.fleet(["status", NT, ...FRESH, "--json", "fleet.ts"])).stdout);
     expect(j.filter((l) => l.type === "deployment_status").map((l) => [l["deployment"], l["succeeded"], l["failed"], l["offline"]])).toEqual([
       ["metrics", 3, 0, 1],
       ["web", 2, 1, 0],
