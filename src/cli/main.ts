@@ -8,6 +8,7 @@
  * and exit code 1; anything else is a bug and says so, still in one line
  * unless `FLEET_DEBUG=1`, which prints the stack.
  */
+import { pathToFileURL } from "node:url";
 import type { Command } from "./Command.ts";
 import { ExitCode } from "./Command.ts";
 import { isExpected } from "./CliError.ts";
@@ -103,3 +104,6 @@ export const runAsProcess = async (argv: ReadonlyArray<string>): Promise<void> =
   // If a library left a handle open, do not hang; an unref'd timer never keeps the process alive itself.
   setTimeout(() => process.exit(code), 2000).unref();
 };
+
+// `tsx src/cli/main.ts …` (the package's `npm run fleet -- …`) runs it directly.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await runAsProcess(process.argv.slice(2));
