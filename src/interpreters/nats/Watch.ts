@@ -77,7 +77,9 @@ export const watchKeys = async (
   // Whether the last delivery left something pending (and no caughtUp has been signalled since).
   let behind = info.num_pending > 0;
   let lastDelivery = Date.now();
-  let asking = false;
+
+  // Armed only while behind, so a thousand idle watches cost no timers.
+  let settle: ReturnType<typeof setTimeout> | undefined;
 
   const signal = (): void => {
     behind = false;
@@ -96,13 +98,23 @@ export const watchKeys = async (
         value: headersOnly || operation !== "PUT" ? empty : m.data,
       });
       if (m.info.pending === 0) signal();
-      else behind = true;
+      else {
+        behind = true;
+        arm();
+      }
     },
   });
 
-  const settle = setInterval(() => {
-    if (stopped || !behind || asking || Date.now() - lastDelivery < settleMs) return;
-    asking = true;
+  function arm(): void {
+    if (settle === undefined && !stopped) settle = setTimeout(check, settleMs);
+  }
+  function check(): void {
+    settle = undefined;
+    if (stopped || !behind) return;
+    if (Date.now() - lastDelivery < settleMs) {
+      arm();
+      return;
+    }
     const askedAt = Date.now();
     consumer
       .info()
@@ -111,19 +123,22 @@ export const watchKeys = async (
         if (!stopped && behind && lastDelivery < askedAt && i.num_pending === 0) signal();
       })
       .catch(() => undefined)
-      .finally(() => (asking = false));
-  }, Math.max(20, Math.floor(settleMs / 2)));
+      .finally(() => {
+        if (behind) arm();
+      });
+  }
+  if (behind) arm();
 
   if (info.num_pending === 0) queueMicrotask(() => stopped || signal());
   void messages.closed().then((r) => {
-    clearInterval(settle);
+    if (settle !== undefined) clearTimeout(settle);
     if (!stopped) handlers.ended?.(r instanceof Error ? r.message : "watch closed");
   });
   return {
     stop: () => {
       if (stopped) return;
       stopped = true;
-      clearInterval(settle);
+      if (settle !== undefined) clearTimeout(settle);
       messages.stop();
       // Ephemeral consumers outlive their subscription until the server's inactivity threshold: delete it now.
       consumer.delete().catch(() => undefined);

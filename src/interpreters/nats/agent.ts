@@ -211,14 +211,14 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
     const view = desired;
     const wasForced = forceReport;
     reportsFailed = false;
-    const valid: Deployment[] = [];
+    const valid: Array<{ readonly spec: Deployment; readonly specHash: string }> = [];
     const writes: Promise<void>[] = [];
     for (const [name, slot] of view) {
       if (slot._tag === "Invalid") {
         writes.push(report(name, { phase: "Failed", error: slot.reason }));
         continue;
       }
-      valid.push(slot.spec);
+      valid.push(slot);
       const have = reported.get(name);
       if (have === undefined || have.specHash !== slot.specHash) writes.push(report(name, { phase: "Pending", specHash: slot.specHash }));
     }
@@ -227,11 +227,11 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
 
     let statuses: ReadonlyArray<DeploymentStatus>;
     try {
-      statuses = await runtime.reconcile(valid);
+      statuses = await runtime.reconcile(valid.map((v) => v.spec));
     } catch (e) {
       const why = `runtime ${runtime.name} failed: ${e instanceof Error ? e.message : String(e)}`;
       log(`${id}: ${why}`);
-      await Promise.all(valid.map((d) => report(d.name, { phase: "Failed", specHash: (view.get(d.name) as Slot & { specHash: string }).specHash, error: why })));
+      await Promise.all(valid.map((v) => report(v.spec.name, { phase: "Failed", specHash: v.specHash, error: why })));
       later(retryMs, schedule);
       return;
     }
