@@ -31,14 +31,33 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
   let revision = 0;
   const failing = new Map<string, string>();
 
-  const setDesired = (id: DeviceId, name: DeploymentName, entry: DesiredEntry | undefined): void => {
+  /**
+   * Desired entries writable for one apply: the outer map and each touched
+   * device's map are copied once per apply (not once per action), so an apply
+   * is linear in the plan; `commit` publishes the new snapshot.
+   */
+  const writer = () => {
     const desired = new Map(state.desired);
-    const m = new Map(desired.get(id) ?? []);
-    if (entry === undefined) m.delete(name);
-    else m.set(name, entry);
-    if (m.size === 0) desired.delete(id);
-    else desired.set(id, m);
-    state = { ...state, desired };
+    const copied = new Set<DeviceId>();
+    const entriesOf = (id: DeviceId): Map<DeploymentName, DesiredEntry> => {
+      let m = desired.get(id) as Map<DeploymentName, DesiredEntry> | undefined;
+      if (!copied.has(id)) {
+        desired.set(id, (m = new Map(m ?? [])));
+        copied.add(id);
+      }
+      return m as Map<DeploymentName, DesiredEntry>;
+    };
+    return {
+      set: (id: DeviceId, name: DeploymentName, entry: DesiredEntry | undefined): void => {
+        const m = entriesOf(id);
+        if (entry === undefined) m.delete(name);
+        else m.set(name, entry);
+      },
+      commit: (): void => {
+        for (const id of copied) if ((desired.get(id) as Map<DeploymentName, DesiredEntry>).size === 0) desired.delete(id);
+        state = { ...state, desired };
+      },
+    };
   };
 
   return {
@@ -49,6 +68,7 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
       const stale = stalePreconditions(state, plan);
       if (stale.length > 0) return { _tag: "Stale", stale };
       const outcomes: ActionOutcome[] = [];
+      const w = writer();
       let failed = 0;
       for (const action of plan.actions) {
         const key = `${action.device}.${action.deployment}`;
@@ -58,11 +78,11 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
           outcomes.push({ _tag: "Failed", action, error: injected });
           failed++;
         } else if (action._tag === "Delete") {
-          setDesired(action.device, action.deployment, undefined);
+          w.set(action.device, action.deployment, undefined);
           outcomes.push({ _tag: "Applied", action });
         } else {
           const fingerprint = String(++revision);
-          setDesired(action.device, action.deployment, {
+          w.set(action.device, action.deployment, {
             device: action.device,
             deployment: action.deployment,
             specHash: action.specHash,
@@ -73,6 +93,7 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
         }
         options?.onProgress?.({ done: outcomes.length, total: plan.actions.length, failed });
       }
+      w.commit();
       return { _tag: "Completed", outcomes };
     },
     close: async () => {},
