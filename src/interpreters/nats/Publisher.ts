@@ -97,11 +97,21 @@ export const ackPublisher = (nc: NatsConnection, options: { readonly timeoutMs?:
   }, Math.min(250, timeoutMs));
   sweep.unref();
 
+  // Header objects are costly to build (key canonicalisation, validation) and are only encoded when a
+  // message is sent, so identical ones are shared: every create of a fresh key carries the same one.
+  const shared = new Map<string, MsgHdrs>();
   const headersFor = (h: PublishHeaders | undefined): MsgHdrs | undefined => {
     if (h === undefined || (h.expectedLastSubjectSequence === undefined && h.kvOperation === undefined)) return undefined;
+    const common = h.expectedLastSubjectSequence === undefined || h.expectedLastSubjectSequence === 0;
+    const id = common ? `${h.expectedLastSubjectSequence ?? "-"}|${h.kvOperation ?? ""}` : undefined;
+    if (id !== undefined) {
+      const known = shared.get(id);
+      if (known !== undefined) return known;
+    }
     const m = makeHeaders();
     if (h.expectedLastSubjectSequence !== undefined) m.set("Nats-Expected-Last-Subject-Sequence", String(h.expectedLastSubjectSequence));
     if (h.kvOperation !== undefined) m.set("KV-Operation", h.kvOperation);
+    if (id !== undefined) shared.set(id, m);
     return m;
   };
 
