@@ -11,6 +11,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { parseDeploymentName, parseDeviceId, type DeploymentName, type DeviceId } from "../algebra/Name.ts";
 import { UsageError } from "./CliError.ts";
+import { labelKeyProblem, labelValueProblem, type Labels } from "../algebra/Labels.ts";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -117,3 +118,22 @@ export const parseEntryKey = (
 /** A device id given on the command line. */
 export const parseDeviceArg = (flag: string, text: string): E.Either<string, DeviceId> =>
   E.mapLeft((e: { reason: string }) => `${flag}: invalid device id ${JSON.stringify(text)}: ${e.reason}`)(parseDeviceId(text));
+
+/** `k=v,k2=v2` (empty: no labels), each key and value valid as a Kubernetes label. */
+export const parseLabelsArg = (flag: string, text: string): E.Either<string, Labels> => {
+  const out: Record<string, string> = {};
+  if (text.trim() === "") return E.right(out);
+  for (const part of text.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq === -1) return E.left(`${flag}: expected k=v[,k=v...], got ${JSON.stringify(part)}`);
+    const k = part.slice(0, eq).trim();
+    const v = part.slice(eq + 1).trim();
+    const kp = labelKeyProblem(k);
+    if (kp !== undefined) return E.left(`${flag}: label key ${JSON.stringify(k)}: ${kp}`);
+    const vp = labelValueProblem(v);
+    if (vp !== undefined) return E.left(`${flag}: label ${JSON.stringify(k)} value ${JSON.stringify(v)} ${vp}`);
+    if (Object.prototype.hasOwnProperty.call(out, k)) return E.left(`${flag}: label ${JSON.stringify(k)} given twice`);
+    out[k] = v;
+  }
+  return E.right(out);
+};

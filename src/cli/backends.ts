@@ -12,7 +12,8 @@ import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import type { Interpreter } from "../interpreters/Interpreter.ts";
 import type { LocalInterpreter } from "../interpreters/local/index.ts";
-import { parseChoice, parseDuration, type Options } from "./Args.ts";
+import { parseChoice, parseDuration, parseLabelsArg, type Options } from "./Args.ts";
+import { isArch } from "../algebra/Device.ts";
 import { VERSION } from "./Version.ts";
 
 export const BACKENDS = ["local", "nats", "kube", "podman"] as const;
@@ -37,6 +38,8 @@ export const backendFlags = {
   "force-conflicts": { type: "boolean" },
   "podman-socket": { type: "string" },
   "device-id": { type: "string" },
+  "device-labels": { type: "string" },
+  "device-arch": { type: "string" },
 } as const satisfies Options;
 
 export const backendHelp = `Backend (default local; env FLEET_BACKEND):
@@ -47,7 +50,8 @@ export const backendHelp = `Backend (default local; env FLEET_BACKEND):
            --nats-token TOKEN (env FLEET_NATS_TOKEN)  --nats-user USER  --nats-pass PASS
            --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
   kube:    --kubeconfig FILE  --context NAME  -n, --namespace NAME  --force-conflicts
-  podman:  --podman-socket PATH  --device-id ID   (this host as one device)`;
+  podman:  --podman-socket PATH   (this host as one device:)
+           --device-id ID  --device-labels k=v[,k=v...]  --device-arch ARCH`;
 
 export type BackendValues = { readonly [K in keyof typeof backendFlags]?: (typeof backendFlags)[K]["type"] extends "boolean" ? boolean : string };
 
@@ -63,7 +67,13 @@ export type BackendConfig =
       readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
     }
   | { readonly _tag: "kube"; readonly kubeconfig?: string; readonly context?: string; readonly namespace?: string; readonly forceConflicts: boolean }
-  | { readonly _tag: "podman"; readonly socket?: string; readonly deviceId?: string };
+  | {
+      readonly _tag: "podman";
+      readonly socket?: string;
+      readonly deviceId?: string;
+      readonly labels?: Readonly<Record<string, string>>;
+      readonly arch?: string;
+    };
 
 const OWNER: { readonly [K in keyof typeof backendFlags]: BackendName | "any" } = {
   backend: "any",
@@ -83,6 +93,8 @@ const OWNER: { readonly [K in keyof typeof backendFlags]: BackendName | "any" } 
   "force-conflicts": "kube",
   "podman-socket": "podman",
   "device-id": "podman",
+  "device-labels": "podman",
+  "device-arch": "podman",
 };
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -140,8 +152,19 @@ export const backendConfig = (values: BackendValues, env: Env = process.env, cwd
         ...opt("namespace", values.namespace),
         forceConflicts: values["force-conflicts"] === true,
       });
-    case "podman":
-      return E.right({ _tag: "podman", ...opt("socket", values["podman-socket"]), ...opt("deviceId", values["device-id"]) });
+    case "podman": {
+      const labels = values["device-labels"] === undefined ? E.right(undefined) : parseLabelsArg("--device-labels", values["device-labels"]);
+      if (E.isLeft(labels)) return labels;
+      const arch = values["device-arch"];
+      if (arch !== undefined && !isArch(arch)) return E.left(`--device-arch: ${JSON.stringify(arch)} is not an architecture name (e.g. x86_64, aarch64)`);
+      return E.right({
+        _tag: "podman",
+        ...opt("socket", values["podman-socket"]),
+        ...opt("deviceId", values["device-id"]),
+        ...opt("labels", labels.right),
+        ...opt("arch", arch),
+      });
+    }
   }
 };
 
@@ -208,7 +231,12 @@ export const openBackend = async (c: BackendConfig, hooks: BackendHooks = {}): P
     }
     case "podman": {
       const { podmanBackend } = await import("../interpreters/podman/index.ts");
-      const interpreter = await podmanBackend({ ...opt("socket", c.socket), ...opt("deviceId", c.deviceId) });
+      const interpreter = await podmanBackend({
+        ...opt("socket", c.socket),
+        ...opt("deviceId", c.deviceId),
+        ...opt("labels", c.labels === undefined ? undefined : { ...c.labels }),
+        ...opt("arch", c.arch),
+      });
       return { interpreter };
     }
   }

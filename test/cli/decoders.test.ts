@@ -134,6 +134,11 @@ describe("flag-value decoders", () => {
     );
     expect(backendConfig({ nats: "nats://a:4222" }, {}, "/tmp")).toEqual(E.left("--nats is a flag of the nats backend, but the backend is local (add --backend nats)"));
     expect(backendConfig({}, { FLEET_BACKEND: "nats", FLEET_NATS_URL: "nats://a:1,nats://b:2" }, "/tmp")).toEqual(E.right({ _tag: "nats", servers: ["nats://a:1", "nats://b:2"] }));
+    expect(backendConfig({ backend: "podman", "device-id": "here", "device-labels": "env=prod,site=a", "device-arch": "aarch64" }, {}, "/tmp")).toEqual(
+      E.right({ _tag: "podman", deviceId: "here", labels: { env: "prod", site: "a" }, arch: "aarch64" }),
+    );
+    expect(backendConfig({ backend: "podman", "device-labels": "env" }, {}, "/tmp")).toEqual(E.left('--device-labels: expected k=v[,k=v...], got "env"'));
+    expect(backendConfig({ backend: "podman", "device-arch": "ARM 64" }, {}, "/tmp")._tag).toBe("Left");
   });
 });
 

@@ -10,10 +10,9 @@
 import * as os from "node:os";
 import * as E from "fp-ts/lib/Either.js";
 import { parseDevice, formatDeviceError, type Device } from "../../algebra/Device.ts";
-import { labelKeyProblem, labelValueProblem, type Labels } from "../../algebra/Labels.ts";
 import type { Runtime } from "../../interpreters/Runtime.ts";
 import type { ConnectionSettings } from "../../interpreters/nats/Connection.ts";
-import { orUsage, parseChoice, parseDuration, parseFlags, wantsHelp, type Options } from "../Args.ts";
+import { orUsage, parseChoice, parseDuration, parseFlags, parseLabelsArg, wantsHelp, type Options } from "../Args.ts";
 import { UsageError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
 import { VERSION } from "../Version.ts";
@@ -72,28 +71,10 @@ const flags = {
   help: { type: "boolean", short: "h" },
 } as const satisfies Options;
 
+
 // -------------------------------------------------------------------------------------
 // flag decoders (pure; shared with `fleet sim`)
 // -------------------------------------------------------------------------------------
-
-/** `k=v,k2=v2` (empty: no labels), each key and value valid as a Kubernetes label. */
-export const parseLabelsArg = (flag: string, text: string): E.Either<string, Labels> => {
-  const out: Record<string, string> = {};
-  if (text.trim() === "") return E.right(out);
-  for (const part of text.split(",")) {
-    const eq = part.indexOf("=");
-    if (eq === -1) return E.left(`${flag}: expected k=v[,k=v...], got ${JSON.stringify(part)}`);
-    const k = part.slice(0, eq).trim();
-    const v = part.slice(eq + 1).trim();
-    const kp = labelKeyProblem(k);
-    if (kp !== undefined) return E.left(`${flag}: label key ${JSON.stringify(k)}: ${kp}`);
-    const vp = labelValueProblem(v);
-    if (vp !== undefined) return E.left(`${flag}: label ${JSON.stringify(k)} value ${JSON.stringify(v)} ${vp}`);
-    if (Object.prototype.hasOwnProperty.call(out, k)) return E.left(`${flag}: label ${JSON.stringify(k)} given twice`);
-    out[k] = v;
-  }
-  return E.right(out);
-};
 
 /** Milliseconds: a bare integer is milliseconds; `500ms`, `10s`, `1m` are also accepted. */
 export const parseMillis = (flag: string, text: string): E.Either<string, number> => {
