@@ -120,20 +120,21 @@ describe("nats agent", () => {
   it("`fleet agent` killed mid-reconcile converges after a restart; SIGTERM exits cleanly", async () => {
     const base = ["agent", "--device-id", "k-01", "--nats", server.url, "--runtime", "simulated", "--heartbeat-interval", "200", "--labels", "env=test"];
     const slow = startProcess([...base, "--latency", "60000"]);
-    await waitForReality(fleet, (x) => x.devices.has(id("k-01")), 20_000);
+    const seen = await waitForReality(fleet, (x) => x.devices.has(id("k-01")), 30_000);
+    expect(seen.devices.has(id("k-01")), slow.stderr()).toBe(true);
     await applyWorld(world({ assignments: [assign(all, web("1"))] }));
     // It took the entry up (Pending) and is starting it: kill it there.
-    const pending = await waitForReality(fleet, (x) => x.observed.get(id("k-01"))?.get(web("1").name)?.phase === "Pending", 20_000);
-    expect(pending.observed.get(id("k-01"))?.get(web("1").name)?.phase).toBe("Pending");
+    const pending = await waitForReality(fleet, (x) => x.observed.get(id("k-01"))?.get(web("1").name)?.phase === "Pending", 30_000);
+    expect(pending.observed.get(id("k-01"))?.get(web("1").name)?.phase, slow.stderr()).toBe("Pending");
     slow.child.kill("SIGKILL");
     expect(await slow.exit).toBeNull();
 
     const again = startProcess([...base, "--latency", "20"]);
-    const r = await waitForReality(fleet, converged, 20_000);
-    expect(notConverged(r)).toEqual([]);
+    const r = await waitForReality(fleet, converged, 30_000);
+    expect(notConverged(r), again.stderr()).toEqual([]);
     expect(r.devices.get(id("k-01"))?.device.labels).toEqual({ env: "test" });
     again.child.kill("SIGTERM");
-    expect(await again.exit).toBe(0);
+    expect(await again.exit, again.stderr()).toBe(0);
     expect(again.stderr()).toMatch(/SIGTERM; stopping/);
   }, 90_000);
 
