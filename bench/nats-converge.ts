@@ -25,7 +25,8 @@ import { runSimulation } from "../src/interpreters/nats/Simulation.ts";
 import { startNatsServer } from "../test/support/nats-server.ts";
 import { fmtMs, machine, percentile } from "./report.ts";
 
-const DEVICES = 1_000;
+/** 1,000 by default; `FLEET_BENCH_DEVICES=5000 npx tsx bench/nats-converge.ts` for other sizes. */
+const DEVICES = Number(process.env["FLEET_BENCH_DEVICES"] ?? 1_000);
 const LATENCY_MS = 20;
 const TIMEOUT_MS = 120_000;
 
@@ -101,7 +102,7 @@ export const run = async (): Promise<string> => {
     const row = (r: Round): string =>
       `| ${r.name} | ${r.actions.toLocaleString("en-US")} | ${fmtMs(r.applyMs)} | **${fmtMs(r.totalMs)}** | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.max)} |`;
     return [
-      "## NATS convergence (1,000 simulated agents)",
+      `## NATS convergence (${DEVICES.toLocaleString("en-US")} simulated agents)`,
       "",
       `${machine()}; nats-server ${fleet.connection.info?.version ?? "?"} with JetStream on the same machine. ${DEVICES.toLocaleString("en-US")} agents (\`fleet sim\` machinery, one shared connection, ${LATENCY_MS} ms per simulated start) and the control plane in one Node process; they registered in ${fmtMs(startMs)}.`,
       "",

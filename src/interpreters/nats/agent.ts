@@ -4,11 +4,12 @@
  *
  * - registers (`device-info`) at start and after every reconnect, and
  *   heartbeats (`device-heartbeat`) on an interval;
- * - watches only its own desired entries (`<device>.>`), and reconciles
+ * - follows only its own desired entries (`<device>.>`: a snapshot, then
+ *   change notifications and reads, Follow.ts), and reconciles
  *   level-triggered: the runtime is always given the complete desired set,
- *   and only once the watch has caught up, so a partial view never removes a
- *   deployment;
- * - after a reconnect (and every `resyncIntervalMs`) it starts a fresh watch
+ *   and only once the follow has caught up, so a partial view never removes
+ *   a deployment;
+ * - after a reconnect (and every `resyncIntervalMs`) it starts a fresh follow
  *   and replaces its view with the server's, so no update missed while away
  *   is lost, and re-reports every state;
  * - reports `device-state` per deployment: `Pending` when a new spec is taken
@@ -28,7 +29,7 @@ import { openAgentConnection, type AgentConnection } from "./AgentConnection.ts"
 import { BUCKET } from "./Buckets.ts";
 import type { ConnectionSettings } from "./Connection.ts";
 import { scanLatest, type ScannedEntry } from "./Scan.ts";
-import { watchKeys, type KeyWatch } from "./Watch.ts";
+import { followKeys, type Follow } from "./Follow.ts";
 import { desiredValueDecoder, parseEntryKey } from "./wire.ts";
 import { hash32 } from "../simulated/Prng.ts";
 
@@ -43,9 +44,9 @@ export interface AgentOptions {
   readonly connection?: AgentConnection;
   /** Default 10 000 ms. */
   readonly heartbeatIntervalMs?: number;
-  /** A fresh watch (full re-read) this often, ms. Default 300 000. */
+  /** A fresh follow (full re-read) this often, ms. Default 300 000. */
   readonly resyncIntervalMs?: number;
-  /** Delay before retrying a failed reconcile, report or watch, ms. Default 2 000. */
+  /** Delay before retrying a failed reconcile, report or follow, ms. Default 2 000. */
   readonly retryMs?: number;
   /** Spread of re-watches after a reconnect (agents sharing a connection), ms. Default 0. */
   readonly reconnectSpreadMs?: number;
@@ -107,7 +108,7 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
 
   let desired = new Map<DeploymentName, Slot>();
   let synced = false;
-  let watch: KeyWatch | undefined;
+  let watch: Follow | undefined;
   let generation = 0;
 
   const take = (into: Map<DeploymentName, Slot>, e: ScannedEntry): void => {
@@ -134,7 +135,7 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
     let first = true;
     try {
       const w = await conn.limit(() =>
-        watchKeys(conn.js, BUCKET.desired, `${id}.>`, {
+        followKeys({ nc: conn.nc, js: conn.js, kv: conn.buckets.desired, bucket: BUCKET.desired }, `${id}.>`, {
           entry: (e) => {
             if (g === generation) take(first ? fresh : desired, e);
           },
@@ -147,18 +148,13 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
             }
             schedule();
           },
-          ended: (reason) => {
-            if (g !== generation || stopped) return;
-            log(`${id}: desired-state watch ended (${reason}); watching again`);
-            later(retryMs, () => void startWatch("watch ended"));
-          },
         }),
       );
       if (g !== generation || stopped) w.stop();
       else watch = w;
     } catch (e) {
       if (g !== generation || stopped) return;
-      log(`${id}: cannot watch desired-state (${why}): ${e instanceof Error ? e.message : String(e)}; retrying`);
+      log(`${id}: cannot follow desired-state (${why}): ${e instanceof Error ? e.message : String(e)}; retrying`);
       later(retryMs, () => void startWatch(why));
     }
   };
