@@ -1,8 +1,8 @@
 /**
  * The device side's connection: one NATS connection, the buckets agents use,
- * reconnect notifications, and a bound on concurrent watch creations. One
+ * reconnect notifications, and a bound on concurrent snapshot reads. One
  * agent owns one; `fleet sim` shares one among many simulated agents, which
- * is why watch creations go through `limit` (a reconnect must not fire a
+ * is why snapshot reads go through `limit` (a reconnect must not fire a
  * thousand JetStream API requests at once).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -26,7 +26,7 @@ export interface AgentConnection {
 }
 
 export interface AgentConnectionOptions extends BucketSettings {
-  /** Concurrent limited tasks (watch creations). Default 32. */
+  /** Concurrent limited tasks (snapshot reads). Default 32. */
   readonly concurrency?: number;
 }
 

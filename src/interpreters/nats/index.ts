@@ -29,6 +29,14 @@ import { applyLock } from "./Lock.ts";
 import { ackPublisher } from "./Publisher.ts";
 import { readFleet } from "./Read.ts";
 
+// The device side and the wire, for agents and tools built on this package.
+export { runAgent, AGENT_VERSION, type AgentOptions, type AgentHandle, type ReportedState } from "./agent.ts";
+export { runSimulation, simulatedDevices, type SimulationOptions, type Simulation } from "./Simulation.ts";
+export { openAgentConnection, type AgentConnection } from "./AgentConnection.ts";
+export { BUCKET, HISTORY } from "./Buckets.ts";
+export { WIRE_VERSION } from "./wire.ts";
+export type { ConnectionSettings } from "./Connection.ts";
+
 export interface NatsOptions {
   servers: string | string[];
   credsFile?: string;
