@@ -274,6 +274,30 @@ describe("nats faults: servers that cannot serve", () => {
     expect((err as Error).message.split("\n")).toHaveLength(1);
   });
 
+  it("a server that goes away after connecting: read and apply fail with one clear error", async () => {
+    const server = await startNatsServer();
+    const fleet = await nats({ servers: server.url, name: "gone", lockWaitMs: 0 });
+    try {
+      await server.kill();
+      const readErr = await fleet.read().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(readErr).toBeInstanceOf(BackendUnavailableError);
+      expect((readErr as Error).message).toMatch(/^NATS: reading the fleet failed: /);
+      const w = world({ fleet: declared(3, "gone"), assignments: [assign(all, web("1"))] });
+      const applyErr = await fleet.apply(diff(w, { devices: new Map(), desired: new Map(), observed: new Map(), damaged: new Map() }, { now: new Date() })).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(applyErr).toBeInstanceOf(BackendUnavailableError);
+      expect((applyErr as Error).message).toMatch(/^NATS: applying failed: /);
+    } finally {
+      await fleet.close();
+      await server.stop();
+    }
+  }, 60_000);
+
   it("a server without JetStream is one clear error", async () => {
     const server = await startNatsServer({ noJetStream: true });
     try {

@@ -20,7 +20,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeviceId } from "../../algebra/Name.ts";
 import type { ObservedState } from "../../diff/Reality.ts";
-import type { Interpreter } from "../Interpreter.ts";
+import { BackendUnavailableError, type Interpreter } from "../Interpreter.ts";
 import { applyToNats } from "./Apply.ts";
 import { ALL_ROLES, BUCKET, openFleetBuckets, streamOf, type FleetBuckets } from "./Buckets.ts";
 import { connectJetStream } from "./Connection.ts";
@@ -71,6 +71,16 @@ export const DEFAULT_LOCK_TTL_MS = 30_000;
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
 export const DEFAULT_WINDOW = 1024;
 
+/** A failure of the server or the connection (not of one record or one write) is one clear line. */
+const atEdge = async <A>(what: string, f: () => Promise<A>): Promise<A> => {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof BackendUnavailableError) throw e;
+    throw new BackendUnavailableError(`NATS: ${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+};
+
 export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
   const { nc, js } = await connectJetStream(options);
   let buckets: FleetBuckets;
@@ -89,9 +99,9 @@ export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
     name: "nats",
     connection: nc,
     buckets,
-    read: () => readFleet(js),
+    read: () => atEdge("reading the fleet", () => readFleet(js)),
     apply: (plan, applyOptions) =>
-      applyToNats(
+      atEdge("applying", () => applyToNats(
         {
           js,
           desired: buckets.desired,
@@ -104,7 +114,7 @@ export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
         },
         plan,
         applyOptions,
-      ),
+      )),
     close: async () => {
       publisher.close();
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
