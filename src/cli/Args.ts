@@ -49,7 +49,10 @@ const rewrite = (e: unknown, command: string): string => {
 };
 
 /** Strict parse; positionals are allowed (commands check their count). */
-export const parseFlags = <O extends Options>(command: string, argv: ReadonlyArray<string>, options: O) => {
+/** What `parseFlags` returns: node's own result type for a strict parse with positionals. */
+export type ParsedFlags<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+
+export const parseFlags = <O extends Options>(command: string, argv: ReadonlyArray<string>, options: O): ParsedFlags<O> => {
   try {
     return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
   } catch (e) {
