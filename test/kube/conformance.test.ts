@@ -43,5 +43,5 @@ describe("kube interpreter", () => {
       }
     },
   };
-  conformanceSuite("kube", () => subject, { numRuns: 10 });
+  conformanceSuite("kube", () => subject, { numRuns: 20 });
 });

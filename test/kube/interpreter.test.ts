@@ -186,6 +186,18 @@ describe("applying Worlds", () => {
     expect((await cluster.kubectl(["get", "devices", "-n", ns, "-o", "name"])).trim()).toBe("");
   });
 
+  it("empty label values register and select as in the fleet (needs a test server built without kubernetes#99804)", async () => {
+    const ns = await cluster.namespace("empty");
+    const i = await cluster.interpreter(ns);
+    const edge = device("edge-01", { labels: { env: "", site: "north" }, arch: "aarch64", agentVersion: "" });
+    await i.register([edge], new Date());
+    const r = await i.read();
+    expect(r.problems).toEqual([]);
+    expect({ ...r.reality.devices.get(edge.id)?.device.labels }).toEqual({ env: "", site: "north" });
+    await converge(i, world({ assignments: [assign(label("env", ""), web("registry.local/web:1"))] }));
+    expect((await cluster.kubectl(["get", "devices", "-n", ns, "-l", "env=", "-o", "name"])).trim()).toBe("device.fleet-algebra.dev/edge-01");
+  });
+
   it("outcomes carry each entry's new fingerprint, the one read() then reports", async () => {
     const ns = await cluster.namespace("fingerprint");
     const i = await cluster.interpreter(ns);
