@@ -16,7 +16,10 @@ set -euo pipefail
 # Keep in sync with KUBE_DEB_VERSION in test/support/kube-apiserver.ts.
 KUBE_DEB_VERSION="${FLEET_KUBE_DEB_VERSION:-1.20.5+really1.20.2-1.1+deb12u1}"
 CACHE_ROOT="${FLEET_KUBE_CACHE:-/var/cache/fleet-algebra}"
-DEST="${CACHE_ROOT}/kubernetes-${KUBE_DEB_VERSION}"
+# Bump when the patches below change, so machines with an older cached build rebuild.
+# Keep in sync with KUBE_PATCH_LEVEL in test/support/kube-apiserver.ts.
+KUBE_PATCH_LEVEL="fleet2"
+DEST="${CACHE_ROOT}/kubernetes-${KUBE_DEB_VERSION}-${KUBE_PATCH_LEVEL}"
 BINARIES=(kube-apiserver kubectl)
 
 # Needed whenever the tests run (the harness spawns etcd and calls openssl).
@@ -154,6 +157,22 @@ sed -i 's|=> github.com/modern-go/reflect2 v1.0.1$|=> github.com/modern-go/refle
   "${SRC}/vendor/modules.txt"
 grep -q 'reflect2 v1.0.2' "${SRC}/go.mod" || { log "could not patch go.mod for reflect2" >&2; exit 1; }
 
+# --- Accept zero values in custom resources ----------------------------------------
+# The vendored OpenAPI validators (go-openapi/validate and kube-openapi's copy)
+# treat any zero value as null: `reflect.DeepEqual(reflect.Zero(...), ...)`.
+# Built with Go >= 1.16 this rejects every empty string, 0 and false in a custom
+# resource ("must be of type string: null"; kubernetes/kubernetes#99804, fixed
+# upstream in 1.21). Devices may carry empty label values, so restore the
+# upstream fix: only a real nil is null.
+mapfile -t ZERO_NULL < <(grep -rl 'reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data))' "${SRC}/vendor" || true)
+[[ ${#ZERO_NULL[@]} -gt 0 ]] || { log "zero-value validator not found in vendor/ (source changed?)" >&2; exit 1; }
+sed -i 's/if data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {/if data == nil {/' "${ZERO_NULL[@]}"
+if grep -q 'reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data))' "${ZERO_NULL[@]}"; then
+  log "could not patch the zero-value validator in: ${ZERO_NULL[*]}" >&2
+  exit 1
+fi
+log "patched zero-value validation in ${#ZERO_NULL[@]} vendored file(s)"
+
 # --- Build ------------------------------------------------------------------------
 # Same environment as debian/rules: static binaries (no cgo, so no C compiler),
 # everything offline (GOPROXY=off; go uses vendor/ by itself since go.mod says
@@ -181,7 +200,7 @@ mkdir -p "${STAGE}"
 for b in "${BINARIES[@]}"; do
   install -m 0755 "${SRC}/_output/bin/${b}" "${STAGE}/${b}"
 done
-printf 'Debian source package kubernetes=%s, reflect2 replaced by %s\n' \
-  "${KUBE_DEB_VERSION}" "$(dpkg-query -W -f='${Version}' golang-github-modern-go-reflect2-dev)" >"${STAGE}/BUILD-INFO"
+printf 'Debian source package kubernetes=%s, patch level %s: reflect2 replaced by %s; zero-value validation fixed\n' \
+  "${KUBE_DEB_VERSION}" "${KUBE_PATCH_LEVEL}" "$(dpkg-query -W -f='${Version}' golang-github-modern-go-reflect2-dev)" >"${STAGE}/BUILD-INFO"
 mv "${STAGE}" "${DEST}"
 log "installed: ${DEST} ($("${DEST}/kube-apiserver" --version))"

@@ -23,6 +23,8 @@ import { delimiter, join } from "node:path";
 
 /** Debian source version the binaries are built from. Keep in sync with scripts/ci/30-kube-apiserver.sh. */
 export const KUBE_DEB_VERSION = "1.20.5+really1.20.2-1.1+deb12u1";
+/** The project's patches on top (see scripts/ci/30-kube-apiserver.sh); part of the cache key. */
+export const KUBE_PATCH_LEVEL = "fleet2";
 
 export interface KubeApiServerOptions {
   /** Overall startup deadline (etcd + apiserver ready + default namespace), ms. Default 60 000. */
@@ -79,7 +81,7 @@ const SETUP_HINT = "run `bash scripts/ci/30-kube-apiserver.sh` as root (builds t
 export function findKubeBinaries(): KubeBinaries {
   const dir =
     process.env["FLEET_KUBE_BIN_DIR"] ??
-    join(process.env["FLEET_KUBE_CACHE"] ?? "/var/cache/fleet-algebra", `kubernetes-${KUBE_DEB_VERSION}`);
+    join(process.env["FLEET_KUBE_CACHE"] ?? "/var/cache/fleet-algebra", `kubernetes-${KUBE_DEB_VERSION}-${KUBE_PATCH_LEVEL}`);
   const kubeApiServer = join(dir, "kube-apiserver");
   const kubectl = join(dir, "kubectl");
   for (const bin of [kubeApiServer, kubectl]) {
