@@ -31,7 +31,7 @@ const COMMANDS: ReadonlyArray<readonly [string, Entry]> = [
   ["local", { summary: "Simulate devices on the local backend (demos and tests)", load: () => import("./commands/local.ts") }],
   ["agent", { summary: "Run the device agent", load: () => import("./commands/agent.ts") }],
   ["sim", { summary: "Simulate a fleet of agents against NATS", load: () => import("./commands/sim.ts") }],
-  ["kube", { summary: "Kubernetes housekeeping (CRDs)", load: () => import("./commands/kube.ts") }],
+  ["kube", { summary: "Kubernetes: install or print the CRDs, publish FleetDeployment status", load: () => import("./commands/kube.ts") }],
 ];
 
 export const help = (): string => `Usage: fleet <command> [flags] [args]

@@ -14,6 +14,7 @@
 import type { Action, Plan } from "../diff/Plan.ts";
 import type { Reality } from "../diff/Reality.ts";
 import type { StaleEntry } from "../diff/Apply.ts";
+import type { World } from "../world/World.ts";
 
 export interface ReadProblem {
   /** Where the record lives: a bucket, a resource kind, a file. */
@@ -53,6 +54,13 @@ export interface Interpreter {
   readonly name: string;
   read(): Promise<ReadResult>;
   apply(plan: Pick<Plan, "actions">, options?: ApplyOptions): Promise<ApplyResult>;
+  /**
+   * Optional: publishes the World itself where the backend shows it to people
+   * (Kubernetes: one FleetDeployment per deployment, with status). The CLI
+   * calls it after an apply whenever it has the World. Returns problems, one
+   * line each; never throws for a single object.
+   */
+  publishWorld?(world: World, now: Date): Promise<ReadonlyArray<string>>;
   close(): Promise<void>;
 }
 

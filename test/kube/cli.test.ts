@@ -88,6 +88,9 @@ describe("fleet kube", () => {
     expect(applied.code).toBe(0);
     const again = await ws.fleet(["plan", "--no-typecheck", "--detailed-exitcode", ...kube, file]);
     expect(again.code).toBe(0);
+    // apply publishes the World's FleetDeployments itself (Interpreter.publishWorld)
+    const published = table(await cluster.kubectl(["get", "fleetdeployments", "-n", ns]));
+    expect(published.map((f) => f["NAME"])).toEqual(["metrics", "web"]);
 
     const synced = await ws.fleet(["kube", "sync-status", "--kubeconfig", cluster.server.kubeconfigPath, "-n", ns, file]);
     expect(synced.stderr).toBe("");

@@ -22,7 +22,7 @@ import { shortHash } from "../../algebra/Deployment.ts";
 import { diff } from "../../diff/Diff.ts";
 import type { Plan } from "../../diff/Plan.ts";
 import type { Progress } from "../../interpreters/Interpreter.ts";
-import { worldHash } from "../../world/World.ts";
+import { worldHash, type World } from "../../world/World.ts";
 import { expectPositionals, orUsage, parseChoice, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
 import { backendConfig, backendHelp, describeBackend } from "../backends.ts";
 import { CliError } from "../CliError.ts";
@@ -117,6 +117,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
 
   return withBackend(config, t, async (b) => {
     let plan: Plan;
+    // The World, when we have it, is published to backends that show it (publishWorld).
+    let world: World | undefined;
     if (saved !== undefined) {
       const target = describeBackend(config);
       if (saved.backend !== target) throw new CliError(`saved plan ${savedPath} was made for backend ${saved.backend}, not ${target}`);
@@ -127,7 +129,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       if (files.length > 0 && files.every((f) => existsSync(f))) {
         let hash: string;
         try {
-          hash = worldHash((await loadFleetFiles(files, inventoryOf(reality))).world);
+          world = (await loadFleetFiles(files, inventoryOf(reality))).world;
+          hash = worldHash(world);
         } catch (e) {
           throw new CliError(`saved plan is stale: its fleet files no longer load (${(e as Error).message})`);
         }
@@ -141,6 +144,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       plan = saved.plan;
     } else {
       const { reality, problems, fleet } = await readInputs(b, positionals);
+      world = fleet.world;
       const now = new Date();
       plan = diff(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });
       if (json) {
@@ -152,7 +156,13 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
 
     if (plan.conflicts.length > 0)
       throw new CliError(`apply refused: the World has ${plural(plan.conflicts.length, "conflict")} (listed above); resolve them with priorities or by making the specs agree`);
+    const publish = async (): Promise<void> => {
+      if (world === undefined || b.interpreter.publishWorld === undefined) return;
+      const problems = await b.interpreter.publishWorld(world, new Date());
+      if (!json) for (const p of problems) t.err(`${t.e.yellow("Warning:")} ${p}`);
+    };
     if (plan.actions.length === 0) {
+      await publish();
       if (json) t.out(J.applied({ created: 0, updated: 0, deleted: 0, failed: 0 }));
       else t.out(applyCompleteLine({ created: 0, updated: 0, deleted: 0, failed: 0 }, t.o));
       return ExitCode.Ok;
@@ -178,6 +188,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
           `the state is locked by ${result.holder}${result.until !== undefined ? ` until ${result.until.toISOString()}` : ""}; nothing was applied. Retry with --lock-timeout, or if no apply is running, remove the lock with fleet force-unlock LOCK_ID`,
         );
       case "Completed": {
+        await publish();
         const counts = countApplied(result.outcomes);
         if (json) {
           for (const o of result.outcomes) t.out(J.outcome(o));

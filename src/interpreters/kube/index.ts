@@ -89,6 +89,11 @@ export const kube = async (options: KubeOptions): Promise<KubeInterpreter> => {
   };
   let lastStatusProblems: ReadonlyArray<string> = [];
 
+  const syncStatus = async (world: World, now: Date = new Date()): Promise<StatusSyncResult> => {
+    await ensure();
+    return syncFleetDeployments(ctx, world, (await readDevices(api, namespace)).reality, now);
+  };
+
   return {
     name: "kube",
     server: cluster.server,
@@ -118,10 +123,8 @@ export const kube = async (options: KubeOptions): Promise<KubeInterpreter> => {
       crdsChecked = true;
       return names;
     },
-    syncStatus: async (world, now = new Date()) => {
-      await ensure();
-      return syncFleetDeployments(ctx, world, (await readDevices(api, namespace)).reality, now);
-    },
+    syncStatus,
+    publishWorld: async (world, now) => (await syncStatus(world, now)).problems,
     statusProblems: () => lastStatusProblems,
     register: async (devices, at) => {
       await ensure();
