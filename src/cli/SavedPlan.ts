@@ -17,6 +17,7 @@
  * fields; it never throws (fuzzed in test/cli/decoders.test.ts).
  */
 import * as t from "io-ts";
+import { DateFromISOString } from "../algebra/Time.ts";
 import * as E from "fp-ts/lib/Either.js";
 import { canonicalJson, contentHash } from "../algebra/Canonical.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
@@ -60,16 +61,6 @@ export const realityDigest = (r: Reality): string => {
 
 const Int = t.refinement(t.number, Number.isSafeInteger, "Integer");
 const Count = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, "Count");
-const IsoDate = new t.Type<Date, string, unknown>(
-  "DateFromISOString",
-  (u): u is Date => u instanceof Date,
-  (u, c) => {
-    if (typeof u !== "string") return t.failure(u, c, "expected an ISO date string");
-    const d = new Date(u);
-    return Number.isNaN(d.getTime()) ? t.failure(u, c, `invalid date ${JSON.stringify(u)}`) : t.success(d);
-  },
-  (d) => d.toISOString(),
-);
 const Previous = t.type({ specHash: t.string, fingerprint: t.string });
 const AssignedBy = t.type({ assignment: t.string, selector: t.string, priority: Int });
 const Presence = t.keyof({ online: null, offline: null, unregistered: null });
@@ -105,14 +96,14 @@ const SkippedCodec = t.type({ device: DeviceId, reason: t.string });
 const SavedPlanShape = t.type({
   format: t.literal(PLAN_FORMAT),
   version: t.literal(PLAN_VERSION),
-  createdAt: IsoDate,
+  createdAt: DateFromISOString,
   fleetVersion: t.string,
   files: t.array(t.string),
   cwd: t.string,
   world: t.string,
   reality: t.string,
   backend: t.string,
-  now: IsoDate,
+  now: DateFromISOString,
   actions: t.array(ActionCodec),
   skipped: t.array(SkippedCodec),
   summary: SummaryIn,

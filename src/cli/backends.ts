@@ -19,11 +19,10 @@ import { VERSION } from "./Version.ts";
 export const BACKENDS = ["local", "nats", "kube", "podman"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-/** Flags every backend-using command accepts. */
-export const backendFlags = {
-  backend: { type: "string" },
-  "state-dir": { type: "string" },
-  "lock-timeout": { type: "string" },
+const opt = <K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [key]: v } as { [P in K]?: V }));
+
+/** How to reach NATS: the backend's flags, also taken by `fleet agent` and `fleet sim`. */
+export const natsFlags = {
   nats: { type: "string" },
   "nats-creds": { type: "string" },
   "nats-token": { type: "string" },
@@ -32,6 +31,51 @@ export const backendFlags = {
   "nats-tls-ca": { type: "string" },
   "nats-tls-cert": { type: "string" },
   "nats-tls-key": { type: "string" },
+} as const satisfies Options;
+
+export type NatsFlagValues = { readonly [K in keyof typeof natsFlags]?: string };
+
+export interface NatsFlagSettings {
+  readonly servers: ReadonlyArray<string>;
+  readonly credsFile?: string;
+  readonly token?: string;
+  readonly user?: string;
+  readonly pass?: string;
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+}
+
+/** Decodes the NATS flags (and FLEET_NATS_URL / FLEET_NATS_TOKEN), or says what is wrong. */
+export const decodeNatsFlags = (values: NatsFlagValues, env: Readonly<Record<string, string | undefined>>): E.Either<string, NatsFlagSettings> => {
+  const urls = values.nats ?? env["FLEET_NATS_URL"];
+  if (urls === undefined || urls.trim() === "") return E.left("--nats URL is required (or FLEET_NATS_URL)");
+  const servers = urls.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (servers.length === 0) return E.left(`--nats: no server URL in ${JSON.stringify(urls)}`);
+  const bad = servers.find((s) => !/^(nats|tls|wss?):\/\/[^\s]+$|^[A-Za-z0-9.[\]:-]+(:\d+)?$/.test(s));
+  if (bad !== undefined) return E.left(`--nats: ${JSON.stringify(bad)} is not a server URL (e.g. nats://host:4222)`);
+  const token = values["nats-token"] ?? (env["FLEET_NATS_TOKEN"] !== "" ? env["FLEET_NATS_TOKEN"] : undefined);
+  const tls = {
+    ...opt("caFile", values["nats-tls-ca"]),
+    ...opt("certFile", values["nats-tls-cert"]),
+    ...opt("keyFile", values["nats-tls-key"]),
+  };
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) return E.left("--nats-tls-cert and --nats-tls-key go together");
+  if ((values["nats-user"] === undefined) !== (values["nats-pass"] === undefined)) return E.left("--nats-user and --nats-pass go together");
+  return E.right({
+    servers,
+    ...opt("credsFile", values["nats-creds"]),
+    ...opt("token", token),
+    ...opt("user", values["nats-user"]),
+    ...opt("pass", values["nats-pass"]),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  });
+};
+
+/** Flags every backend-using command accepts. */
+export const backendFlags = {
+  backend: { type: "string" },
+  "state-dir": { type: "string" },
+  "lock-timeout": { type: "string" },
+  ...natsFlags,
   kubeconfig: { type: "string" },
   context: { type: "string" },
   namespace: { type: "string", short: "n" },
@@ -99,7 +143,6 @@ const OWNER: { readonly [K in keyof typeof backendFlags]: BackendName | "any" } 
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const opt = <K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [key]: v } as { [P in K]?: V }));
 
 /** Decodes the backend flags (and their environment fallbacks) into a config, or says what is wrong. */
 export const backendConfig = (values: BackendValues, env: Env = process.env, cwd = process.cwd()): E.Either<string, BackendConfig> => {
@@ -119,31 +162,8 @@ export const backendConfig = (values: BackendValues, env: Env = process.env, cwd
       const timeout = values["lock-timeout"] === undefined ? E.right(0) : parseDuration("--lock-timeout", values["lock-timeout"]);
       return E.map((ms: number): BackendConfig => ({ _tag: "local", stateDir: resolve(cwd, dir), lockTimeoutMs: ms }))(timeout);
     }
-    case "nats": {
-      const urls = values.nats ?? env["FLEET_NATS_URL"];
-      if (urls === undefined || urls.trim() === "") return E.left("the nats backend needs --nats URL[,URL] (or FLEET_NATS_URL)");
-      const servers = urls.split(",").map((s) => s.trim()).filter((s) => s !== "");
-      if (servers.length === 0) return E.left(`--nats: no server URL in ${JSON.stringify(urls)}`);
-      const bad = servers.find((s) => !/^(nats|tls|wss?):\/\/[^\s]+$|^[A-Za-z0-9.[\]:-]+(:\d+)?$/.test(s));
-      if (bad !== undefined) return E.left(`--nats: ${JSON.stringify(bad)} is not a server URL (e.g. nats://host:4222)`);
-      const token = values["nats-token"] ?? (env["FLEET_NATS_TOKEN"] !== "" ? env["FLEET_NATS_TOKEN"] : undefined);
-      const tls = {
-        ...opt("caFile", values["nats-tls-ca"]),
-        ...opt("certFile", values["nats-tls-cert"]),
-        ...opt("keyFile", values["nats-tls-key"]),
-      };
-      if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) return E.left("--nats-tls-cert and --nats-tls-key go together");
-      if ((values["nats-user"] === undefined) !== (values["nats-pass"] === undefined)) return E.left("--nats-user and --nats-pass go together");
-      return E.right({
-        _tag: "nats",
-        servers,
-        ...opt("credsFile", values["nats-creds"]),
-        ...opt("token", token),
-        ...opt("user", values["nats-user"]),
-        ...opt("pass", values["nats-pass"]),
-        ...(Object.keys(tls).length > 0 ? { tls } : {}),
-      });
-    }
+    case "nats":
+      return E.map((s: NatsFlagSettings): BackendConfig => ({ _tag: "nats", ...s }))(decodeNatsFlags(values, env));
     case "kube":
       return E.right({
         _tag: "kube",

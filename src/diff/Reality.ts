@@ -13,6 +13,7 @@
  * Maps are nested by device so the diff does one lookup per device.
  */
 import * as t from "io-ts";
+import { DateFromISOString } from "../algebra/Time.ts";
 import type { Device } from "../algebra/Device.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
 import { DeploymentCodec, type Deployment } from "../algebra/Deployment.ts";
@@ -112,25 +113,15 @@ export const desiredCount = (r: Reality): number => {
 // codecs (for state files; wire formats of each transport live with their interpreter)
 // -------------------------------------------------------------------------------------
 
-const DateCodec = new t.Type<Date, string, unknown>(
-  "DateFromISOString",
-  (u): u is Date => u instanceof Date,
-  (u, c) => {
-    if (typeof u !== "string") return t.failure(u, c, "expected an ISO date string");
-    const d = new Date(u);
-    return Number.isNaN(d.getTime()) ? t.failure(u, c, `invalid date ${JSON.stringify(u)}`) : t.success(d);
-  },
-  (d) => d.toISOString(),
-);
 
-const ReportedDeviceCodec = t.intersection([t.type({ device: DeviceCodec }), t.partial({ lastHeartbeat: DateCodec })]);
+export const ReportedDeviceCodec = t.intersection([t.type({ device: DeviceCodec }), t.partial({ lastHeartbeat: DateFromISOString })]);
 export const DesiredEntryCodec = t.intersection([
   t.type({ device: DeviceId, deployment: DeploymentName, specHash: t.string, fingerprint: t.string }),
   t.partial({ spec: DeploymentCodec }),
 ]);
 export const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null });
 export const ObservedStateCodec = t.intersection([
-  t.type({ device: DeviceId, deployment: DeploymentName, phase: PhaseCodec, at: DateCodec }),
+  t.type({ device: DeviceId, deployment: DeploymentName, phase: PhaseCodec, at: DateFromISOString }),
   t.partial({ specHash: t.string, error: t.string }),
 ]);
 

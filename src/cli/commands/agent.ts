@@ -14,6 +14,7 @@ import type { Runtime } from "../../interpreters/Runtime.ts";
 import type { ConnectionSettings } from "../../interpreters/nats/Connection.ts";
 import { orUsage, parseChoice, parseDuration, parseFlags, parseLabelsArg, wantsHelp, type Options } from "../Args.ts";
 import { UsageError } from "../CliError.ts";
+import { decodeNatsFlags, natsFlags, type NatsFlagValues } from "../backends.ts";
 import { ExitCode } from "../Command.ts";
 import { VERSION } from "../Version.ts";
 
@@ -45,17 +46,6 @@ Flags:
 Example:
   fleet agent --device-id pi-01 --nats nats://10.0.0.2:4222 --labels env=prod,site=north`;
 
-/** Flags shared with \`fleet sim\`. */
-export const natsFlags = {
-  nats: { type: "string" },
-  "nats-creds": { type: "string" },
-  "nats-token": { type: "string" },
-  "nats-user": { type: "string" },
-  "nats-pass": { type: "string" },
-  "nats-tls-ca": { type: "string" },
-  "nats-tls-cert": { type: "string" },
-  "nats-tls-key": { type: "string" },
-} as const satisfies Options;
 
 const flags = {
   ...natsFlags,
@@ -100,32 +90,11 @@ export const hostArch = (): string => {
   return a === "x64" ? "x86_64" : a === "arm64" ? "aarch64" : a === "arm" ? "armv7l" : a === "ia32" ? "i686" : a;
 };
 
-type NatsValues = { readonly [K in keyof typeof natsFlags]?: string };
-
-/** The NATS connection settings from flags and environment. */
-export const natsSettings = (command: string, values: NatsValues, env: NodeJS.ProcessEnv, name: string): ConnectionSettings => {
-  const urls = values.nats ?? env["FLEET_NATS_URL"];
-  if (urls === undefined || urls.trim() === "") throw new UsageError(`--nats URL is required (or FLEET_NATS_URL) (see 'fleet ${command} --help')`);
-  const servers = urls.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if ((values["nats-user"] === undefined) !== (values["nats-pass"] === undefined))
-    throw new UsageError(`--nats-user and --nats-pass go together (see 'fleet ${command} --help')`);
-  if ((values["nats-tls-cert"] === undefined) !== (values["nats-tls-key"] === undefined))
-    throw new UsageError(`--nats-tls-cert and --nats-tls-key go together (see 'fleet ${command} --help')`);
-  const token = values["nats-token"] ?? (env["FLEET_NATS_TOKEN"] !== "" ? env["FLEET_NATS_TOKEN"] : undefined);
-  const tls = {
-    ...(values["nats-tls-ca"] !== undefined ? { caFile: values["nats-tls-ca"] } : {}),
-    ...(values["nats-tls-cert"] !== undefined ? { certFile: values["nats-tls-cert"] } : {}),
-    ...(values["nats-tls-key"] !== undefined ? { keyFile: values["nats-tls-key"] } : {}),
-  };
-  return {
-    servers,
-    name,
-    ...(values["nats-creds"] !== undefined ? { credsFile: values["nats-creds"] } : {}),
-    ...(token !== undefined ? { token } : {}),
-    ...(values["nats-user"] !== undefined ? { user: values["nats-user"] } : {}),
-    ...(values["nats-pass"] !== undefined ? { pass: values["nats-pass"] } : {}),
-    ...(Object.keys(tls).length > 0 ? { tls } : {}),
-  };
+/** NATS connection settings from the shared backend flags; a usage error names the command. */
+export const natsSettings = (command: string, values: NatsFlagValues, env: NodeJS.ProcessEnv, name: string): ConnectionSettings => {
+  const decoded = decodeNatsFlags(values, env);
+  if (E.isLeft(decoded)) throw new UsageError(`${decoded.left} (see 'fleet ${command} --help')`);
+  return { ...decoded.right, servers: [...decoded.right.servers], name };
 };
 
 /** Resolves on the first SIGTERM or SIGINT; the handlers are removed by `dispose`. */

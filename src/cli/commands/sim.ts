@@ -6,7 +6,8 @@
 import { parseFlags, orUsage, wantsHelp, type Options } from "../Args.ts";
 import { UsageError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { logLine, natsFlags, natsSettings, parseMillis, parseNonNegativeInt, parseProbability, untilSignal } from "./agent.ts";
+import { natsFlags } from "../backends.ts";
+import { logLine, natsSettings, parseMillis, parseNonNegativeInt, parseProbability, untilSignal } from "./agent.ts";
 import { parseLabelsArg } from "../Args.ts";
 
 export const help = `Usage: fleet sim --devices N --nats URL[,URL] [flags]

@@ -25,12 +25,12 @@ import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises
 import { join } from "node:path";
 import * as t from "io-ts";
 import { isRight } from "fp-ts/lib/Either.js";
-import { DeviceCodec } from "../../algebra/Device.ts";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
 import { DeviceId, type DeploymentName } from "../../algebra/Name.ts";
 import {
   DesiredEntryCodec,
   ObservedStateCodec,
+  ReportedDeviceCodec,
   RealityCodec,
   reality,
   type DesiredEntry,
@@ -95,17 +95,6 @@ const Envelope = t.intersection([
   }),
 ]);
 
-const IsoDate = new t.Type<Date, string, unknown>(
-  "DateFromISOString",
-  (u): u is Date => u instanceof Date,
-  (u, c) => {
-    if (typeof u !== "string") return t.failure(u, c, "expected an ISO date string");
-    const d = new Date(u);
-    return Number.isNaN(d.getTime()) ? t.failure(u, c, `invalid date ${JSON.stringify(u)}`) : t.success(d);
-  },
-  (d) => d.toISOString(),
-);
-const ReportedDeviceCodec = t.intersection([t.type({ device: DeviceCodec }), t.partial({ lastHeartbeat: IsoDate })]);
 const DamageCodec = t.tuple([DeviceId, t.string]);
 
 const field = (u: unknown, ...path: string[]): unknown => {

@@ -14,6 +14,7 @@
  * Law (test/nats/wire.test.ts): decode(encode(x)) = x for every value written.
  */
 import * as t from "io-ts";
+import { DateFromISOString } from "../../algebra/Time.ts";
 import * as E from "fp-ts/lib/Either.js";
 import { DeploymentCodec, specHash as hashOf, type Deployment } from "../../algebra/Deployment.ts";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
@@ -64,16 +65,6 @@ export const parseEntryKey = (key: string): E.Either<KeyProblem, EntryKey> => {
 // values
 // -------------------------------------------------------------------------------------
 
-const IsoDate = new t.Type<Date, string, unknown>(
-  "IsoDate",
-  (u): u is Date => u instanceof Date,
-  (u, c) => {
-    if (typeof u !== "string") return t.failure(u, c, "expected an ISO 8601 date string");
-    const d = new Date(u);
-    return Number.isNaN(d.getTime()) ? t.failure(u, c, `invalid date ${JSON.stringify(u)}`) : t.success(d);
-  },
-  (d) => d.toISOString(),
-);
 
 const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null });
 
@@ -83,11 +74,11 @@ export const DesiredValueV1 = t.type({ v: t.literal(1), specHash: t.string, spec
 export const DeviceInfoValueV1 = t.type({ v: t.literal(1), id: t.string });
 /** `device-state` `<device>.<deployment>`: what the agent observes. */
 export const DeviceStateValueV1 = t.intersection([
-  t.type({ v: t.literal(1), phase: PhaseCodec, time: IsoDate }),
+  t.type({ v: t.literal(1), phase: PhaseCodec, time: DateFromISOString }),
   t.partial({ specHash: t.string, error: t.string }),
 ]);
 /** `device-heartbeat` `<device>`: liveness. */
-export const HeartbeatValueV1 = t.intersection([t.type({ v: t.literal(1), time: IsoDate }), t.partial({ agentVersion: t.string })]);
+export const HeartbeatValueV1 = t.intersection([t.type({ v: t.literal(1), time: DateFromISOString }), t.partial({ agentVersion: t.string })]);
 
 export interface DesiredValue {
   readonly spec: Deployment;
