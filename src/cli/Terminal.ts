@@ -4,8 +4,8 @@
  * Colour follows the usual conventions, decided per stream:
  * `FORCE_COLOR` (set and not `0`/`false`) turns it on, then `NO_COLOR`
  * (set and non-empty) turns it off, then it is on only for a terminal whose
- * `TERM` is not `dumb`. Styles come from `node:util` `styleText`; Node 20's
- * `styleText` does not look at the stream itself, so the decision is made here.
+ * `TERM` is not `dumb`. Styles come from `node:util` `styleText`, told not to
+ * validate a stream of its own: the decision is made here, per stream.
  */
 import { styleText } from "node:util";
 
@@ -39,7 +39,9 @@ export const paint = (enabled: boolean): Paint => {
   const s =
     (f: Format) =>
     (text: string): string =>
-      enabled ? styleText(f, text) : text;
+      // The decision is ours (per stream, above): newer Node 20 releases would
+      // otherwise re-check process.stdout and the environment (CI=true turns colour off).
+      enabled ? styleText(f, text, { validateStream: false }) : text;
   return { bold: s("bold"), dim: s("dim"), red: s("red"), green: s("green"), yellow: s("yellow"), cyan: s("cyan") };
 };
 
