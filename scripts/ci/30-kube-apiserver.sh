@@ -7,7 +7,7 @@
 # every Go dependency, so it builds offline with Debian's golang-go).
 #
 # The binaries land in a cache outside the work tree, keyed by the Debian version:
-#   ${FLEET_KUBE_CACHE:-/var/cache/fleet-algebra}/kubernetes-<version>/{kube-apiserver,kubectl}
+#   ${FLEET_KUBE_CACHE:-/var/cache/fleet-algebra}/kubernetes-<version>-<patch level>/{kube-apiserver,kubectl}
 # test/support/kube-apiserver.ts looks for them there (same env var, same version).
 # When they are already present the script only checks the runtime packages and
 # exits within a second. Idempotent, non-interactive, run as root by .ci/run.
