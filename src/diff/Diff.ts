@@ -149,49 +149,56 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
     if (published !== undefined) publishedSeen++;
     const start = actions.length;
     let presence: Presence | undefined;
-    let found = 0;
-    for (const e of res.entries) {
-      const p = published?.get(e.name);
-      if (p === undefined) {
+    // Walk what is published (one pass over the device's own, cold, entries) and
+    // look each name up in the resolution, shared by many devices and so hot.
+    let matched = 0;
+    let fromPublished = 0;
+    if (published !== undefined)
+      for (const p of published.values()) {
+        const e = res.byName.get(p.deployment);
+        if (e === undefined) {
+          if (res.conflicted.has(p.deployment)) continue;
+          presence ??= presenceOf(d.id);
+          actions.push({
+            _tag: "Delete",
+            device: d.id,
+            deployment: p.deployment,
+            previous: { specHash: p.specHash, fingerprint: p.fingerprint },
+            reason: { _tag: "Unassigned" },
+            presence,
+          });
+          fromPublished++;
+          continue;
+        }
+        matched++;
+        if (p.specHash === e.specHash) unchanged++;
+        else {
+          presence ??= presenceOf(d.id);
+          actions.push({
+            _tag: "Update",
+            device: d.id,
+            deployment: e.name,
+            spec: e.deployment,
+            specHash: e.specHash,
+            previous: { specHash: p.specHash, fingerprint: p.fingerprint },
+            reason: e.by,
+            presence,
+          });
+          fromPublished++;
+        }
+      }
+    let created = 0;
+    if (matched < res.entries.length)
+      for (const e of res.entries) {
+        if (published?.has(e.name) === true) continue;
         presence ??= presenceOf(d.id);
         actions.push({ _tag: "Create", device: d.id, deployment: e.name, spec: e.deployment, specHash: e.specHash, reason: e.by, presence });
-        continue;
+        created++;
       }
-      found++;
-      if (p.specHash === e.specHash) unchanged++;
-      else {
-        presence ??= presenceOf(d.id);
-        actions.push({
-          _tag: "Update",
-          device: d.id,
-          deployment: e.name,
-          spec: e.deployment,
-          specHash: e.specHash,
-          previous: { specHash: p.specHash, fingerprint: p.fingerprint },
-          reason: e.by,
-          presence,
-        });
-      }
-    }
-    if (published !== undefined && published.size > found) {
-      let deleted = false;
-      for (const [name, p] of published) {
-        if (res.byName.has(name) || res.conflicted.has(name)) continue;
-        presence ??= presenceOf(d.id);
-        actions.push({
-          _tag: "Delete",
-          device: d.id,
-          deployment: name,
-          previous: { specHash: p.specHash, fingerprint: p.fingerprint },
-          reason: { _tag: "Unassigned" },
-          presence,
-        });
-        deleted = true;
-      }
-      if (deleted && actions.length - start > 1) {
-        const mine = actions.splice(start).sort(compareActions);
-        for (const a of mine) actions.push(a);
-      }
+    // Creates come in name order; what came from the published map comes in its own order.
+    if (fromPublished > 1 || (fromPublished === 1 && created > 0)) {
+      const mine = actions.splice(start).sort(compareActions);
+      for (const a of mine) actions.push(a);
     }
   }
 
