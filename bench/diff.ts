@@ -172,6 +172,8 @@ export async function run(): Promise<string> {
     ...verdicts,
     "",
     "The floor and microdiff are handed precomputed desired keys and hashes; `diff` evaluates every selector on every device itself (with a cache of resolutions per match signature).",
+    "",
+    "Why the microdiff target is missed: microdiff here compares two documents that already hold the answer, per-device objects of one shape, and on this data it is faster than even the floor's Map compare. Being 5× faster than that while also evaluating 20 selectors per device and building typed actions is not reachable by a diff that has to look at each device; the fair comparison is the end-to-end pipeline a user would write (evaluate the assignments, then microdiff), which `diff` beats by the factor in the table. What `diff` does that microdiff does not: priorities and conflict detection, damaged and conflicted devices left alone, canonical order, and actions carrying the fingerprints that compare-and-set needs.",
   ].join("\n");
 }
 
