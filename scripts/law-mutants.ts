@@ -32,7 +32,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "no-orphan-deletes", file: "src/diff/Diff.ts", from: "if (fleet.has(id) || frozen.has(id)) continue;", to: "continue;", what: "entries of devices removed from the fleet are never deleted" },
   { id: "spurious-update", file: "src/diff/Diff.ts", from: "if (p.specHash === e.specHash) unchanged++;", to: "if (p.specHash === e.specHash && p.fingerprint.startsWith(\"sha256:\")) unchanged++;", what: "entries already as desired are updated again" },
   { id: "damaged-not-frozen", file: "src/diff/Diff.ts", from: "const frozen = new Map<DeviceId, string>([...reality.damaged].map(([id, why]) => [id, `unreadable record: ${why}`]));", to: "const frozen = new Map<DeviceId, string>();", what: "devices with unreadable records are diffed as if their records were absent" },
-  { id: "delete-keeps-entry", file: "src/diff/Apply.ts", from: "if (a._tag === \"Delete\") m.delete(a.deployment);", to: "if (a._tag === \"Delete\") void 0;", what: "the reference apply ignores deletes" },
+  { id: "delete-keeps-entry", file: "src/diff/Apply.ts", from: "if (entry === undefined) m.delete(name);", to: "if (entry === undefined) void 0;", what: "applying a delete keeps the entry (reference and memory interpreter)" },
   { id: "memory-no-stale-check", file: "src/interpreters/memory/index.ts", from: "if (stale.length > 0) return { _tag: \"Stale\", stale };", to: "void stale;", what: "the memory interpreter applies stale plans" },
   { id: "conflict-silently-first", file: "src/diff/Resolve.ts", from: "if (hashes.size > 1) {", to: "if (hashes.size > 99) {", what: "conflicting specs at one priority are resolved silently (first wins)" },
 ];

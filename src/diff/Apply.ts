@@ -14,26 +14,47 @@ import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import type { Action, Plan } from "./Plan.ts";
 import type { DesiredEntry, Reality } from "./Reality.ts";
 
-export const applyPlan = (reality: Reality, plan: Pick<Plan, "actions">): Reality => {
-  if (plan.actions.length === 0) return reality;
+/**
+ * Copy-on-write edits of a Reality's desired entries: the outer map and each
+ * touched device's map are copied once, however many entries change, so a
+ * batch of edits is linear in its size. `result()` drops devices left empty.
+ */
+export const desiredEditor = (
+  reality: Reality,
+): { readonly set: (id: DeviceId, name: DeploymentName, entry: DesiredEntry | undefined) => void; readonly result: () => Reality } => {
   const desired = new Map(reality.desired);
   const copied = new Set<DeviceId>();
   const entriesOf = (id: DeviceId): Map<DeploymentName, DesiredEntry> => {
     let m = desired.get(id) as Map<DeploymentName, DesiredEntry> | undefined;
     if (!copied.has(id)) {
-      m = new Map(m ?? []);
-      desired.set(id, m);
+      desired.set(id, (m = new Map(m ?? [])));
       copied.add(id);
     }
     return m as Map<DeploymentName, DesiredEntry>;
   };
-  for (const a of plan.actions) {
-    const m = entriesOf(a.device);
-    if (a._tag === "Delete") m.delete(a.deployment);
-    else m.set(a.deployment, { device: a.device, deployment: a.deployment, specHash: a.specHash, fingerprint: a.specHash, spec: a.spec });
-  }
-  for (const id of copied) if ((desired.get(id) as Map<DeploymentName, DesiredEntry>).size === 0) desired.delete(id);
-  return { ...reality, desired };
+  return {
+    set: (id, name, entry) => {
+      const m = entriesOf(id);
+      if (entry === undefined) m.delete(name);
+      else m.set(name, entry);
+    },
+    result: () => {
+      for (const id of copied) if ((desired.get(id) as Map<DeploymentName, DesiredEntry>).size === 0) desired.delete(id);
+      return { ...reality, desired };
+    },
+  };
+};
+
+export const applyPlan = (reality: Reality, plan: Pick<Plan, "actions">): Reality => {
+  if (plan.actions.length === 0) return reality;
+  const edit = desiredEditor(reality);
+  for (const a of plan.actions)
+    edit.set(
+      a.device,
+      a.deployment,
+      a._tag === "Delete" ? undefined : { device: a.device, deployment: a.deployment, specHash: a.specHash, fingerprint: a.specHash, spec: a.spec },
+    );
+  return edit.result();
 };
 
 export interface StaleEntry {

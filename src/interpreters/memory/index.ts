@@ -6,10 +6,10 @@
  * it lets tests play the device side (`register`, `heartbeat`, `report`).
  */
 import type { Device } from "../../algebra/Device.ts";
-import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
-import { stalePreconditions } from "../../diff/Apply.ts";
+import type { DeviceId } from "../../algebra/Name.ts";
+import { desiredEditor, stalePreconditions } from "../../diff/Apply.ts";
 import type { Plan } from "../../diff/Plan.ts";
-import { emptyReality, type DesiredEntry, type ObservedState, type Reality } from "../../diff/Reality.ts";
+import { emptyReality, type ObservedState, type Reality } from "../../diff/Reality.ts";
 import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
 
 export interface MemoryInterpreter extends Interpreter {
@@ -31,35 +31,6 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
   let revision = 0;
   const failing = new Map<string, string>();
 
-  /**
-   * Desired entries writable for one apply: the outer map and each touched
-   * device's map are copied once per apply (not once per action), so an apply
-   * is linear in the plan; `commit` publishes the new snapshot.
-   */
-  const writer = () => {
-    const desired = new Map(state.desired);
-    const copied = new Set<DeviceId>();
-    const entriesOf = (id: DeviceId): Map<DeploymentName, DesiredEntry> => {
-      let m = desired.get(id) as Map<DeploymentName, DesiredEntry> | undefined;
-      if (!copied.has(id)) {
-        desired.set(id, (m = new Map(m ?? [])));
-        copied.add(id);
-      }
-      return m as Map<DeploymentName, DesiredEntry>;
-    };
-    return {
-      set: (id: DeviceId, name: DeploymentName, entry: DesiredEntry | undefined): void => {
-        const m = entriesOf(id);
-        if (entry === undefined) m.delete(name);
-        else m.set(name, entry);
-      },
-      commit: (): void => {
-        for (const id of copied) if ((desired.get(id) as Map<DeploymentName, DesiredEntry>).size === 0) desired.delete(id);
-        state = { ...state, desired };
-      },
-    };
-  };
-
   return {
     name: "memory",
     snapshot: () => state,
@@ -68,7 +39,7 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
       const stale = stalePreconditions(state, plan);
       if (stale.length > 0) return { _tag: "Stale", stale };
       const outcomes: ActionOutcome[] = [];
-      const w = writer();
+      const w = desiredEditor(state);
       let failed = 0;
       for (const action of plan.actions) {
         const key = `${action.device}.${action.deployment}`;
@@ -93,7 +64,7 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
         }
         options?.onProgress?.({ done: outcomes.length, total: plan.actions.length, failed });
       }
-      w.commit();
+      state = w.result();
       return { _tag: "Completed", outcomes };
     },
     close: async () => {},
