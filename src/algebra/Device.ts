@@ -156,6 +156,9 @@ export const EqDevice: Eq<Device> = {
       canonicalJson(a.inventory ?? null) === canonicalJson(b.inventory ?? null)),
 };
 
+/** By id only: the order of fleets and plans. */
+export const OrdDeviceById: Ord.Ord<Device> = Ord.contramap((d: Device) => d.id)(OrdDeviceId);
+
 /** By id, then by canonical content, so that even conflicting duplicates order deterministically. */
 export const OrdDevice: Ord.Ord<Device> = Ord.fromCompare((a, b) => {
   const byId = OrdDeviceId.compare(a.id, b.id);

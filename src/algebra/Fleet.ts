@@ -18,7 +18,7 @@ import type { Eq } from "fp-ts/lib/Eq.js";
 import type { Predicate } from "fp-ts/lib/Predicate.js";
 import * as O from "fp-ts/lib/Option.js";
 import type { Monoid } from "fp-ts/lib/Monoid.js";
-import { EqDevice, type Device } from "./Device.ts";
+import { EqDevice, OrdDeviceById, type Device } from "./Device.ts";
 import type { DeviceId } from "./Name.ts";
 
 // -------------------------------------------------------------------------------------
@@ -44,13 +44,12 @@ const fromSorted = (devices: ReadonlyArray<Device>): Fleet => {
 
 export const empty: Fleet = fromSorted([]);
 
-const compareIds = (a: Device, b: Device): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /** A fleet of the given devices; for a repeated id the first occurrence is kept. */
 export const fromDevices = (devices: Iterable<Device>): Fleet => {
   const seen = new Map<DeviceId, Device>();
   for (const d of devices) if (!seen.has(d.id)) seen.set(d.id, d);
-  return fromSorted([...seen.values()].sort(compareIds));
+  return fromSorted([...seen.values()].sort(OrdDeviceById.compare));
 };
 
 // -------------------------------------------------------------------------------------

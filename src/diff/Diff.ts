@@ -18,7 +18,7 @@
  *   re-plans to exactly its remainder.
  */
 import * as O from "fp-ts/lib/Option.js";
-import type { Device } from "../algebra/Device.ts";
+import { OrdDeviceById, type Device } from "../algebra/Device.ts";
 import type { DeviceId } from "../algebra/Name.ts";
 import type { World } from "../world/World.ts";
 import { compile } from "../selectors/Selector.ts";
@@ -35,7 +35,6 @@ export interface DiffOptions {
 
 export const DEFAULT_OFFLINE_AFTER_MS = 90_000;
 
-const byId = (a: Device, b: Device): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 const compareConflicts = (a: Conflict, b: Conflict): number => {
   if (a.device !== b.device) return a.device < b.device ? -1 : 1;
@@ -66,7 +65,7 @@ export const fleetOf = (
   frozen: Map<DeviceId, string>,
 ): { readonly devices: ReadonlyArray<Device>; readonly has: (id: DeviceId) => boolean } => {
   if (O.isNone(world.fleet)) {
-    const devices = [...reality.devices.values()].map((r) => r.device).sort(byId);
+    const devices = [...reality.devices.values()].map((r) => r.device).sort(OrdDeviceById.compare);
     return { devices, has: (id) => reality.devices.has(id) };
   }
   // Declarations are sorted by id and unique by value: a run of one id is a conflict.

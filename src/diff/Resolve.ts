@@ -6,6 +6,7 @@
  * Resolution depends only on *which* assignments match, so the diff caches it
  * per match signature: devices that match the same assignments share one.
  */
+import * as S from "fp-ts/lib/string.js";
 import { specHash, type Deployment } from "../algebra/Deployment.ts";
 import type { DeploymentName } from "../algebra/Name.ts";
 import type { Assignment } from "../world/Assignment.ts";
@@ -57,7 +58,7 @@ interface Offer {
   readonly hash: string;
 }
 
-const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const byString = S.Ord.compare;
 
 /** `matching` must be in canonical (`OrdAssignment`) order, as a World keeps them. */
 export const resolve = (matching: ReadonlyArray<Assignment>): Resolution => {

@@ -7,6 +7,7 @@
  * `>`/`<`, `@arch`, `@id`, `or` and `@none` have no LabelSelector form.
  */
 import * as O from "fp-ts/lib/Option.js";
+import * as Str from "fp-ts/lib/string.js";
 import * as t from "io-ts";
 import { pipe } from "fp-ts/lib/function.js";
 import * as E from "fp-ts/lib/Either.js";
@@ -109,7 +110,7 @@ export const fromLabelSelector = (input: unknown): O.Option<Selector> => {
   if (E.isLeft(decoded)) return O.none;
   const ls = decoded.right;
   const parts: Selector[] = [];
-  for (const [k, v] of Object.entries(ls.matchLabels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const [k, v] of Object.entries(ls.matchLabels ?? {}).sort(([a], [b]) => Str.Ord.compare(a, b))) {
     if (!isLabelKey(k) || !isLabelValue(v)) return O.none;
     parts.push(S.label(k, v));
   }
