@@ -13,7 +13,7 @@ import { contentHash } from "../algebra/Canonical.ts";
 import type { Selector } from "../selectors/Selector.ts";
 import { InvalidSelectorError } from "../selectors/Selector.ts";
 import { printSelector } from "../selectors/Print.ts";
-import { parseSelector, formatSelectorError } from "../selectors/Parse.ts";
+import { parseSelector, formatSelectorError, type SelectorError } from "../selectors/Parse.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -46,7 +46,7 @@ export class InvalidAssignmentError extends Error {
 
 /** Parses a selector for a fleet file, throwing a readable, positioned error. */
 export const selector = (text: string): Selector =>
-  E.getOrElse<import("../selectors/Parse.ts").SelectorError, Selector>((e) => {
+  E.getOrElse<SelectorError, Selector>((e) => {
     throw new InvalidSelectorError(formatSelectorError(e));
   })(parseSelector(text));
 
