@@ -26,6 +26,7 @@ const COMMANDS: ReadonlyArray<readonly [string, Entry]> = [
   ["apply", { summary: "Make Reality match the World (fleet files or a saved plan)", load: () => import("./commands/apply.ts") }],
   ["explain", { summary: "Explain what one device gets, and why", load: () => import("./commands/explain.ts") }],
   ["status", { summary: "Rollout status per deployment, or per device", load: () => import("./commands/status.ts") }],
+  ["ui", { summary: "A live, read-only dashboard in the browser (local, NATS, Kubernetes)", load: () => import("./commands/ui.ts") }],
   ["validate", { summary: "Load and type-check fleet files; report conflicts and overlaps (offline)", load: () => import("./commands/validate.ts") }],
   ["force-unlock", { summary: "Remove a stuck lock of the local backend", load: () => import("./commands/force-unlock.ts") }],
   ["local", { summary: "Simulate devices on the local backend (demos and tests)", load: () => import("./commands/local.ts") }],
