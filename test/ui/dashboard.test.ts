@@ -112,6 +112,16 @@ describe("fleet ui in chromium", () => {
     expect(await page.evaluate(() => (window as unknown as { fleetTestMarker?: number }).fleetTestMarker)).toBe(42);
   });
 
+  it("shows an agent's error text as text: markup in it is never parsed", async () => {
+    const evil = '<img src=x onerror="window.fleetPwned=1"><b>bold</b>';
+    const r = await ws.fleet(["local", "simulate", "--fail", `pi-01.web=${evil}`, "demo.ts"]);
+    expect(r.code, r.stderr).toBe(0);
+    const errors = page.locator("#errors");
+    await expect.poll(() => errors.innerText(), { timeout: 15_000 }).toContain(evil);
+    expect(await errors.locator("img, b").count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { fleetPwned?: number }).fleetPwned)).toBeUndefined();
+  });
+
   it("logged no script error and no blocked resource (CSP)", () => {
     expect(pageErrors).toEqual([]);
   });
