@@ -74,7 +74,7 @@ const renderStatus = (s) => {
   if (s.errors.length === 0) errors.append(h("li", { class: "muted" }, "No failures reported."));
   for (const e of s.errors)
     errors.append(
-      h("li", {}, h("span", { class: "tag failed" }, "Failed"), " ", h("strong", {}, `${e.device} / ${e.deployment}`), " ", h("span", { class: "muted" }, ago(e.at)), h("div", { class: "err-text" }, e.error)),
+      h("li", { class: "error" }, h("span", { class: "tag failed" }, "Failed"), " ", h("strong", {}, `${e.device} / ${e.deployment}`), " ", h("span", { class: "muted" }, ago(e.at)), h("div", { class: "err-text" }, e.error)),
     );
   const problems = $("problems");
   clear(problems);
