@@ -96,7 +96,7 @@ describe("fleet ui in chromium", () => {
   });
 
   it("a report written by an agent appears without a reload", async () => {
-    await page.evaluate(() => ((window as unknown as { fleetTestMarker: number }).fleetTestMarker = 42));
+    await page.evaluate(() => ((globalThis as unknown as { fleetTestMarker: number }).fleetTestMarker = 42));
     const before = Number(await page.locator("body").getAttribute("data-version"));
     // One simulated round of every agent: pi-03 now reports web Running, vm-01 comes online.
     const r = await ws.fleet(["local", "simulate", "demo.ts"]);
@@ -109,7 +109,7 @@ describe("fleet ui in chromium", () => {
     // The open drill-down followed too.
     await expect.poll(() => page.locator("#drilldown-body table.compare").innerText()).not.toContain("Failed");
     expect(Number(await page.locator("body").getAttribute("data-version"))).toBeGreaterThan(before);
-    expect(await page.evaluate(() => (window as unknown as { fleetTestMarker?: number }).fleetTestMarker)).toBe(42);
+    expect(await page.evaluate(() => (globalThis as unknown as { fleetTestMarker?: number }).fleetTestMarker)).toBe(42);
   });
 
   it("shows an agent's error text as text: markup in it is never parsed", async () => {
@@ -119,7 +119,7 @@ describe("fleet ui in chromium", () => {
     const errors = page.locator("#errors");
     await expect.poll(() => errors.innerText(), { timeout: 15_000 }).toContain(evil);
     expect(await errors.locator("img, b").count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { fleetPwned?: number }).fleetPwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { fleetPwned?: number }).fleetPwned)).toBeUndefined();
   });
 
   it("logged no script error and no blocked resource (CSP)", () => {

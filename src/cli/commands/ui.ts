@@ -52,6 +52,10 @@ export const parseBind = (text: string): E.Either<string, string> => {
   return isIP(host) === 0 ? E.left(`--bind: expected an IP address such as 127.0.0.1 or 0.0.0.0, got ${JSON.stringify(text)}`) : E.right(host);
 };
 
+/** The token every request must carry: the given one; else a generated one when listening beyond loopback; else none. */
+export const accessToken = (host: string, given: string | undefined, generate: () => string): { readonly token: string | undefined; readonly generated: boolean } =>
+  given !== undefined ? { token: given, generated: false } : isLoopback(host) ? { token: undefined, generated: false } : { token: generate(), generated: true };
+
 export const parsePort = (text: string): E.Either<string, number> =>
   /^\d{1,5}$/.test(text) && Number(text) <= 65_535 ? E.right(Number(text)) : E.left(`--port: expected a port number 0-65535, got ${JSON.stringify(text)}`);
 
@@ -79,8 +83,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   if (intervalMs < 100) throw new UsageError("--interval: must be at least 100ms (see 'fleet ui --help')");
   const offlineAfterMs = values["offline-after"] === undefined ? DEFAULT_OFFLINE_AFTER_MS : orUsage("ui", parseDuration("--offline-after", values["offline-after"]));
   if (values.token === "") throw new UsageError("--token: must not be empty (see 'fleet ui --help')");
-  const generated = values.token === undefined && !isLoopback(host);
-  const token = values.token ?? (generated ? randomBytes(24).toString("base64url") : undefined);
+  const { token, generated } = accessToken(host, values.token, () => randomBytes(24).toString("base64url"));
   const dir = ownAssetsDir();
   if (dir === undefined) throw new CliError("the dashboard's page is missing from this installation (src/cli/dashboard/assets)");
   const assets = await loadAssets(dir);

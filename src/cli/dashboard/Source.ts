@@ -28,7 +28,8 @@ interface Loaded {
 export const source = (interpreter: Interpreter, files: ReadonlyArray<string>, offlineAfterMs: number, cwd = process.cwd()): Source => {
   let loaded: Loaded | undefined;
   const mtimesOf = async (): Promise<string> =>
-    (await Promise.all(files.map(async (f) => `${f}:${(await stat(resolve(cwd, f))).mtimeMs}`))).join("\n");
+    // A file that cannot be stat'ed counts as changed: loading it then says what is wrong, naming it.
+    (await Promise.all(files.map(async (f) => `${f}:${(await stat(resolve(cwd, f)).catch(() => undefined))?.mtimeMs ?? "missing"}`))).join("\n");
   return {
     read: async (now) => {
       const { reality, problems } = await interpreter.read();
