@@ -6,6 +6,8 @@
  * verdicts, and an agent's report appears without a reload. Plus the HTTP
  * edge: read-only, token, loopback Host, security headers; SIGTERM stops it.
  */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import type { Workspace } from "../cli/support.ts";
@@ -120,6 +122,21 @@ describe("fleet ui in chromium", () => {
     await expect.poll(() => errors.innerText(), { timeout: 15_000 }).toContain(evil);
     expect(await errors.locator("img, b").count()).toBe(0);
     expect(await page.evaluate(() => (globalThis as unknown as { fleetPwned?: number }).fleetPwned)).toBeUndefined();
+  });
+
+  it("a backend that cannot be read shows a banner over the last good data, and the next good read clears it", async () => {
+    const state = join(ws.dir, ".fleet", "state.json");
+    const good = await readFile(state, "utf8");
+    await writeFile(state, "{ not json");
+    try {
+      const banner = page.locator("#read-error");
+      await banner.waitFor({ state: "visible", timeout: 15_000 });
+      expect(await banner.innerText()).toMatch(/^Cannot read the backend: .*state\.json.*Showing the last good data\.$/s);
+      expect(await rowIds()).toEqual(["nuc-01", "pi-01", "pi-02", "pi-03", "vm-01"]);
+    } finally {
+      await writeFile(state, good);
+    }
+    await page.locator("#read-error").waitFor({ state: "hidden", timeout: 15_000 });
   });
 
   it("logged no script error and no blocked resource (CSP)", () => {
