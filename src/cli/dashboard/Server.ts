@@ -102,6 +102,7 @@ export const startServer = async (o: ServerOptions): Promise<DashboardServer> =>
     if (asset !== undefined) return send(res, 200, asset.type, asset.body, extra);
     if (url.pathname === "/api/events") {
       res.writeHead(200, { ...SECURITY_HEADERS, ...extra, "content-type": "text/event-stream; charset=utf-8", connection: "keep-alive" });
+      if (req.method === "HEAD") return void res.end();
       res.write(`retry: 2000\n\nevent: change\ndata: ${JSON.stringify({ version: o.latest().version })}\n\n`);
       streams.add(res);
       // A comment now and then keeps proxies and idle timers from closing the stream.
