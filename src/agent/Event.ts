@@ -64,7 +64,7 @@ export type AgentEvent =
   /** A heartbeat for this device id was seen, from the given instance. */
   | { readonly _tag: "PeerSeen"; readonly instance: string; readonly at: Date };
 
-export type RetryJob = "Register" | "Follow" | "Reconcile";
+export type RetryJob = "Register" | "ReadPreviousStates" | "Follow" | "Reconcile";
 
 export type AgentEventTag = AgentEvent["_tag"];
 type Case<T extends AgentEventTag> = Extract<AgentEvent, { readonly _tag: T }>;

@@ -178,7 +178,13 @@ export const step = (s: AgentState, event: AgentEvent): Next =>
     Started: () => [s, [{ _tag: "Register" }, heartbeat(s), { _tag: "ReadPreviousStates" }]],
     PreviousStates: (e) =>
       run((fx) => {
-        if (e.error !== undefined) log(s, fx, `cannot read its previous device-state: ${e.error}`);
+        // The first follow does not wait for this read; until it succeeds, leftovers of a previous run stay unknown.
+        const first = s.generation === 0;
+        if (e.error !== undefined) {
+          log(s, fx, `cannot read its previous device-state: ${e.error}; retrying`);
+          fx.push({ _tag: "Later", ms: s.config.retryMs, event: { _tag: "RetryDue", job: "ReadPreviousStates" } });
+          return first ? startFollow(s, fx, "start") : s;
+        }
         let stored = s.stored;
         let sent = s.sent;
         // An impossible state: never equal to a real report, so the first pass rewrites or removes it.
@@ -187,7 +193,7 @@ export const step = (s: AgentState, event: AgentEvent): Next =>
             stored = with_(stored, name, { phase: "Pending", specHash: "" });
             sent = with_(sent, name, { phase: "Pending", specHash: "" });
           }
-        return startFollow({ ...s, stored, sent }, fx, "start");
+        return first ? startFollow({ ...s, stored, sent }, fx, "start") : schedule({ ...s, stored, sent }, fx);
       }),
     EntrySeen: (e) => (e.generation !== s.generation ? [s, []] : run((fx) => takeEntry(s, fx, e))),
     CaughtUp: (e) =>
@@ -286,6 +292,9 @@ export const step = (s: AgentState, event: AgentEvent): Next =>
         switch (e.job) {
           case "Register":
             fx.push({ _tag: "Register" });
+            return s;
+          case "ReadPreviousStates":
+            fx.push({ _tag: "ReadPreviousStates" });
             return s;
           case "Follow":
             return startFollow(s, fx, s.followReason);
