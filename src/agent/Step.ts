@@ -250,8 +250,11 @@ export const step = (s: AgentState, event: AgentEvent): Next =>
         ? [s, []]
         : run((fx) => {
             let st: AgentState = { ...s, pass: O.none };
-            for (const slot of O.isSome(s.view) ? s.view.value.values() : [])
-              if (slot._tag === "Valid") st = report(st, fx, slot.spec.name, { phase: "Failed", specHash: slot.specHash, error: e.error }, s.force);
+            const view = O.getOrElse((): ReadonlyMap<DeploymentName, Slot> => new Map())(s.view);
+            for (const name of sortedNames(view)) {
+              const slot = view.get(name) as Slot;
+              if (slot._tag === "Valid") st = report(st, fx, name, { phase: "Failed", specHash: slot.specHash, error: e.error }, s.force);
+            }
             return passEnded(failed(st, fx, e.error), fx);
           }),
     RuntimeChecked: (e) => run((fx) => reportStatuses({ ...s, checking: false }, fx, e.statuses, false)),
