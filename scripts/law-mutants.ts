@@ -41,6 +41,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "agent-no-previous-states-retry", file: "src/agent/Step.ts", from: "fx.push({ _tag: \"Later\", ms: s.config.retryMs, event: { _tag: \"RetryDue\", job: \"ReadPreviousStates\" } });", to: "void 0;", what: "an agent that cannot read its previous device-state never removes what a previous run left" },
   { id: "agent-failed-write-not-reverted", file: "src/agent/Step.ts", from: "const sent = sameReportedState(s.sent.get(e.deployment), e.state) ? revert(s, e.deployment) : s.sent;", to: "const sent = s.sent;", what: "a failed state report is taken as written and never retried" },
   { id: "agent-reconcile-partial-view", file: "src/agent/Step.ts", from: "if (O.isNone(s.view)) return s;\n  if (O.isSome(s.pass))", to: "if (O.isNone(s.view)) return O.isSome(s.snapshot) && O.isNone(s.pass) ? startPass(s, fx, s.snapshot.value) : s;\n  if (O.isSome(s.pass))", what: "the agent reconciles a follow's snapshot before it caught up" },
+  { id: "agent-late-ack-overwrites", file: "src/agent/Step.ts", from: "if ((s.acked.get(deployment) ?? 0) > seq) return st;", to: "void 0;", what: "a late acknowledgement of an older write overwrites what the agent knows is stored" },
 ];
 
 const runLaws = (): { failed: string[]; passed: boolean } => {

@@ -22,8 +22,9 @@ export type AgentEffect =
   | { readonly _tag: "ReadPreviousStates" }
   /** Replace the follow of `desired-state <device>.>` with a fresh one (snapshot, then changes). */
   | { readonly _tag: "Follow"; readonly generation: number; readonly reason: FollowReason }
-  | { readonly _tag: "Report"; readonly deployment: DeploymentName; readonly state: ReportedState }
-  | { readonly _tag: "Clear"; readonly deployment: DeploymentName }
+  /** `seq` numbers the writes of a run, so acknowledgements that arrive out of order are told apart. */
+  | { readonly _tag: "Report"; readonly deployment: DeploymentName; readonly state: ReportedState; readonly seq: number }
+  | { readonly _tag: "Clear"; readonly deployment: DeploymentName; readonly seq: number }
   /** Make the runtime run exactly `desired`. */
   | { readonly _tag: "Reconcile"; readonly pass: number; readonly desired: ReadonlyArray<Deployment> }
   | { readonly _tag: "CheckRuntime" }

@@ -46,9 +46,9 @@ export type AgentEvent =
   | { readonly _tag: "RegisterFailed"; readonly error: string }
   | { readonly _tag: "HeartbeatSent" }
   | { readonly _tag: "HeartbeatFailed"; readonly error: string }
-  | { readonly _tag: "Reported"; readonly deployment: DeploymentName; readonly state: ReportedState }
+  | { readonly _tag: "Reported"; readonly deployment: DeploymentName; readonly state: ReportedState; readonly seq: number }
   | { readonly _tag: "ReportFailed"; readonly deployment: DeploymentName; readonly state: ReportedState; readonly error: string }
-  | { readonly _tag: "Cleared"; readonly deployment: DeploymentName }
+  | { readonly _tag: "Cleared"; readonly deployment: DeploymentName; readonly seq: number }
   | { readonly _tag: "ClearFailed"; readonly deployment: DeploymentName; readonly error: string }
   | { readonly _tag: "Reconciled"; readonly pass: number; readonly statuses: ReadonlyArray<RuntimeStatus> }
   | { readonly _tag: "ReconcileFailed"; readonly pass: number; readonly error: string }

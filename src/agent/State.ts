@@ -62,6 +62,9 @@ export interface AgentState {
   readonly sent: ReadonlyMap<DeploymentName, ReportedState>;
   /** Writes to `device-state` not yet acknowledged. */
   readonly writes: number;
+  /** Numbers the writes; `acked` is the latest acknowledged per key (an older acknowledgement arriving late changes nothing). */
+  readonly writeSeq: number;
+  readonly acked: ReadonlyMap<DeploymentName, number>;
   /** The reconcile pass in flight, if any (passes never overlap); `forced` if it began under `force`. */
   readonly pass: O.Option<{ readonly id: number; readonly forced: boolean }>;
   readonly passes: number;
@@ -93,6 +96,8 @@ export const initialState = (config: AgentConfig): AgentState => ({
   stored: new Map(),
   sent: new Map(),
   writes: 0,
+  writeSeq: 0,
+  acked: new Map(),
   pass: O.none,
   passes: 0,
   dirty: false,

@@ -85,13 +85,13 @@ const takeEntry = (s: AgentState, fx: Fx, e: Extract<AgentEvent, { _tag: "EntryS
 
 const report = (s: AgentState, fx: Fx, deployment: DeploymentName, state: ReportedState, force: boolean): AgentState => {
   if (!force && sameReportedState(s.sent.get(deployment), state)) return s;
-  fx.push({ _tag: "Report", deployment, state });
-  return { ...s, sent: with_(s.sent, deployment, state), writes: s.writes + 1 };
+  fx.push({ _tag: "Report", deployment, state, seq: s.writeSeq + 1 });
+  return { ...s, sent: with_(s.sent, deployment, state), writes: s.writes + 1, writeSeq: s.writeSeq + 1 };
 };
 
 const clear = (s: AgentState, fx: Fx, deployment: DeploymentName): AgentState => {
-  fx.push({ _tag: "Clear", deployment });
-  return { ...s, sent: without(s.sent, deployment), writes: s.writes + 1 };
+  fx.push({ _tag: "Clear", deployment, seq: s.writeSeq + 1 });
+  return { ...s, sent: without(s.sent, deployment), writes: s.writes + 1, writeSeq: s.writeSeq + 1 };
 };
 
 /** What the write that failed asked for is not known to be stored: fall back to what is. */
@@ -109,6 +109,13 @@ const reportStatuses = (s: AgentState, fx: Fx, statuses: ReadonlyArray<RuntimeSt
     if (slot !== undefined && slot._tag === "Valid" && slot.specHash === status.specHash) st = report(st, fx, status.deployment, statusToState(status), force);
   }
   return st;
+};
+
+/** An acknowledged write: what it wrote is stored, unless a later write of that key was acknowledged first. */
+const acknowledged = (s: AgentState, deployment: DeploymentName, seq: number, state: ReportedState | undefined): AgentState => {
+  const st = { ...s, writes: s.writes - 1 };
+  if ((s.acked.get(deployment) ?? 0) > seq) return st;
+  return { ...st, acked: with_(s.acked, deployment, seq), stored: state === undefined ? without(s.stored, deployment) : with_(s.stored, deployment, state) };
 };
 
 const retryLater = (s: AgentState, fx: Fx): AgentState => {
@@ -225,13 +232,13 @@ export const step = (s: AgentState, event: AgentEvent): Next =>
         if (!s.heartbeatFailing) log(s, fx, `heartbeat failed: ${e.error}`);
         return { ...s, heartbeatFailing: true };
       }),
-    Reported: (e) => run((fx) => settle({ ...s, writes: s.writes - 1, stored: with_(s.stored, e.deployment, e.state) }, fx)),
+    Reported: (e) => run((fx) => settle(acknowledged(s, e.deployment, e.seq, e.state), fx)),
     ReportFailed: (e) =>
       run((fx) => {
         const sent = sameReportedState(s.sent.get(e.deployment), e.state) ? revert(s, e.deployment) : s.sent;
         return failed({ ...s, writes: s.writes - 1, sent }, fx, `cannot report ${e.deployment}: ${e.error}`);
       }),
-    Cleared: (e) => run((fx) => settle({ ...s, writes: s.writes - 1, stored: without(s.stored, e.deployment) }, fx)),
+    Cleared: (e) => run((fx) => settle(acknowledged(s, e.deployment, e.seq, undefined), fx)),
     ClearFailed: (e) =>
       run((fx) => {
         const sent = s.sent.has(e.deployment) ? s.sent : revert(s, e.deployment);

@@ -116,15 +116,15 @@ class Device {
       const live = [...this.kv].filter(([, e]) => e.value !== undefined).map(([n]) => this.entryEvent(generation, n));
       this.inbox.push([...live, { _tag: "CaughtUp", generation }]);
     },
-    Report: ({ deployment: n, state }) => {
+    Report: ({ deployment: n, state, seq }) => {
       if (!this.connected || this.writesFail) return void this.inbox.push([{ _tag: "ReportFailed", deployment: n, state, error: "write failed" }]);
       this.store.set(n, state);
-      this.inbox.push([{ _tag: "Reported", deployment: n, state }]);
+      this.inbox.push([{ _tag: "Reported", deployment: n, state, seq }]);
     },
-    Clear: ({ deployment: n }) => {
+    Clear: ({ deployment: n, seq }) => {
       if (!this.connected || this.writesFail) return void this.inbox.push([{ _tag: "ClearFailed", deployment: n, error: "write failed" }]);
       this.store.delete(n);
-      this.inbox.push([{ _tag: "Cleared", deployment: n }]);
+      this.inbox.push([{ _tag: "Cleared", deployment: n, seq }]);
     },
     Reconcile: ({ pass, desired }) => {
       if (this.reconcileInFlight) throw new Error("two reconciles at once");

@@ -192,17 +192,17 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
       ),
     ReadPreviousStates: () => void readPreviousStates().then(dispatch),
     Follow: ({ generation }) => startFollow(generation),
-    Report: ({ deployment, state: s }) =>
+    Report: ({ deployment, state: s, seq }) =>
       void answer(
         () => writer.reportState(id, deployment, { ...s, time: now() }),
         () => {
           options.onReport?.(deployment, s);
-          return { _tag: "Reported", deployment, state: s };
+          return { _tag: "Reported", deployment, state: s, seq };
         },
         (error) => ({ _tag: "ReportFailed", deployment, state: s, error }),
       ),
-    Clear: ({ deployment }) =>
-      void answer(() => writer.clearState(id, deployment), () => ({ _tag: "Cleared", deployment }), (error) => ({ _tag: "ClearFailed", deployment, error })),
+    Clear: ({ deployment, seq }) =>
+      void answer(() => writer.clearState(id, deployment), () => ({ _tag: "Cleared", deployment, seq }), (error) => ({ _tag: "ClearFailed", deployment, error })),
     Reconcile: ({ pass, desired }) => {
       reconciling = answer(
         () => runtime.reconcile(desired),
