@@ -35,6 +35,13 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "delete-keeps-entry", file: "src/diff/Apply.ts", from: "if (entry === undefined) m.delete(name);", to: "if (entry === undefined) void 0;", what: "applying a delete keeps the entry (reference and memory interpreter)" },
   { id: "memory-no-stale-check", file: "src/interpreters/memory/index.ts", from: "if (stale.length > 0) return { _tag: \"Stale\", stale };", to: "void stale;", what: "the memory interpreter applies stale plans" },
   { id: "conflict-silently-first", file: "src/diff/Resolve.ts", from: "if (hashes.size > 1) {", to: "if (hashes.size > 99) {", what: "conflicting specs at one priority are resolved silently (first wins)" },
+  { id: "agent-no-refollow-after-reconnect", file: "src/agent/Step.ts", from: "return startFollow({ ...s, force: true }, fx, \"reconnect\");", to: "return { ...s, force: true };", what: "the agent re-registers after a reconnect but does not re-read desired state" },
+  { id: "agent-no-stale-check", file: "src/agent/Accept.ts", from: "if (known !== undefined && input.revision <= known)", to: "if (known !== undefined && input.revision < 0)", what: "the agent takes a late notification over a newer entry" },
+  { id: "agent-no-generation-check", file: "src/agent/Step.ts", from: "EntrySeen: (e) => (e.generation !== s.generation ?", to: "EntrySeen: (e) => (e.generation < 0 ?", what: "the agent takes entries of a superseded follow" },
+  { id: "agent-no-previous-states-retry", file: "src/agent/Step.ts", from: "fx.push({ _tag: \"Later\", ms: s.config.retryMs, event: { _tag: \"RetryDue\", job: \"ReadPreviousStates\" } });", to: "void 0;", what: "an agent that cannot read its previous device-state never removes what a previous run left" },
+  { id: "agent-failed-write-not-reverted", file: "src/agent/Step.ts", from: "const sent = sameReportedState(s.sent.get(e.deployment), e.state) ? revert(s, e.deployment) : s.sent;", to: "const sent = s.sent;", what: "a failed state report is taken as written and never retried" },
+  { id: "agent-reconcile-partial-view", file: "src/agent/Step.ts", from: "if (O.isNone(s.view)) return s;\n  if (O.isSome(s.pass))", to: "if (O.isNone(s.view)) return O.isSome(s.snapshot) && O.isNone(s.pass) ? startPass(s, fx, s.snapshot.value) : s;\n  if (O.isSome(s.pass))", what: "the agent reconciles a follow's snapshot before it caught up" },
+  { id: "agent-late-ack-overwrites", file: "src/agent/Step.ts", from: "if ((s.acked.get(deployment) ?? 0) > seq) return st;", to: "void 0;", what: "a late acknowledgement of an older write overwrites what the agent knows is stored" },
 ];
 
 const runLaws = (): { failed: string[]; passed: boolean } => {

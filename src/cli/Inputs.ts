@@ -59,6 +59,7 @@ export const withBackend = async <A>(config: BackendConfig, t: Terminal, f: (b: 
 export const reportProblems = (problems: ReadonlyArray<ReadProblem>, t: Terminal, json: boolean): void => {
   for (const p of problems)
     if (json) t.out(J.warning(p));
+    else if (p.kind === "DuplicateAgent") t.err(`${t.e.yellow("Warning:")} ${p.source} ${p.key}: ${p.message}`);
     else t.err(`${t.e.yellow("Warning:")} skipped unreadable record ${p.source} ${p.key}: ${p.message}`);
 };
 

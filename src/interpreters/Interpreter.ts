@@ -21,6 +21,8 @@ export interface ReadProblem {
   readonly source: string;
   readonly key: string;
   readonly message: string;
+  /** Absent: the record could not be read and was skipped. `DuplicateAgent`: it was read, and shows two agents running as one device. */
+  readonly kind?: "DuplicateAgent";
 }
 
 export interface ReadResult {

@@ -24,7 +24,9 @@ Runs the device agent: registers this device in NATS (device-info), heartbeats
 (device-heartbeat), watches its desired entries (desired-state <ID>.*), runs
 them with the runtime and reports each deployment's state (device-state:
 Pending, then Running or Failed with the error). Survives NATS restarts
-(reconnects and re-reads everything); stops on SIGTERM or SIGINT.
+(reconnects and re-reads everything); stops on SIGTERM or SIGINT. A second
+agent started with the same --device-id is logged by both, and reported by
+'fleet status' and 'fleet plan'.
 
 Flags:
   --device-id ID              this device (RFC 1123 DNS label)                (required)
@@ -187,7 +189,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
         return ExitCode.Ok;
       }
       const agent = first.a;
-      logLine(`agent ${device.right.id}: running`);
+      logLine(`agent ${device.right.id}: running (instance ${agent.instance})`);
       const signal = await signals.signalled;
       logLine(`agent ${device.right.id}: ${signal}; stopping`);
       await agent.stop();

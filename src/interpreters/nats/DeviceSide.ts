@@ -13,9 +13,15 @@ import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
 import type { AckPublisher } from "./Publisher.ts";
 import { encodeDeviceInfoValue, encodeDeviceStateValue, encodeHeartbeatValue, type DeviceStateValue } from "./wire.ts";
 
+/** Which run of an agent writes, and the other runs it saw as the same device (duplicate agents). */
+export interface AgentRun {
+  readonly instance: string;
+  readonly others: ReadonlyArray<string>;
+}
+
 export interface DeviceWriter {
-  publishInfo(device: Device): Promise<void>;
-  heartbeat(id: DeviceId, at: Date, agentVersion?: string): Promise<void>;
+  publishInfo(device: Device, instance?: string): Promise<void>;
+  heartbeat(id: DeviceId, at: Date, agentVersion?: string, run?: AgentRun): Promise<void>;
   reportState(id: DeviceId, deployment: DeploymentName, state: DeviceStateValue): Promise<void>;
   /** Removes the observed state of a deployment the device no longer runs. */
   clearState(id: DeviceId, deployment: DeploymentName): Promise<void>;
@@ -26,11 +32,14 @@ const HEARTBEAT = subjectPrefixOf(BUCKET.heartbeat);
 const STATE = subjectPrefixOf(BUCKET.state);
 
 export const deviceWriter = (publisher: AckPublisher): DeviceWriter => ({
-  publishInfo: async (device) => {
-    await publisher.publish(INFO + device.id, encodeDeviceInfoValue(device));
+  publishInfo: async (device, instance) => {
+    await publisher.publish(INFO + device.id, encodeDeviceInfoValue(device, instance));
   },
-  heartbeat: async (id, at, agentVersion) => {
-    await publisher.publish(HEARTBEAT + id, encodeHeartbeatValue(agentVersion === undefined ? { time: at } : { time: at, agentVersion }));
+  heartbeat: async (id, at, agentVersion, run) => {
+    await publisher.publish(
+      HEARTBEAT + id,
+      encodeHeartbeatValue({ time: at, ...(agentVersion !== undefined ? { agentVersion } : {}), ...(run !== undefined ? { instance: run.instance, others: run.others } : {}) }),
+    );
   },
   reportState: async (id, deployment, state) => {
     await publisher.publish(STATE + entryKey(id, deployment), encodeDeviceStateValue(state));

@@ -78,8 +78,17 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
       continue;
     }
     const v = decodeHeartbeatValue(e.value);
-    if (E.isLeft(v)) report(BUCKET.heartbeat, e.key, v.left, k.right);
-    else heartbeats.set(k.right, v.right.time);
+    if (E.isLeft(v)) {
+      report(BUCKET.heartbeat, e.key, v.left, k.right);
+      continue;
+    }
+    heartbeats.set(k.right, v.right.time);
+    // An agent names the other instances it hears heartbeating as its device: a second agent started with the same id.
+    const others = v.right.others ?? [];
+    if (others.length > 0) {
+      const all = [v.right.instance ?? "?", ...others].join(", ");
+      problems.push({ source: BUCKET.heartbeat, key: e.key, kind: "DuplicateAgent", message: `more than one agent runs as this device (instances ${all}); stop all but one` });
+    }
   }
 
   // device-info

@@ -77,8 +77,14 @@ export const DeviceStateValueV1 = t.intersection([
   t.type({ v: t.literal(1), phase: PhaseCodec, time: DateFromISOString }),
   t.partial({ specHash: t.string, error: t.string }),
 ]);
-/** `device-heartbeat` `<device>`: liveness. */
-export const HeartbeatValueV1 = t.intersection([t.type({ v: t.literal(1), time: DateFromISOString }), t.partial({ agentVersion: t.string })]);
+/**
+ * `device-heartbeat` `<device>`: liveness; `instance` names the agent run,
+ * `others` the other instances it saw heartbeating as the same device.
+ */
+export const HeartbeatValueV1 = t.intersection([
+  t.type({ v: t.literal(1), time: DateFromISOString }),
+  t.partial({ agentVersion: t.string, instance: t.string, others: t.array(t.string) }),
+]);
 
 export interface DesiredValue {
   readonly spec: Deployment;
@@ -95,6 +101,8 @@ export interface DeviceStateValue {
 export interface HeartbeatValue {
   readonly time: Date;
   readonly agentVersion?: string;
+  readonly instance?: string;
+  readonly others?: ReadonlyArray<string>;
 }
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -192,8 +200,13 @@ export const decodeHeartbeatValue = (bytes: Uint8Array): E.Either<string, Heartb
   if (E.isLeft(json)) return json;
   const r = decodeWith(HeartbeatValueV1, json.right);
   if (E.isLeft(r)) return r;
-  const { time, agentVersion } = r.right;
-  return E.right(agentVersion !== undefined ? { time, agentVersion } : { time });
+  const { time, agentVersion, instance, others } = r.right;
+  return E.right({
+    time,
+    ...(agentVersion !== undefined ? { agentVersion } : {}),
+    ...(instance !== undefined ? { instance } : {}),
+    ...(others !== undefined && others.length > 0 ? { others } : {}),
+  });
 };
 
 // -------------------------------------------------------------------------------------
@@ -215,8 +228,9 @@ export const encodeDesiredValue = (spec: Deployment, specHash: string): Uint8Arr
   return bytes;
 };
 
-export const encodeDeviceInfoValue = (device: Device): Uint8Array =>
-  textEncoder.encode(JSON.stringify({ v: WIRE_VERSION, ...(DeviceCodec.encode(device) as object) }));
+/** `instance`: the agent run that registered (readers ignore it; it helps tell two agents of one id apart). */
+export const encodeDeviceInfoValue = (device: Device, instance?: string): Uint8Array =>
+  textEncoder.encode(JSON.stringify({ v: WIRE_VERSION, ...(DeviceCodec.encode(device) as object), ...(instance !== undefined ? { instance } : {}) }));
 
 export const encodeDeviceStateValue = (s: DeviceStateValue): Uint8Array =>
   textEncoder.encode(
@@ -231,5 +245,11 @@ export const encodeDeviceStateValue = (s: DeviceStateValue): Uint8Array =>
 
 export const encodeHeartbeatValue = (h: HeartbeatValue): Uint8Array =>
   textEncoder.encode(
-    JSON.stringify({ v: WIRE_VERSION, time: h.time.toISOString(), ...(h.agentVersion !== undefined ? { agentVersion: h.agentVersion } : {}) }),
+    JSON.stringify({
+      v: WIRE_VERSION,
+      time: h.time.toISOString(),
+      ...(h.agentVersion !== undefined ? { agentVersion: h.agentVersion } : {}),
+      ...(h.instance !== undefined ? { instance: h.instance } : {}),
+      ...(h.others !== undefined && h.others.length > 0 ? { others: h.others } : {}),
+    }),
   );

@@ -1,0 +1,307 @@
+/**
+ * The agent's state machine (src/agent/Step.ts) against a model, with
+ * fast-check's `fc.commands`: random interleavings of desired-state edits
+ * (good and malformed), notifications delivered late, twice or out of order,
+ * disconnects that lose notifications, reconnects, agent restarts, and a
+ * runtime and writes that fail for a while.
+ *
+ * The device side is a small deterministic world (`Device` below): a KV of
+ * desired entries with revisions, the runtime (what runs at which spec) and
+ * `device-state`. Effects are performed against it and their answers queued;
+ * commands choose which answer arrives next. The model is only the desired
+ * entries: it says which deployments must run at which spec, and what
+ * `device-state` must end up holding.
+ *
+ * Laws:
+ * - convergence: after any history, once the connection holds and failures
+ *   stop, the runtime runs exactly the decodable desired entries at their
+ *   specs, `device-state` holds Running for each and Failed for each
+ *   malformed one and nothing else, and the agent knows what it stored;
+ * - reconciles never overlap; the runtime is only given the whole view of a
+ *   follow that caught up, and only specs that were desired at some point;
+ * - a second instance of the device is logged and named in heartbeats
+ *   until it is no longer seen.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import * as O from "fp-ts/lib/Option.js";
+import { deployment, podman, specHash, type Deployment } from "../../src/algebra/Deployment.ts";
+import type { DeploymentName, DeviceId } from "../../src/algebra/Name.ts";
+import { matchEffect, type AgentEffect } from "../../src/agent/Effect.ts";
+import type { AgentEvent, DecodedDesired } from "../../src/agent/Event.ts";
+import { initialState, type AgentConfig, type AgentState, type ReportedState } from "../../src/agent/State.ts";
+import { step } from "../../src/agent/Step.ts";
+
+const NAMES = ["web", "db", "cache"] as const;
+const name = (i: number): DeploymentName => NAMES[i % NAMES.length] as DeploymentName;
+const spec = (n: DeploymentName, version: number): Deployment => deployment(n, podman({ services: [{ name: "svc", image: `registry.local/${n}:${version}` }] }));
+
+const CONFIG: AgentConfig = { device: "dev-01" as DeviceId, instance: "me", retryMs: 1_000, rejoinDelayMs: 0, peerTtlMs: 3_000 };
+
+/** The desired entry of one deployment: a spec version, or a value no reader can decode. */
+type Wanted = { readonly _tag: "Spec"; readonly version: number } | { readonly _tag: "Malformed" };
+
+// -------------------------------------------------------------------------------------
+// the device's world: the server, the runtime, device-state, queued answers
+// -------------------------------------------------------------------------------------
+
+class Device {
+  state: AgentState = initialState(CONFIG);
+  readonly kv = new Map<DeploymentName, { readonly revision: number; readonly value: Wanted | undefined }>();
+  revision = 0;
+  connected = true;
+  /** The follow notifications go to (none while disconnected: they are lost). */
+  follow: number | undefined;
+  /** Answers to effects and notifications, each delivered as one unit. */
+  inbox: AgentEvent[][] = [];
+  /** Notifications (a subject message may arrive twice; an answer to an effect arrives once). */
+  readonly notifications = new WeakSet<AgentEvent[]>();
+  timers: AgentEvent[] = [];
+  readonly runtime = new Map<DeploymentName, string>();
+  readonly store = new Map<DeploymentName, ReportedState>();
+  runtimeFails = false;
+  writesFail = false;
+  reconcileInFlight = false;
+  readonly everDesired = new Set<string>();
+  readonly logs: string[] = [];
+  heartbeats: ReadonlyArray<string>[] = [];
+  clock = 0;
+
+  dispatch(event: AgentEvent): void {
+    if (event._tag === "Reconciled" || event._tag === "ReconcileFailed") this.reconcileInFlight = false;
+    const [next, effects] = step(this.state, event);
+    this.state = next;
+    for (const fx of effects) this.perform(fx);
+  }
+
+  deliver(bundle: ReadonlyArray<AgentEvent>): void {
+    for (const e of bundle) this.dispatch(e);
+  }
+
+  private entryEvent(generation: number, n: DeploymentName): AgentEvent {
+    const e = this.kv.get(n);
+    if (e === undefined) throw new Error(`no entry ${n}`);
+    if (e.value === undefined) return { _tag: "EntrySeen", generation, input: { _tag: "Deleted", deployment: n, revision: e.revision } };
+    const value: DecodedDesired =
+      e.value._tag === "Spec" ? { _tag: "Decoded", spec: spec(n, e.value.version), specHash: specHash(spec(n, e.value.version)) } : { _tag: "Undecodable", reason: "value is not JSON" };
+    return { _tag: "EntrySeen", generation, input: { _tag: "Put", deployment: n, revision: e.revision, value } };
+  }
+
+  write(n: DeploymentName, value: Wanted | undefined): void {
+    this.kv.set(n, { revision: ++this.revision, value });
+    if (value?._tag === "Spec") this.everDesired.add(`${n} ${specHash(spec(n, value.version))}`);
+    // A notification carries the entry as read then: a later read may overtake it.
+    if (this.connected && this.follow !== undefined) {
+      const bundle: AgentEvent[] = [this.entryEvent(this.follow, n), { _tag: "CaughtUp", generation: this.follow }];
+      this.notifications.add(bundle);
+      this.inbox.push(bundle);
+    }
+  }
+
+  private readonly perform = matchEffect<void>({
+    Register: () => this.inbox.push([this.connected ? { _tag: "Registered" } : { _tag: "RegisterFailed", error: "disconnected" }]),
+    Heartbeat: ({ others }) => {
+      this.heartbeats.push(others);
+      this.inbox.push([this.connected ? { _tag: "HeartbeatSent" } : { _tag: "HeartbeatFailed", error: "disconnected" }]);
+    },
+    ReadPreviousStates: () =>
+      this.inbox.push([this.connected ? { _tag: "PreviousStates", deployments: [...this.store.keys()] } : { _tag: "PreviousStates", deployments: [], error: "disconnected" }]),
+    Follow: ({ generation }) => {
+      if (!this.connected) {
+        this.inbox.push([{ _tag: "FollowFailed", generation, error: "disconnected" }]);
+        return;
+      }
+      this.follow = generation;
+      // A snapshot holds no tombstones (the server may have compacted them away): late notifications must not resurrect.
+      const live = [...this.kv].filter(([, e]) => e.value !== undefined).map(([n]) => this.entryEvent(generation, n));
+      this.inbox.push([...live, { _tag: "CaughtUp", generation }]);
+    },
+    Report: ({ deployment: n, state, seq }) => {
+      if (!this.connected || this.writesFail) return void this.inbox.push([{ _tag: "ReportFailed", deployment: n, state, error: "write failed" }]);
+      this.store.set(n, state);
+      this.inbox.push([{ _tag: "Reported", deployment: n, state, seq }]);
+    },
+    Clear: ({ deployment: n, seq }) => {
+      if (!this.connected || this.writesFail) return void this.inbox.push([{ _tag: "ClearFailed", deployment: n, error: "write failed" }]);
+      this.store.delete(n);
+      this.inbox.push([{ _tag: "Cleared", deployment: n, seq }]);
+    },
+    Reconcile: ({ pass, desired }) => {
+      if (this.reconcileInFlight) throw new Error("two reconciles at once");
+      this.reconcileInFlight = true;
+      for (const d of desired) if (!this.everDesired.has(`${d.name} ${specHash(d)}`)) throw new Error(`runtime given ${d.name} at a spec never desired`);
+      // Only a view of a follow that caught up reaches the runtime, and all of it.
+      const view = this.state.view;
+      if (O.isNone(view)) throw new Error("runtime given a view before any follow caught up");
+      const valid = [...view.value.values()].flatMap((slot) => (slot._tag === "Valid" ? [slot.spec.name] : []));
+      if (valid.sort().join() !== desired.map((d) => d.name).sort().join()) throw new Error("runtime given something else than the view");
+      if (this.runtimeFails) return void this.inbox.push([{ _tag: "ReconcileFailed", pass, error: "runtime test failed: boom" }]);
+      this.runtime.clear();
+      for (const d of desired) this.runtime.set(d.name, specHash(d));
+      this.inbox.push([{ _tag: "Reconciled", pass, statuses: desired.map((d) => ({ deployment: d.name, phase: "Running" as const, specHash: specHash(d) })) }]);
+    },
+    CheckRuntime: () =>
+      this.inbox.push([{ _tag: "RuntimeChecked", statuses: [...this.runtime].map(([n, h]) => ({ deployment: n, phase: "Running" as const, specHash: h })) }]),
+    Later: ({ event }) => void this.timers.push(event),
+    Log: ({ line }) => void this.logs.push(line),
+    Ready: () => undefined,
+  });
+
+  fireTimers(): void {
+    const due = this.timers;
+    this.timers = [];
+    for (const e of due) this.inbox.push([e]);
+  }
+
+  tick(): void {
+    this.clock += 1_000;
+    this.dispatch({ _tag: "Tick", now: new Date(this.clock) });
+  }
+
+  /** The process dies and starts again: answers owed to the old one are lost; the runtime and the server keep theirs. */
+  restart(): void {
+    this.state = initialState(CONFIG);
+    this.inbox = [];
+    this.timers = [];
+    this.follow = undefined;
+    this.reconcileInFlight = false;
+    this.dispatch({ _tag: "Started" });
+  }
+
+  /** Connection up, failures over, then every answer and timer until nothing is left. */
+  quiesce(): void {
+    this.runtimeFails = false;
+    this.writesFail = false;
+    if (!this.connected) {
+      this.connected = true;
+      this.inbox.push([{ _tag: "Reconnected" }]);
+    }
+    for (let i = 0; i < 10_000; i++) {
+      const next = this.inbox.shift();
+      if (next !== undefined) this.deliver(next);
+      else if (this.timers.length > 0) this.fireTimers();
+      else return;
+    }
+    throw new Error("the agent never settles (livelock)");
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// commands
+// -------------------------------------------------------------------------------------
+
+interface Model {
+  readonly desired: Map<DeploymentName, Wanted>;
+}
+type Cmd = fc.Command<Model, Device>;
+
+const cmd = (label: string, run: (m: Model, d: Device) => void, check: (m: Model) => boolean = () => true): Cmd => ({
+  check,
+  run,
+  toString: () => label,
+});
+
+const put = fc.tuple(fc.nat(2), fc.nat(3)).map(([i, v]) =>
+    cmd(`put ${name(i)}@${v}`, (m, d) => {
+      m.desired.set(name(i), { _tag: "Spec", version: v });
+      d.write(name(i), { _tag: "Spec", version: v });
+    }),
+  );
+const deliver = fc.nat(20).map((i) => cmd(`deliver #${i}`, (_m, d) => void (d.inbox.length > 0 && d.deliver(d.inbox.splice(i % d.inbox.length, 1)[0] as AgentEvent[]))));
+
+// Edits and deliveries weigh more: the interesting histories have several of each between disruptions.
+const commands: Array<fc.Arbitrary<Cmd>> = [
+  put,
+  put,
+  put,
+  deliver,
+  deliver,
+  deliver,
+  deliver,
+  fc.nat(2).map((i) =>
+    cmd(`put-malformed ${name(i)}`, (m, d) => {
+      m.desired.set(name(i), { _tag: "Malformed" });
+      d.write(name(i), { _tag: "Malformed" });
+    }),
+  ),
+  fc.nat(2).map((i) =>
+    cmd(`delete ${name(i)}`, (m, d) => {
+      m.desired.delete(name(i));
+      d.write(name(i), undefined);
+    }),
+  ),
+  fc.nat(20).map((i) =>
+    cmd(`deliver-twice #${i}`, (_m, d) => {
+      const ns = d.inbox.filter((b) => d.notifications.has(b));
+      if (ns.length > 0) d.deliver(ns[i % ns.length] as AgentEvent[]);
+    }),
+  ),
+  fc.constant(cmd("fire-timers", (_m, d) => d.fireTimers())),
+  fc.constant(cmd("tick", (_m, d) => d.tick())),
+  fc.constant(cmd("resync", (_m, d) => d.dispatch({ _tag: "ResyncDue" }))),
+  fc.constant(
+    cmd("disconnect", (_m, d) => {
+      d.connected = false;
+      d.follow = undefined;
+    }),
+  ),
+  fc.constant(
+    cmd("reconnect", (_m, d) => {
+      if (d.connected) return;
+      d.connected = true;
+      d.inbox.push([{ _tag: "Reconnected" }]);
+    }),
+  ),
+  fc.constant(cmd("restart-agent", (_m, d) => d.restart())),
+  fc.boolean().map((b) => cmd(`runtime-fails ${b}`, (_m, d) => void (d.runtimeFails = b))),
+  fc.boolean().map((b) => cmd(`writes-fail ${b}`, (_m, d) => void (d.writesFail = b))),
+];
+
+const expectedRuntime = (m: Model): Map<DeploymentName, string> =>
+  new Map([...m.desired].flatMap(([n, w]) => (w._tag === "Spec" ? [[n, specHash(spec(n, w.version))] as const] : [])));
+
+const expectedStore = (m: Model): Map<DeploymentName, ReportedState> =>
+  new Map(
+    [...m.desired].map(([n, w]) => [
+      n,
+      w._tag === "Spec" ? { phase: "Running", specHash: specHash(spec(n, w.version)) } : { phase: "Failed", error: "unreadable desired entry: value is not JSON" },
+    ]),
+  );
+
+const sorted = <V>(m: ReadonlyMap<DeploymentName, V>): Array<[DeploymentName, V]> => [...m].sort(([a], [b]) => a.localeCompare(b));
+
+describe("agent state machine (model-based)", () => {
+  it("converges to the model after any interleaving of edits, late/duplicate/lost notifications, reconnects, restarts and failures", () =>
+    fc.assert(
+      fc.property(fc.commands(commands, { maxCommands: 80, size: "+1" }), (cmds) => {
+        const device = new Device();
+        const model: Model = { desired: new Map() };
+        device.dispatch({ _tag: "Started" });
+        fc.modelRun(() => ({ model, real: device }), cmds);
+        device.quiesce();
+        expect(sorted(device.runtime)).toEqual(sorted(expectedRuntime(model)));
+        expect(sorted(device.store)).toEqual(sorted(expectedStore(model)));
+        expect(sorted(device.state.stored)).toEqual(sorted(device.store));
+        expect(device.state.writes).toBe(0);
+      }),
+      { numRuns: 400 },
+    ));
+
+  it("a second instance of the device is logged once and named in heartbeats until it is no longer seen", () => {
+    const device = new Device();
+    device.dispatch({ _tag: "Started" });
+    device.quiesce();
+    device.dispatch({ _tag: "PeerSeen", instance: "me", at: new Date(0) });
+    expect(device.logs.filter((l) => l.includes("another agent"))).toEqual([]);
+    device.dispatch({ _tag: "PeerSeen", instance: "other", at: new Date(0) });
+    device.dispatch({ _tag: "PeerSeen", instance: "other", at: new Date(0) });
+    expect(device.logs.filter((l) => l.includes("another agent"))).toEqual([
+      "dev-01: another agent (instance other) is running as this device; this one is instance me: they overwrite each other's state; stop one of them",
+    ]);
+    device.tick();
+    expect(device.heartbeats.at(-1)).toEqual(["other"]);
+    for (let i = 0; i < 3; i++) device.tick();
+    expect(device.heartbeats.at(-1)).toEqual([]);
+    expect(device.logs.at(-1)).toBe("dev-01: no longer sees another agent (instance other) as this device");
+  });
+});
