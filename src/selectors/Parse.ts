@@ -40,9 +40,22 @@ export interface SelectorError {
   readonly message: string;
 }
 
-/** `message at column N`, then the input with a caret under the column. */
-export const formatSelectorError = (e: SelectorError): string =>
-  `${e.message} at column ${e.position + 1}\n  ${e.input}\n  ${" ".repeat(e.position)}^`;
+/** How much of a long selector the error shows around the column. */
+const QUOTE_WIDTH = 72;
+
+/**
+ * `message at column N`, then the input with a caret under the column: the
+ * whole input when it is short, else a window around the column marked with
+ * `…`. Tabs and line breaks show as spaces so that the caret lines up.
+ */
+export const formatSelectorError = (e: SelectorError): string => {
+  const flat = e.input.replace(/[\t\n\r]/g, " ");
+  const start = flat.length <= QUOTE_WIDTH ? 0 : Math.max(0, Math.min(e.position - QUOTE_WIDTH / 2, flat.length - QUOTE_WIDTH));
+  const end = Math.min(flat.length, start + QUOTE_WIDTH);
+  const before = start > 0 ? "…" : "";
+  const shown = `${before}${flat.slice(start, end)}${end < flat.length ? "…" : ""}`;
+  return `${e.message} at column ${e.position + 1}\n  ${shown}\n  ${" ".repeat(before.length + e.position - start)}^`;
+};
 
 // -------------------------------------------------------------------------------------
 // lexer
