@@ -124,7 +124,11 @@ const runModule = async (path: string, absolute: string, load: ScopedImport, inv
     const text = errorText(e).replace(/^Transform failed with \d+ errors?:\s*/, "");
     throw new FleetFileError(`${whereIn(e, absolute, path)}: could not load: ${text.replace(`${absolute}:`, "line ")}`);
   }
-  const exported = typeof mod === "object" && mod !== null ? (mod as { default?: unknown }).default : undefined;
+  let exported = typeof mod === "object" && mod !== null ? (mod as { default?: unknown }).default : undefined;
+  // In a package without "type": "module", tsx compiles a .ts file to CommonJS: its `export default` arrives
+  // as the `default` of an `__esModule` object (the module.exports that Node hands over as the default).
+  if (typeof exported === "object" && exported !== null && (exported as { __esModule?: unknown }).__esModule === true)
+    exported = (exported as { default?: unknown }).default;
   if (exported === undefined)
     throw new FleetFileError(`${path}: no default export (expected \`export default world({ ... })\` or a function of the inventory returning a World)`);
   let value: unknown = exported;
