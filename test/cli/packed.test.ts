@@ -83,7 +83,7 @@ describe("the packed package, installed into a project", () => {
 
     const typo = await run("npx", ["fleet", "validate", "fleets/typo.ts"], project, env);
     expect(typo.code).toBe(1);
-    expect(typo.stderr).toMatch(/^fleets\/typo\.ts:3:\d+: error TS2353: .*'priorty'/m);
+    expect(typo.stderr).toMatch(/^fleets\/typo\.ts:3:\d+: error TS\d+: .*'priorty'/m);
 
     const plan = await run("npx", ["fleet", "plan", "fleets/prod.ts"], project, env);
     expect(plan.stderr).toBe("");
