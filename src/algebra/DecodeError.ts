@@ -14,6 +14,9 @@ export interface DecodeProblem {
 
 const describe = (u: unknown): string => {
   if (u === undefined) return "nothing";
+  // JSON would show NaN and Infinity as null, and cannot show a BigInt at all.
+  if (typeof u === "number" && !Number.isFinite(u)) return String(u);
+  if (typeof u === "bigint") return `${String(u)}n`;
   try {
     const s = JSON.stringify(u);
     return s.length > 60 ? `${s.slice(0, 57)}...` : s;

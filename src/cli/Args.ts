@@ -11,6 +11,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { parseDeploymentName, parseDeviceId, type DeploymentName, type DeviceId } from "../algebra/Name.ts";
 import { UsageError } from "./CliError.ts";
+import { didYouMean } from "./Suggest.ts";
 import { labelKeyProblem, labelValueProblem, type Labels } from "../algebra/Labels.ts";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -24,14 +25,18 @@ export const wantsHelp = (argv: ReadonlyArray<string>): boolean => {
   return false;
 };
 
-const rewrite = (e: unknown, command: string): string => {
+/** `--name` and `-n` of every flag a command knows. */
+const flagNames = (options: Options): ReadonlyArray<string> =>
+  Object.entries(options).flatMap(([name, o]) => [`--${name}`, ...(o.short === undefined ? [] : [`-${o.short}`])]);
+
+const rewrite = (e: unknown, command: string, options: Options): string => {
   const hint = `(see 'fleet ${command} --help')`;
   const err = e as { code?: string; message?: string };
   const msg = err.message ?? String(e);
   switch (err.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
       const flag = /'([^']+)'/.exec(msg)?.[1] ?? msg;
-      return `unknown flag ${flag} ${hint}`;
+      return `unknown flag ${flag}${didYouMean(flag.split("=")[0] as string, flagNames(options))} ${hint}`;
     }
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
       const flag = /'(-[^' ]+)/.exec(msg)?.[1];
@@ -56,7 +61,7 @@ export const parseFlags = <O extends Options>(command: string, argv: ReadonlyArr
   try {
     return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(rewrite(e, command));
+    throw new UsageError(rewrite(e, command, options));
   }
 };
 

@@ -14,7 +14,9 @@ import type { Reality } from "../diff/Reality.ts";
 import type { ReadProblem } from "../interpreters/Interpreter.ts";
 import { openBackend, type BackendConfig, type OpenBackend } from "./backends.ts";
 import { CliError } from "./CliError.ts";
-import { findTsconfig, loadFleetFiles, type LoadedFleet } from "./FleetFile.ts";
+import { checkFleetPaths, findTsconfig, loadFleetFiles, type LoadedFleet } from "./FleetFile.ts";
+import { DEFAULT_LOAD_TIMEOUT_MS } from "./LoadGuard.ts";
+import { orUsage, parseDuration } from "./Args.ts";
 import { typeCheck } from "./TypeCheck.ts";
 import type { Terminal } from "./Terminal.ts";
 import * as J from "./JsonLines.ts";
@@ -28,6 +30,8 @@ export class TypeErrors extends CliError {
  * when TypeScript is missing that is an error (validate), else a warning.
  */
 export const checkTypes = async (files: ReadonlyArray<string>, t: Terminal, required: boolean): Promise<{ readonly ms: number; readonly cached: boolean } | undefined> => {
+  // A missing file or a directory is one line of ours, not the type checker's TS6053 or TS6231.
+  checkFleetPaths(files);
   const r = await typeCheck(files, { tsconfig: findTsconfig(files[0] as string) });
   switch (r._tag) {
     case "Ok":
@@ -72,9 +76,16 @@ export interface Inputs {
   readonly fleet: LoadedFleet;
 }
 
+/** The flag of every command that loads fleet files. */
+export const loadTimeoutFlag = { "load-timeout": { type: "string" } } as const;
+export const loadTimeoutHelp = `  --load-timeout DURATION       how long a fleet file may take to load (default ${DEFAULT_LOAD_TIMEOUT_MS / 1000}s)`;
+/** `--load-timeout`, decoded, or its default. */
+export const loadTimeoutOf = (command: string, values: { readonly "load-timeout"?: string | undefined }): number =>
+  values["load-timeout"] === undefined ? DEFAULT_LOAD_TIMEOUT_MS : orUsage(command, parseDuration("--load-timeout", values["load-timeout"]));
+
 /** Reads Reality and loads the World against it. */
-export const readInputs = async (b: OpenBackend, files: ReadonlyArray<string>): Promise<Inputs> => {
+export const readInputs = async (b: OpenBackend, files: ReadonlyArray<string>, timeoutMs: number = DEFAULT_LOAD_TIMEOUT_MS): Promise<Inputs> => {
   const { reality, problems } = await b.interpreter.read();
-  const fleet = await loadFleetFiles(files, inventoryOf(reality));
+  const fleet = await loadFleetFiles(files, inventoryOf(reality), { timeoutMs });
   return { reality, problems, fleet };
 };

@@ -5,7 +5,10 @@
  * always checks, `plan` and `apply` check unless `--no-typecheck`.
  *
  * - It uses the TypeScript compiler API with the settings of the fleet's
- *   tsconfig.json, the fleet files as roots.
+ *   tsconfig.json, the fleet files as roots; without one (fleet files in a
+ *   project that is not a TypeScript project), with `FLEET_FILE_OPTIONS`,
+ *   which read a `.ts` file as an ES module whatever the package.json says,
+ *   as tsx runs it.
  * - Only diagnostics of the user's files are reported (not of libraries under
  *   node_modules, nor of this package's own sources).
  * - A successful check is remembered in a cache file keyed by the TypeScript
@@ -31,6 +34,21 @@ export type TypeCheckResult =
 const OWN_SOURCES = fileURLToPath(new URL("../", import.meta.url));
 
 const isUserFile = (file: string): boolean => !file.includes(`${sep}node_modules${sep}`) && !resolve(file).startsWith(OWN_SOURCES);
+
+/** Settings for fleet files outside any TypeScript project (no tsconfig.json above them). */
+export const FLEET_FILE_OPTIONS: Readonly<Record<string, unknown>> = {
+  target: "ES2022",
+  module: "Preserve",
+  moduleResolution: "Bundler",
+  lib: ["ES2023"],
+  strict: true,
+  noUncheckedIndexedAccess: true,
+  allowImportingTsExtensions: true,
+  isolatedModules: true,
+  resolveJsonModule: true,
+  skipLibCheck: true,
+  noEmit: true,
+};
 
 export const defaultCacheDir = (env: Readonly<Record<string, string | undefined>> = process.env): string =>
   env["FLEET_CACHE_DIR"] ?? join(env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "fleet-algebra");
@@ -65,7 +83,7 @@ const cacheStillValid = async (path: string): Promise<boolean> => {
 
 export const typeCheck = async (
   files: ReadonlyArray<string>,
-  options: { readonly tsconfig: string; readonly cacheDir?: string; readonly cwd?: string },
+  options: { readonly tsconfig: string | undefined; readonly cacheDir?: string; readonly cwd?: string },
 ): Promise<TypeCheckResult> => {
   const started = performance.now();
   // The version keys the cache; reading it is cheap, loading the compiler is not (about a second).
@@ -78,12 +96,13 @@ export const typeCheck = async (
   }
   const cwd = options.cwd ?? process.cwd();
   const roots = files.map((f) => resolve(cwd, f)).sort();
-  let configText = "";
-  try {
-    configText = await readFile(options.tsconfig, "utf8");
-  } catch {
-    // A missing tsconfig is reported by the compiler below.
-  }
+  let configText = JSON.stringify(FLEET_FILE_OPTIONS);
+  if (options.tsconfig !== undefined)
+    try {
+      configText = await readFile(options.tsconfig, "utf8");
+    } catch {
+      // A missing tsconfig is reported by the compiler below.
+    }
   const key = createHash("sha256").update(JSON.stringify([tsVersion, options.tsconfig, configText, roots])).digest("hex").slice(0, 24);
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const cachePath = join(cacheDir, `typecheck-${key}.json`);
@@ -103,11 +122,14 @@ export const typeCheck = async (
   };
 
   const configDiagnostics: import("typescript").Diagnostic[] = [];
-  const parsed = ts.getParsedCommandLineOfConfigFile(
-    options.tsconfig,
-    { noEmit: true },
-    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => void configDiagnostics.push(d) },
-  );
+  const parsed =
+    options.tsconfig === undefined
+      ? { options: ts.convertCompilerOptionsFromJson(FLEET_FILE_OPTIONS, cwd).options }
+      : ts.getParsedCommandLineOfConfigFile(
+          options.tsconfig,
+          { noEmit: true },
+          { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => void configDiagnostics.push(d) },
+        );
   if (parsed === undefined || configDiagnostics.length > 0)
     return { _tag: "Errors", diagnostics: configDiagnostics.map(format), ms: performance.now() - started };
   const program = ts.createProgram({ rootNames: roots, options: { ...parsed.options, noEmit: true } });
@@ -124,7 +146,8 @@ export const typeCheck = async (
   }
   // Remember the success; a cache that cannot be written only costs speed.
   try {
-    const stamps = await Promise.all([...program.getSourceFiles().map((sf) => sf.fileName), options.tsconfig].map(fileStamp));
+    const read = program.getSourceFiles().map((sf) => sf.fileName);
+    const stamps = await Promise.all((options.tsconfig === undefined ? read : [...read, options.tsconfig]).map(fileStamp));
     const entry: CacheEntry = { files: stamps.filter((s): s is readonly [string, number, number] => s !== undefined) };
     await mkdir(cacheDir, { recursive: true });
     const tmp = `${cachePath}.${process.pid}.tmp`;

@@ -8,6 +8,10 @@
  * copy's constructors (which validate names, labels and selectors again and
  * recompute ids and hashes), so everything downstream gets an exact World.
  *
+ * Before any codec walks it, the value must be plain data (`PlainData.ts`:
+ * no cycle, BigInt or function, bounded nesting), so that no decoder, printer
+ * or hash below can run out of stack or throw on it.
+ *
  * Errors name the path inside the value, e.g.
  * `assignments.2.deployments.0.score.services.0.image: expected NonEmptyString, got ""`.
  */
@@ -37,9 +41,11 @@ import {
 } from "../selectors/Selector.ts";
 import { assign, type Assignment } from "../world/Assignment.ts";
 import { world, type World } from "../world/World.ts";
+import { plainDataProblem } from "./PlainData.ts";
 
 const describe = (u: unknown): string => {
   if (u === null) return "null";
+  if (u === undefined) return "nothing (the field is missing)";
   if (Array.isArray(u)) return "an array";
   if (typeof u === "function") return "a function";
   if (typeof u === "object") return "an object";
@@ -153,6 +159,8 @@ export const looksLikeWorld = (u: unknown): boolean => typeof u === "object" && 
 export const decodeWorld = (u: unknown): E.Either<ReadonlyArray<DecodeProblem>, World> => {
   if (!looksLikeWorld(u))
     return E.left([{ path: "", message: `expected a World (made by world({ ... })) or a function of the inventory returning one, got ${describe(u)}` }]);
+  const notData = plainDataProblem(u);
+  if (notData !== undefined) return E.left([notData]);
   const r = WorldShape.decode(u);
   if (E.isLeft(r)) return E.left(decodeProblems(r.left));
   const { fleet, assignments } = r.right;

@@ -14,6 +14,7 @@ import { ExitCode } from "./Command.ts";
 import { isExpected } from "./CliError.ts";
 import { terminal, type Terminal } from "./Terminal.ts";
 import { VERSION } from "./Version.ts";
+import { didYouMean } from "./Suggest.ts";
 
 interface Entry {
   readonly summary: string;
@@ -85,7 +86,9 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   }
   const entry = COMMANDS.find(([name]) => name === first)?.[1];
   if (entry === undefined) {
-    const what = first.startsWith("-") ? `unknown flag ${first}` : `unknown command ${JSON.stringify(first)}`;
+    const what = first.startsWith("-")
+      ? `unknown flag ${first}${didYouMean(first, ["--help", "--version"])}`
+      : `unknown command ${JSON.stringify(first)}${didYouMean(first, COMMANDS.map(([name]) => name))}`;
     t.err(`${t.e.red(t.e.bold("Error:"))} ${what} (see 'fleet --help')`);
     return ExitCode.Error;
   }

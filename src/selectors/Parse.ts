@@ -14,13 +14,18 @@
  * - `@id in (pi-01, pi-02)`, `@id=pi-01`;
  * - `@all`, `@none`.
  *
- * Errors are values carrying the 0-based column where parsing stopped.
+ * Errors are values carrying the 0-based column where parsing stopped;
+ * `parseSelector` never throws, whatever the input. Groups (parentheses,
+ * `not ( … )`, `!( … )`) nest at most `MAX_SELECTOR_NESTING` deep: deeper text
+ * is an error at the group that goes over, so that no walk of a parsed
+ * selector can run out of stack.
  */
 import * as E from "fp-ts/lib/Either.js";
 import { labelKeyProblem, labelValueProblem } from "../algebra/Labels.ts";
 import { dnsLabelProblem } from "../algebra/Name.ts";
 import { isArch } from "../algebra/Device.ts";
 import * as S from "./Selector.ts";
+import { errorMessage } from "../algebra/ErrorMessage.ts";
 import type { Selector } from "./Selector.ts";
 
 // -------------------------------------------------------------------------------------
@@ -35,9 +40,22 @@ export interface SelectorError {
   readonly message: string;
 }
 
-/** `message at column N`, then the input with a caret under the column. */
-export const formatSelectorError = (e: SelectorError): string =>
-  `${e.message} at column ${e.position + 1}\n  ${e.input}\n  ${" ".repeat(e.position)}^`;
+/** How much of a long selector the error shows around the column. */
+const QUOTE_WIDTH = 72;
+
+/**
+ * `message at column N`, then the input with a caret under the column: the
+ * whole input when it is short, else a window around the column marked with
+ * `…`. Tabs and line breaks show as spaces so that the caret lines up.
+ */
+export const formatSelectorError = (e: SelectorError): string => {
+  const flat = e.input.replace(/[\t\n\r]/g, " ");
+  const start = flat.length <= QUOTE_WIDTH ? 0 : Math.max(0, Math.min(e.position - QUOTE_WIDTH / 2, flat.length - QUOTE_WIDTH));
+  const end = Math.min(flat.length, start + QUOTE_WIDTH);
+  const before = start > 0 ? "…" : "";
+  const shown = `${before}${flat.slice(start, end)}${end < flat.length ? "…" : ""}`;
+  return `${e.message} at column ${e.position + 1}\n  ${shown}\n  ${" ".repeat(before.length + e.position - start)}^`;
+};
 
 // -------------------------------------------------------------------------------------
 // lexer
@@ -92,8 +110,12 @@ class Stop {
 
 const describeToken = (t: Token): string => (t.kind === "eof" ? "end of input" : `'${t.text}'`);
 
+/** How deep groups may nest in selector text (stated in docs/selectors.md). */
+export const MAX_SELECTOR_NESTING = 100;
+
 class Parser {
   private i = 0;
+  private depth = 0;
   constructor(private readonly tokens: Token[]) {}
 
   private peek(offset = 0): Token {
@@ -140,9 +162,12 @@ class Parser {
   }
 
   private group(): Selector {
-    this.expect("(", "'('");
+    const open = this.expect("(", "'('");
+    if (this.depth >= MAX_SELECTOR_NESTING) throw new Stop(open.pos, `groups nested more than ${MAX_SELECTOR_NESTING} deep`);
+    this.depth++;
     const s = this.parseOr();
     this.expect(")", "')' to close the group");
+    this.depth--;
     return s;
   }
 
@@ -185,35 +210,38 @@ class Parser {
     return t.text;
   }
 
-  /** `( v1, v2 )`; like Kubernetes, `(a,)` holds the empty value, `()` is an error. */
+  /**
+   * `( v1, v2 )`, read as Kubernetes reads it: an empty element (`(a,)`,
+   * `(,a)`, `(a,,b)`) is the empty value, and so is an empty list (`()` means
+   * `("")`). Every element, empty ones included, passes `check`.
+   */
   private values(check: (text: string, pos: number) => void): string[] {
-    const open = this.expect("(", "'(' to start a value list");
-    const out: string[] = [];
+    this.expect("(", "'(' to start a value list");
+    const out: Array<readonly [string, number]> = [];
     let expectValue = true;
     for (;;) {
       const t = this.peek();
       if (t.kind === ")") {
-        if (expectValue && out.length > 0) out.push("");
+        if (expectValue) out.push(["", t.pos]);
         this.next();
         break;
       }
       if (t.kind === ",") {
-        if (expectValue) out.push("");
+        if (expectValue) out.push(["", t.pos]);
         expectValue = true;
         this.next();
         continue;
       }
       if (t.kind === "ident" && expectValue) {
-        check(t.text, t.pos);
-        out.push(t.text);
+        out.push([t.text, t.pos]);
         expectValue = false;
         this.next();
         continue;
       }
       throw new Stop(t.pos, `expected a value, ',' or ')', found ${describeToken(t)}`);
     }
-    if (out.length === 0) throw new Stop(open.pos, "a value list must not be empty");
-    return out;
+    for (const [text, pos] of out) check(text, pos);
+    return out.map(([text]) => text);
   }
 
   private integer(key: string): number {
@@ -319,6 +347,7 @@ export const parseSelector = (text: string): E.Either<SelectorError, Selector> =
   } catch (e) {
     if (e instanceof Stop) return E.left({ _tag: "SelectorError", input: text, position: e.position, message: e.message });
     if (e instanceof S.InvalidSelectorError) return E.left({ _tag: "SelectorError", input: text, position: 0, message: e.message });
-    throw e;
+    // Nothing else is expected; the contract is an Either all the same (a RangeError from a platform with a tiny stack).
+    return E.left({ _tag: "SelectorError", input: text, position: 0, message: `cannot parse: ${errorMessage(e)}` });
   }
 };

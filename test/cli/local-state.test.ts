@@ -5,7 +5,7 @@
  * temporary write and the rename (previous state intact).
  */
 import { spawn } from "node:child_process";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -108,6 +108,13 @@ describe("local state directory", () => {
       const r = await c.fleet(["plan", NT, "fleet-v2.ts"]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("Plan: 0 to create, 3 to update, 0 to delete.");
+      // Without a backup, the message offers none.
+      await writeFile(path, garbage);
+      await rm(`${path}.backup`);
+      const none = await c.fleet(["plan", NT, "fleet.ts"]);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/state\.json is not a usable state file, and there is no backup; nothing was changed\. To recover, repair it by hand, or move .* away to start from an empty state\n$/);
+      expect(none.stderr).not.toContain("cp ");
     } finally {
       await c.cleanup();
     }

@@ -29,7 +29,7 @@ import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
 import { confirm } from "../Confirm.ts";
 import { loadFleetFiles } from "../FleetFile.ts";
-import { checkTypes, inventoryOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
+import { checkTypes, inventoryOf, loadTimeoutHelp, loadTimeoutOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
 import * as J from "../JsonLines.ts";
 import { applyCompleteLine, countApplied, failureLines, planLines, type GroupBy } from "../PlanText.ts";
 import { decodeSavedPlan, realityDigest, type SavedPlan } from "../SavedPlan.ts";
@@ -49,6 +49,7 @@ Flags:
   --group-by device|deployment  group the actions by device (default) or by deployment
   --json                        print JSON lines (docs/cli.md) instead of text; needs --auto-approve or a saved plan
   --no-typecheck                do not type-check the fleet files first (faster)
+${loadTimeoutHelp}
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
   -h, --help                    show this help
 
@@ -129,7 +130,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       if (files.length > 0 && files.every((f) => existsSync(f))) {
         let hash: string;
         try {
-          world = (await loadFleetFiles(files, inventoryOf(reality))).world;
+          world = (await loadFleetFiles(files, inventoryOf(reality), { timeoutMs: loadTimeoutOf("apply", values) })).world;
           hash = worldHash(world);
         } catch (e) {
           throw new CliError(`saved plan is stale: its fleet files no longer load (${(e as Error).message})`);
@@ -143,7 +144,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       } else reportProblems(problems, t, false);
       plan = saved.plan;
     } else {
-      const { reality, problems, fleet } = await readInputs(b, positionals);
+      const { reality, problems, fleet } = await readInputs(b, positionals, loadTimeoutOf("apply", values));
       world = fleet.world;
       const now = new Date();
       plan = diff(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });

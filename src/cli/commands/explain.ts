@@ -19,7 +19,7 @@ import { expectPositionals, orUsage, parseDeviceArg, parseDuration, parseFlags, 
 import { backendConfig, backendFlags, backendHelp } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { checkTypes, readInputs, reportProblems, withBackend } from "../Inputs.ts";
+import { checkTypes, loadTimeoutFlag, loadTimeoutHelp, loadTimeoutOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
 import { assignedByText } from "../PlanText.ts";
 import { table } from "../Table.ts";
 import { terminal } from "../Terminal.ts";
@@ -34,6 +34,7 @@ the device reports (presence, heartbeat, published and observed state).
 
 Flags:
   --no-typecheck                do not type-check the fleet files first (faster)
+${loadTimeoutHelp}
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
   -h, --help                    show this help
 
@@ -61,6 +62,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     help: { type: "boolean", short: "h" },
     "no-typecheck": { type: "boolean" },
     "offline-after": { type: "string" },
+    ...loadTimeoutFlag,
   });
   expectPositionals("explain", positionals, 2, Infinity, "fleet file and device (fleet explain FILE… DEVICE)");
   const files = positionals.slice(0, -1);
@@ -70,7 +72,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   if (values["no-typecheck"] !== true) await checkTypes(files, t, false);
 
   return withBackend(config, t, async (b) => {
-    const { reality, problems, fleet } = await readInputs(b, files);
+    const { reality, problems, fleet } = await readInputs(b, files, loadTimeoutOf("explain", values));
     reportProblems(problems, t, false);
     const w = fleet.world;
     const now = new Date();

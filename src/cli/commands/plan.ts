@@ -13,7 +13,7 @@ import { expectPositionals, orUsage, parseChoice, parseDuration, parseFlags, wan
 import { backendConfig, backendFlags, backendHelp, describeBackend } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { checkTypes, readInputs, reportProblems, withBackend } from "../Inputs.ts";
+import { checkTypes, loadTimeoutFlag, loadTimeoutHelp, loadTimeoutOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
 import * as J from "../JsonLines.ts";
 import { planLines, type GroupBy } from "../PlanText.ts";
 import { encodeSavedPlan, realityDigest } from "../SavedPlan.ts";
@@ -32,6 +32,7 @@ Flags:
   --json                        print JSON lines (docs/cli.md) instead of text
   --out FILE                    save the plan, to apply exactly it later with \`fleet apply FILE\`
   --no-typecheck                do not type-check the fleet files first (faster)
+${loadTimeoutHelp}
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
   -h, --help                    show this help
 
@@ -46,6 +47,7 @@ export const planFlags = {
   "group-by": { type: "string" },
   "no-typecheck": { type: "boolean" },
   "offline-after": { type: "string" },
+  ...loadTimeoutFlag,
 } as const;
 
 /** Writes a file atomically (temporary file, then rename), readable by the owner only: plans carry specs, env included. */
@@ -74,7 +76,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
 
   if (values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
   return withBackend(config, t, async (b) => {
-    const { reality, problems, fleet } = await readInputs(b, positionals);
+    const { reality, problems, fleet } = await readInputs(b, positionals, loadTimeoutOf("plan", values));
     const now = new Date();
     const plan: Plan = diff(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });
     const header = { world: worldHash(fleet.world), reality: realityDigest(reality), backend: describeBackend(config), files: positionals, now };

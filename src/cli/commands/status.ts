@@ -10,7 +10,7 @@ import { expectPositionals, orUsage, parseDeviceArg, parseDuration, parseFlags, 
 import { backendConfig, backendFlags, backendHelp } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { checkTypes, readInputs, reportProblems, withBackend } from "../Inputs.ts";
+import { checkTypes, loadTimeoutFlag, loadTimeoutHelp, loadTimeoutOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
 import * as J from "../JsonLines.ts";
 import { table } from "../Table.ts";
 import { terminal, type Paint } from "../Terminal.ts";
@@ -25,6 +25,7 @@ Flags:
   --device ID                   the status of one device, per deployment
   --json                        print JSON lines (docs/cli.md) instead of a table
   --no-typecheck                do not type-check the fleet files first (faster)
+${loadTimeoutHelp}
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
   -h, --help                    show this help
 
@@ -98,6 +99,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     device: { type: "string" },
     "no-typecheck": { type: "boolean" },
     "offline-after": { type: "string" },
+    ...loadTimeoutFlag,
   });
   expectPositionals("status", positionals, 1, Infinity, "fleet file (fleet status FILE…)");
   const config = orUsage("status", backendConfig(values));
@@ -106,7 +108,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const json = values.json === true;
   if (values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
   return withBackend(config, t, async (b) => {
-    const { reality, problems, fleet } = await readInputs(b, positionals);
+    const { reality, problems, fleet } = await readInputs(b, positionals, loadTimeoutOf("status", values));
     reportProblems(problems, t, json);
     const now = new Date();
     const st = status(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });

@@ -12,7 +12,8 @@ import { emptyReality } from "../../diff/Reality.ts";
 import { parseFlags, wantsHelp, expectPositionals } from "../Args.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { findTsconfig, loadFleetFiles, type LoadedFleet } from "../FleetFile.ts";
+import { checkFleetPaths, findTsconfig, loadFleetFiles, type LoadedFleet } from "../FleetFile.ts";
+import { loadTimeoutFlag, loadTimeoutHelp, loadTimeoutOf } from "../Inputs.ts";
 import { overlaps, type Overlap } from "../Overlaps.ts";
 import { conflictLines } from "../PlanText.ts";
 import { terminal } from "../Terminal.ts";
@@ -29,7 +30,8 @@ conflicts depend on the devices that register: run \`fleet plan\` for those.
 A file that exports a function of the inventory is called with no devices.
 
 Flags:
-  -h, --help   show this help
+${loadTimeoutHelp}
+  -h, --help                    show this help
 
 Exit codes: 0 valid, 1 invalid (type errors, a file that does not load, conflicts).`;
 
@@ -54,9 +56,11 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     t.out(help);
     return ExitCode.Ok;
   }
-  const { positionals } = parseFlags("validate", argv, { help: { type: "boolean", short: "h" } });
+  const { values, positionals } = parseFlags("validate", argv, { help: { type: "boolean", short: "h" }, ...loadTimeoutFlag });
   expectPositionals("validate", positionals, 1, Infinity, "fleet file (fleet validate FILE…)");
   let errors = 0;
+  checkFleetPaths(positionals);
+  const timeoutMs = loadTimeoutOf("validate", values);
 
   const tc = await typeCheck(positionals, { tsconfig: findTsconfig(positionals[0] as string) });
   if (tc._tag === "Unavailable") throw new CliError(`cannot type-check: ${tc.reason}`);
@@ -68,7 +72,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
 
   let fleet: LoadedFleet;
   try {
-    fleet = await loadFleetFiles(positionals, []);
+    fleet = await loadFleetFiles(positionals, [], { timeoutMs });
   } catch (e) {
     if (errors > 0 && e instanceof CliError) {
       t.out(`${p.red("✗")} ${e.message}`);

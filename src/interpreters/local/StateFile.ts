@@ -39,6 +39,7 @@ import {
   type ReportedDevice,
 } from "../../diff/Reality.ts";
 import type { ReadProblem } from "../Interpreter.ts";
+import { recoveryAdvice, type BackupFound } from "./CorruptState.ts";
 
 export const STATE_FILE = "state.json";
 export const BACKUP_FILE = "state.json.backup";
@@ -120,9 +121,6 @@ export interface Decoded {
   readonly state: LocalState;
   readonly problems: ReadonlyArray<ReadProblem>;
 }
-
-const describeState = (path: string, backup: string, backupNote: string): string =>
-  `${path} is not a usable state file; nothing was changed. To recover, restore the previous state: \`cp ${backup} ${path}\`${backupNote}, or move ${path} away to start from an empty state`;
 
 /**
  * Decodes the text of a state file. `Left` is the reason the whole file is
@@ -244,14 +242,14 @@ export const loadState = async (stateDir: string): Promise<Loaded> => {
   const d = decodeState(text, path);
   if (d._tag === "Ok") return { state: d.state, problems: d.problems, text };
   const backup = join(stateDir, BACKUP_FILE);
-  let note = "";
+  let found: BackupFound;
   try {
     const b = decodeState(await readFile(backup, "utf8"), backup);
-    note = b._tag === "Ok" ? ` (serial ${b.state.serial})` : " (the backup is unusable too)";
+    found = b._tag === "Ok" ? { _tag: "Usable", serial: b.state.serial } : { _tag: "Unusable" };
   } catch {
-    note = " (no backup exists)";
+    found = { _tag: "Missing" };
   }
-  throw new StateCorruptError(`${path}: ${d.reason}. ${describeState(path, backup, note)}`);
+  throw new StateCorruptError(`${path}: ${d.reason}. ${recoveryAdvice(path, backup, found)}`);
 };
 
 const TEMP = /^\.state\.json(\.backup)?\.[0-9]+\.[0-9a-f]{8}\.tmp$/;
