@@ -15,6 +15,7 @@ import type { LocalInterpreter } from "../interpreters/local/index.ts";
 import { parseChoice, parseDuration, parseLabelsArg, type Options } from "./Args.ts";
 import { isArch } from "../algebra/Device.ts";
 import { VERSION } from "./Version.ts";
+import { processReleases } from "./Exit.ts";
 
 export const BACKENDS = ["local", "nats", "kube", "podman"] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -222,6 +223,7 @@ export const openBackend = async (c: BackendConfig, hooks: BackendHooks = {}): P
         stateDir: c.stateDir,
         lockTimeoutMs: c.lockTimeoutMs,
         version: VERSION,
+        exitReleases: processReleases,
         ...(hooks.onLockWait !== undefined ? { onLockWait: hooks.onLockWait } : {}),
       });
       return { interpreter, local: interpreter };

@@ -14,6 +14,8 @@ import { ExitCode } from "./Command.ts";
 import { isExpected } from "./CliError.ts";
 import { terminal, type Terminal } from "./Terminal.ts";
 import { VERSION } from "./Version.ts";
+import { installExitHandlers } from "./Exit.ts";
+import { guardProcessOutput } from "./Output.ts";
 
 interface Entry {
   readonly summary: string;
@@ -97,8 +99,14 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   }
 };
 
-/** Runs `main` as the process: sets the exit code and lets stdout drain. */
+/**
+ * Runs `main` as the process: output that ends quietly when its reader goes
+ * away, locks released on signals and crashes (Output.ts, Exit.ts), the exit
+ * code set, stdout left to drain.
+ */
 export const runAsProcess = async (argv: ReadonlyArray<string>): Promise<void> => {
+  guardProcessOutput();
+  installExitHandlers((line) => void process.stderr.write(`${line}\n`));
   const code = await main(argv);
   process.exitCode = code;
   // If a library left a handle open, do not hang; an unref'd timer never keeps the process alive itself.
