@@ -5,59 +5,13 @@
  * end quietly (no stack trace, no `write EPIPE`), release the lock (the next
  * apply proceeds), and leave the state either the previous or the new one.
  */
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, REPO, type Result, workspace, type Workspace } from "./support.ts";
+import { bigFleet, noCrash, spawnFleet } from "./pipes.ts";
+import { workspace, type Workspace } from "./support.ts";
 
 const NT = "--no-typecheck";
-
-interface Spawned {
-  readonly result: Promise<Result>;
-  readonly kill: (signal: NodeJS.Signals) => void;
-}
-
-/**
- * Runs `fleet ARGS` with pipes we may close: `closeStderr` closes our end of
- * its stderr at once (a reader that went away), `closeStdoutAfter` closes our
- * end of its stdout after the first chunk (like `| head -1`).
- */
-const spawnFleet = (ws: Workspace, args: ReadonlyArray<string>, o: { readonly closeStderr?: boolean; readonly closeStdoutAfterFirst?: boolean } = {}): Spawned => {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("FLEET_") && k !== "FORCE_COLOR") env[k] = v;
-  env["FLEET_CACHE_DIR"] = join(ws.dir, ".cache");
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ws.dir, env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  if (o.closeStderr === true) child.stderr.destroy();
-  else child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    if (o.closeStdoutAfterFirst === true) {
-      stdout += d.split("\n")[0];
-      child.stdout.destroy();
-    } else stdout += d;
-  });
-  const result = new Promise<Result>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal !== null ? -1 : null), stdout, stderr }));
-  });
-  return { result, kill: (s) => child.kill(s) };
-};
-
-const bigFleet = (devices: number, image: string): string => `
-import { assign, deployment, device, podman, world } from "fleet-algebra";
-const web = deployment("web", podman({ services: [{ name: "httpd", image: "${image}" }] }));
-const metrics = deployment("metrics", podman({ services: [{ name: "exporter", image: "node-exporter:1" }] }));
-export default world({
-  fleet: Array.from({ length: ${devices} }, (_, i) => device(\`d-\${i}\`, { labels: { env: "prod" } })),
-  assignments: [assign("env=prod", web), assign("env=prod", metrics)],
-});
-`;
-
-const noCrash = (stderr: string): void => {
-  expect(stderr).not.toMatch(/EPIPE|ERR_STREAM|\n\s+at /);
-};
 
 describe("fleet exit paths (local backend)", () => {
   let ws: Workspace;
