@@ -3,7 +3,8 @@
  * on every exit path:
  * - normal completion and errors: the holder releases in its own `finally`
  *   and unregisters;
- * - SIGINT, SIGTERM, SIGHUP: every release still registered runs (bounded by
+ * - SIGINT, SIGTERM, SIGHUP (unless the command listens for it itself, to
+ *   stop gracefully): every release still registered runs (bounded by
  *   `RELEASE_TIMEOUT_MS`, so a server that is gone cannot hold the exit), then
  *   the process exits with 128 + the signal's number, as a shell reports a
  *   process killed by it; a second signal exits at once;
@@ -55,6 +56,8 @@ export const installExitHandlers = (say: (line: string) => void): void => {
   };
   for (const name of Object.keys(EXIT_SIGNALS) as ExitSignal[]) {
     process.on(name, () => {
+      // A command with its own graceful stop (fleet agent, fleet sim) listens too: it releases on its own path.
+      if (process.listenerCount(name) > 1) return;
       say(`Interrupted by ${name}${held.size > 0 ? "; releasing the state lock" : ""}.`);
       exitAfterReleases(128 + EXIT_SIGNALS[name]);
     });
