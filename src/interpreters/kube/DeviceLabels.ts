@@ -26,6 +26,7 @@ import * as O from "fp-ts/lib/Option.js";
 import { labelsEqual, type Labels } from "../../algebra/Labels.ts";
 import type { DeviceId } from "../../algebra/Name.ts";
 import { fleetOf } from "../../diff/Diff.ts";
+import type { Reality } from "../../diff/Reality.ts";
 import type { World } from "../../world/World.ts";
 import { formatFailure, type Api } from "./Api.ts";
 import { DEVICE } from "./Crds.ts";
@@ -46,13 +47,18 @@ export interface WantedLabels {
   readonly declared?: Labels;
 }
 
-/** What each existing Device object should carry (pure: the World and the objects in, the labels out). */
-export const wantedLabels = (world: World, objects: ReadonlyMap<DeviceId, DeviceObject>, registered: Parameters<typeof fleetOf>[1]): ReadonlyMap<DeviceId, WantedLabels> => {
+/**
+ * What each Device object (by id) should carry: pure, the World and Reality
+ * in, the labels out. Law (test/kube/labels-law.test.ts): for every selector
+ * with a LabelSelector form, the objects whose labels satisfy it are the
+ * fleet's matches, plus objects outside the fleet iff it matches no labels.
+ */
+export const wantedLabels = (world: World, objectIds: Iterable<DeviceId>, registered: Reality): ReadonlyMap<DeviceId, WantedLabels> => {
   const fleet = fleetOf(world, registered, [], new Map());
   const declared = O.isSome(world.fleet);
   const byId = new Map(fleet.devices.map((d) => [d.id, d] as const));
   const out = new Map<DeviceId, WantedLabels>();
-  for (const id of objects.keys()) {
+  for (const id of objectIds) {
     const d = byId.get(id);
     out.set(id, d === undefined ? { labels: {} } : declared ? { labels: d.labels, declared: d.labels } : { labels: d.labels });
   }
@@ -67,9 +73,9 @@ const carries = (o: DeviceObject, w: WantedLabels): boolean =>
 export const syncDeviceLabels = async (
   ctx: LabelContext,
   world: World,
-  snapshot: { readonly objects: ReadonlyMap<DeviceId, DeviceObject>; readonly reality: Parameters<typeof fleetOf>[1] },
+  snapshot: { readonly objects: ReadonlyMap<DeviceId, DeviceObject>; readonly reality: Reality },
 ): Promise<ReadonlyArray<string>> => {
-  const wanted = wantedLabels(world, snapshot.objects, snapshot.reality);
+  const wanted = wantedLabels(world, snapshot.objects.keys(), snapshot.reality);
   const todo = [...wanted].filter(([id, w]) => {
     const o = snapshot.objects.get(id);
     return o !== undefined && !carries(o, w);
