@@ -160,7 +160,7 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
       const notApplied = total - applied;
       throw new BackendUnavailableError(
         `NATS server lost after ${applied} of ${plural(total, "action", "actions")} applied; ${notApplied} not applied (writes sent just before the loss may have been stored); ` +
-          `the apply lock could not be released and expires ${Math.round(deps.lockTtlMs / 1000)} s after its last renewal; run fleet plan again`,
+          `the apply lock, unless released, expires ${Math.round(deps.lockTtlMs / 1000)} s after its last renewal; run fleet plan again`,
       );
     }
     return { _tag: "Completed", outcomes };
