@@ -1,8 +1,9 @@
 /**
  * Exit paths of the real `fleet apply --backend nats` on a real nats-server:
  * the server killed mid-apply and not coming back (one line, a count, exit 1;
- * the lock then broken by its ID with `force-unlock --backend nats`, and the
- * re-plan is the remainder), SIGTERM mid-apply (the lock released), stderr
+ * the re-plan is the remainder; the lock expires by itself), a dead holder's
+ * lock (refused with advice, broken by its ID with `force-unlock --backend
+ * nats`), SIGTERM mid-apply (the lock released), stderr
  * closed during `--progress` (the apply completes, the lock released), and
  * lock advice that names only what works for NATS.
  */
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bigFleet, noCrash, spawnFleet } from "../cli/pipes.ts";
 import { workspace, type Workspace } from "../cli/support.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
+import { nats as natsInterpreter } from "../../src/interpreters/nats/index.ts";
 
 const NT = "--no-typecheck";
 const DEVICES = 20_000;
@@ -30,7 +32,7 @@ describe("fleet apply --backend nats: exit paths", () => {
     await ws?.cleanup();
   });
 
-  it("server killed mid-apply and gone: one line with a count, exit 1; the lock is broken by its ID; the re-plan is the remainder", async () => {
+  it("server killed mid-apply and gone: one line with a count, exit 1; the re-plan is the remainder", async () => {
     let killed: Promise<void> | undefined;
     let killedAt = 0;
     const p = spawnFleet(ws, ["apply", NT, "--auto-approve", "--progress", ...nats(), "big.ts"], {
@@ -59,32 +61,44 @@ describe("fleet apply --backend nats: exit paths", () => {
     expect(tookMs).toBeLessThan(30_000);
 
     await server.restart();
-    // The dead apply's lock is still there: refused with advice that works for NATS, naming the lock ID.
-    const refused = await ws.fleet(["apply", NT, "--auto-approve", "--lock-timeout", "0", ...nats(), "big.ts"]);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/the state is locked by .* \(lock ID \S+\) until /);
-    expect(refused.stderr).toContain(`break it with fleet force-unlock --backend nats --nats ${server.url} LOCK_ID`);
-    expect(refused.stderr).not.toContain("fleet force-unlock LOCK_ID");
-    const id = /\(lock ID (\S+)\)/.exec(refused.stderr)?.[1] as string;
-
-    const wrong = await ws.fleet(["force-unlock", "--force", ...nats(), "not-the-id"]);
-    expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toContain('lock ID "not-the-id" does not match the NATS apply lock held by');
-    const noId = await ws.fleet(["force-unlock", "--force", ...nats()]);
-    expect(noId.code).toBe(1);
-    const unlocked = await ws.fleet(["force-unlock", "--force", ...nats(), id]);
-    expect(unlocked.stderr).toBe("");
-    expect(unlocked.code).toBe(0);
-    expect(unlocked.stdout).toContain(`The NATS apply lock held by`);
-
     // The re-plan is exactly what was not applied (writes in flight at the kill may or may not have been stored).
     const plan = await ws.fleet(["plan", NT, ...nats(), "big.ts"]);
     const toCreate = Number(/Plan: (\d+) to create, 0 to update, 0 to delete\./.exec(plan.stdout)?.[1]);
     expect(toCreate).toBeLessThanOrEqual(notApplied);
     expect(toCreate).toBeGreaterThan(0);
-    const again = await ws.fleet(["apply", NT, "--auto-approve", "--lock-timeout", "0", ...nats(), "big.ts"]);
+    // The dead apply's lock could not be released: it expires 30 s after its last renewal (or already has).
+    const again = await ws.fleet(["apply", NT, "--auto-approve", "--lock-timeout", "45s", ...nats(), "big.ts"]);
     expect(again.code).toBe(0);
     expect((await ws.fleet(["plan", NT, ...nats(), "big.ts"])).stdout).toContain("No changes.");
+  }, 180_000);
+
+  it("a dead holder's lock: refused with advice that works for NATS and its lock ID; force-unlock breaks it only with that ID", async () => {
+    const fleet = await natsInterpreter({ servers: server.url, name: "lock-writer" });
+    try {
+      const now = new Date();
+      const value = { v: 1, owner: "fleet-cli@dead-host:1/x", id: "dead-1", acquired: now.toISOString(), expires: new Date(now.getTime() + 600_000).toISOString() };
+      await fleet.buckets.locks.put("apply", new TextEncoder().encode(JSON.stringify(value)));
+    } finally {
+      await fleet.close();
+    }
+    const refused = await ws.fleet(["apply", NT, "--auto-approve", "--lock-timeout", "0", ...nats(), "big2.ts"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/the state is locked by fleet-cli@dead-host:1\/x \(lock ID dead-1\) until /);
+    expect(refused.stderr).toContain(`break it with fleet force-unlock --backend nats --nats ${server.url} LOCK_ID`);
+    expect(refused.stderr).not.toContain("fleet force-unlock LOCK_ID");
+
+    const wrong = await ws.fleet(["force-unlock", "--force", ...nats(), "not-the-id"]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('lock ID "not-the-id" does not match the NATS apply lock held by fleet-cli@dead-host:1/x (lock ID dead-1)');
+    const noId = await ws.fleet(["force-unlock", "--force", ...nats()]);
+    expect(noId.code).toBe(1);
+    const unlocked = await ws.fleet(["force-unlock", "--force", ...nats(), "dead-1"]);
+    expect(unlocked.stderr).toBe("");
+    expect(unlocked.code).toBe(0);
+    expect(unlocked.stdout).toContain("The NATS apply lock held by fleet-cli@dead-host:1/x is broken (lock ID dead-1 removed).");
+    const next = await ws.fleet(["apply", NT, "--auto-approve", "--lock-timeout", "0", ...nats(), "big.ts"]);
+    expect(next.stderr).not.toContain("locked");
+    expect(next.code).toBe(0);
   }, 180_000);
 
   it("SIGTERM mid-apply: exits 143 quietly and releases the NATS lock (the next apply takes it at once)", async () => {
