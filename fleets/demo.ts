@@ -2,9 +2,12 @@
  * A small fleet that runs with no server: `npx fleet apply --auto-approve fleets/demo.ts`
  * writes its desired state to the local backend (`.fleet/` in the current directory).
  *
- * Five devices in two sites; every device runs a metrics exporter, the
- * production Raspberry Pis serve the web app, and the one x86 box in the lab
- * gets a newer web image by a higher-priority assignment.
+ * Five devices in two sites; every device runs a metrics exporter. The
+ * production Raspberry Pis serve the web app (httpd 2.4.62), except that a
+ * higher-priority canary gives the newer image (2.4.63) to every `site=south`
+ * device: pi-03, and nuc-01, a lab box that serves web only through the
+ * canary. The other lab box, vm-01, gets no web (`fleet explain fleets/demo.ts
+ * vm-01` says why).
  */
 import { arch, assign, deployment, device, label, podman, world } from "fleet-algebra";
 

@@ -6,12 +6,13 @@
  *
  * Lines come in a defined order: for a plan, `plan`, then `warning`s,
  * `conflict`s, `skipped`, `action`s (canonical order) and one `summary`;
- * apply adds one `outcome` per action (plan order) and one `apply`.
+ * apply adds one `outcome` per action (plan order) and one `apply`; status
+ * ends with one `status_summary`, even when nothing is assigned.
  */
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { ActionOutcome, ReadProblem } from "../interpreters/Interpreter.ts";
 import type { Action, Conflict, Plan, Skipped, Summary } from "../diff/Plan.ts";
-import type { DeploymentStatusSummary, DeviceStatus } from "../diff/Status.ts";
+import type { DeploymentStatusSummary, DeviceStatus, FleetStatus } from "../diff/Status.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
 
 export const JSON_LINES_VERSION = 1;
@@ -121,3 +122,10 @@ export const deviceStatus = (d: DeviceStatus): string =>
       ...(x.at !== undefined ? { at: x.at.toISOString() } : {}),
     })),
   });
+
+/** The last line of `status --json`: counts, so that an empty fleet still prints a line. */
+export const statusSummary = (st: FleetStatus): string => {
+  const online = st.devices.filter((d) => d.presence === "online").length;
+  const offline = st.devices.filter((d) => d.presence === "offline").length;
+  return line({ type: "status_summary", deployments: st.deployments.length, devices: st.devices.length, online, offline, unregistered: st.devices.length - online - offline });
+};

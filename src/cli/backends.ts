@@ -12,9 +12,11 @@ import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import type { Interpreter } from "../interpreters/Interpreter.ts";
 import type { LocalInterpreter } from "../interpreters/local/index.ts";
+import type { NatsInterpreter } from "../interpreters/nats/index.ts";
 import { parseChoice, parseDuration, parseLabelsArg, type Options } from "./Args.ts";
 import { isArch } from "../algebra/Device.ts";
 import { VERSION } from "./Version.ts";
+import { processReleases } from "./Exit.ts";
 
 export const BACKENDS = ["local", "nats", "kube", "podman"] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -90,7 +92,8 @@ export const backendHelp = `Backend (default local; env FLEET_BACKEND):
   --backend local|nats|kube|podman
   local:   --state-dir DIR (env FLEET_STATE_DIR, default .fleet)
            --lock-timeout DURATION (retry a held lock this long, e.g. 30s; default 0)
-  nats:    --nats URL[,URL] (env FLEET_NATS_URL)  --nats-creds FILE
+  nats:    --lock-timeout DURATION (wait for an apply lock held elsewhere; default 10s)
+           --nats URL[,URL] (env FLEET_NATS_URL)  --nats-creds FILE
            --nats-token TOKEN (env FLEET_NATS_TOKEN)  --nats-user USER  --nats-pass PASS
            --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
   kube:    --kubeconfig FILE  --context NAME  -n, --namespace NAME  --force-conflicts
@@ -104,6 +107,8 @@ export type BackendConfig =
   | {
       readonly _tag: "nats";
       readonly servers: ReadonlyArray<string>;
+      /** Wait for a held apply lock this long; undefined: the interpreter's default. */
+      readonly lockTimeoutMs?: number;
       readonly credsFile?: string;
       readonly token?: string;
       readonly user?: string;
@@ -141,6 +146,9 @@ const OWNER: { readonly [K in keyof typeof backendFlags]: BackendName | "any" } 
   "device-arch": "podman",
 };
 
+/** Flags that a second backend takes as well as their owner. */
+const ALSO: { readonly [K in keyof typeof backendFlags]?: BackendName } = { "lock-timeout": "nats" };
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 
@@ -152,7 +160,7 @@ export const backendConfig = (values: BackendValues, env: Env = process.env, cwd
   const b = name.right;
   for (const k of Object.keys(values) as Array<keyof typeof backendFlags>) {
     const owner = OWNER[k];
-    if (owner !== undefined && owner !== "any" && owner !== b && values[k] !== undefined)
+    if (owner !== undefined && owner !== "any" && owner !== b && ALSO[k] !== b && values[k] !== undefined)
       return E.left(`--${k} is a flag of the ${owner} backend, but the backend is ${b} (add --backend ${owner})`);
   }
   switch (b) {
@@ -162,8 +170,11 @@ export const backendConfig = (values: BackendValues, env: Env = process.env, cwd
       const timeout = values["lock-timeout"] === undefined ? E.right(0) : parseDuration("--lock-timeout", values["lock-timeout"]);
       return E.map((ms: number): BackendConfig => ({ _tag: "local", stateDir: resolve(cwd, dir), lockTimeoutMs: ms }))(timeout);
     }
-    case "nats":
-      return E.map((s: NatsFlagSettings): BackendConfig => ({ _tag: "nats", ...s }))(decodeNatsFlags(values, env));
+    case "nats": {
+      const timeout = values["lock-timeout"] === undefined ? E.right(undefined) : parseDuration("--lock-timeout", values["lock-timeout"]);
+      if (E.isLeft(timeout)) return timeout;
+      return E.map((s: NatsFlagSettings): BackendConfig => ({ _tag: "nats", ...s, ...opt("lockTimeoutMs", timeout.right) }))(decodeNatsFlags(values, env));
+    }
     case "kube":
       return E.right({
         _tag: "kube",
@@ -206,6 +217,8 @@ export interface OpenBackend {
   readonly interpreter: Interpreter;
   /** Present for the local backend (force-unlock, simulation). */
   readonly local?: LocalInterpreter;
+  /** Present for the NATS backend (force-unlock). */
+  readonly nats?: NatsInterpreter;
 }
 
 export interface BackendHooks {
@@ -222,6 +235,7 @@ export const openBackend = async (c: BackendConfig, hooks: BackendHooks = {}): P
         stateDir: c.stateDir,
         lockTimeoutMs: c.lockTimeoutMs,
         version: VERSION,
+        exitReleases: processReleases,
         ...(hooks.onLockWait !== undefined ? { onLockWait: hooks.onLockWait } : {}),
       });
       return { interpreter, local: interpreter };
@@ -236,8 +250,10 @@ export const openBackend = async (c: BackendConfig, hooks: BackendHooks = {}): P
         ...opt("user", c.user),
         ...opt("pass", c.pass),
         ...(c.tls !== undefined ? { tls: { ...c.tls } } : {}),
+        ...opt("lockWaitMs", c.lockTimeoutMs),
+        exitReleases: processReleases,
       });
-      return { interpreter };
+      return { interpreter, nats: interpreter };
     }
     case "kube": {
       const { kube } = await import("../interpreters/kube/index.ts");

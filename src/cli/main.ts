@@ -15,6 +15,8 @@ import { isExpected } from "./CliError.ts";
 import { terminal, type Terminal } from "./Terminal.ts";
 import { VERSION } from "./Version.ts";
 import { didYouMean } from "./Suggest.ts";
+import { installExitHandlers } from "./Exit.ts";
+import { guardProcessOutput } from "./Output.ts";
 
 interface Entry {
   readonly summary: string;
@@ -29,7 +31,7 @@ const COMMANDS: ReadonlyArray<readonly [string, Entry]> = [
   ["status", { summary: "Rollout status per deployment, or per device", load: () => import("./commands/status.ts") }],
   ["ui", { summary: "A live, read-only dashboard in the browser (local, NATS, Kubernetes)", load: () => import("./commands/ui.ts") }],
   ["validate", { summary: "Load and type-check fleet files; report conflicts and overlaps (offline)", load: () => import("./commands/validate.ts") }],
-  ["force-unlock", { summary: "Remove a stuck lock of the local backend", load: () => import("./commands/force-unlock.ts") }],
+  ["force-unlock", { summary: "Remove a stuck apply lock (local state, or NATS with --backend nats)", load: () => import("./commands/force-unlock.ts") }],
   ["local", { summary: "Simulate devices on the local backend (demos and tests)", load: () => import("./commands/local.ts") }],
   ["agent", { summary: "Run the device agent", load: () => import("./commands/agent.ts") }],
   ["sim", { summary: "Simulate a fleet of agents against NATS", load: () => import("./commands/sim.ts") }],
@@ -101,8 +103,14 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   }
 };
 
-/** Runs `main` as the process: sets the exit code and lets stdout drain. */
+/**
+ * Runs `main` as the process: output that ends quietly when its reader goes
+ * away, locks released on signals and crashes (Output.ts, Exit.ts), the exit
+ * code set, stdout left to drain.
+ */
 export const runAsProcess = async (argv: ReadonlyArray<string>): Promise<void> => {
+  guardProcessOutput();
+  installExitHandlers((line) => void process.stderr.write(`${line}\n`));
   const code = await main(argv);
   process.exitCode = code;
   // If a library left a handle open, do not hang; an unref'd timer never keeps the process alive itself.

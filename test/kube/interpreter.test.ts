@@ -194,7 +194,10 @@ describe("applying Worlds", () => {
     const r = await i.read();
     expect(r.problems).toEqual([]);
     expect({ ...r.reality.devices.get(edge.id)?.device.labels }).toEqual({ env: "", site: "north" });
-    await converge(i, world({ assignments: [assign(label("env", ""), web("registry.local/web:1"))] }));
+    const w = world({ assignments: [assign(label("env", ""), web("registry.local/web:1"))] });
+    await converge(i, w);
+    // Device labels are written when the World is published (DeviceLabels.ts), as fleet apply does.
+    expect((await i.syncStatus(w)).problems).toEqual([]);
     expect((await cluster.kubectl(["get", "devices", "-n", ns, "-l", "env=", "-o", "name"])).trim()).toBe("device.fleet-algebra.dev/edge-01");
   });
 

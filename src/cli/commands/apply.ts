@@ -29,6 +29,7 @@ import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
 import { confirm } from "../Confirm.ts";
 import { loadFleetFiles } from "../FleetFile.ts";
+import { lockedAdvice } from "../LockAdvice.ts";
 import { checkTypes, inventoryOf, loadTimeoutHelp, loadTimeoutOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
 import * as J from "../JsonLines.ts";
 import { applyCompleteLine, countApplied, failureLines, planLines, type GroupBy } from "../PlanText.ts";
@@ -186,7 +187,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       }
       case "Locked":
         throw new CliError(
-          `the state is locked by ${result.holder}${result.until !== undefined ? ` until ${result.until.toISOString()}` : ""}; nothing was applied. Retry with --lock-timeout, or if no apply is running, remove the lock with fleet force-unlock LOCK_ID`,
+          `the state is locked by ${result.holder}${result.until !== undefined ? ` until ${result.until.toISOString()}` : ""}; nothing was applied. ${lockedAdvice(config)}`,
         );
       case "Completed": {
         await publish();

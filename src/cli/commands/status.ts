@@ -125,6 +125,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     if (json) {
       for (const d of st.deployments) t.out(J.deploymentStatus(d));
       for (const d of st.devices) t.out(J.deviceStatus(d));
+      t.out(J.statusSummary(st));
     } else for (const l of fleetTable(st, now, t.o)) t.out(l);
     return ExitCode.Ok;
   });

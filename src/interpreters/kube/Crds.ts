@@ -92,7 +92,15 @@ const deviceSchema: Schema = {
       properties: {
         labels: {
           type: "object",
-          description: "The device's labels as registered by its agent (mirrored to metadata.labels).",
+          description: "The device's labels as its agent reports them.",
+          additionalProperties: str({ maxLength: 63, pattern: LABEL_VALUE }),
+        },
+        declaredLabels: {
+          type: "object",
+          // Letting go of the field leaves null on 1.20 (as with spec.deployments): null is "not declared".
+          nullable: true,
+          description:
+            "The device's labels as the World declares them, when it declares the device; then they, not the reported ones, are what selectors see. metadata.labels holds the labels selectors see.",
           additionalProperties: str({ maxLength: 63, pattern: LABEL_VALUE }),
         },
         arch: str({ pattern: ARCH, description: "CPU architecture as uname -m says it; present iff the device registered." }),

@@ -4,12 +4,16 @@
  * One object per device, named by the device id, in the interpreter's
  * namespace. Three writers, each owning its own fields under server-side
  * apply:
- * - the agent (field manager `fleet-agent`): `spec.labels`, `spec.arch`,
- *   `spec.agentVersion`, `spec.inventory`, `metadata.labels` (a mirror of the
- *   device labels, so `kubectl get devices -l …` selects as the fleet does),
- *   and the status (`lastHeartbeat`, observed `deployments`);
+ * - the agent (field manager `fleet-agent`): `spec.labels` (the labels it
+ *   reports), `spec.arch`, `spec.agentVersion`, `spec.inventory`, and the
+ *   status (`lastHeartbeat`, observed `deployments`);
  * - the control plane (`fleet-algebra`): `spec.deployments`, the desired
  *   entries, a list keyed by deployment name;
+ * - the control plane's label writer (`fleet-algebra-labels`, DeviceLabels.ts):
+ *   `metadata.labels`, the labels the selectors see (the World's declaration
+ *   when it declares the device, else what the agent reports), and
+ *   `spec.declaredLabels` when declared, so `kubectl get devices -l …` selects
+ *   exactly what the fleet matched;
  * - operators, who may own entries too (their conflicts are reported).
  *
  * A device is registered iff `spec.arch` is set. Each desired entry carries
@@ -58,6 +62,10 @@ export interface DeviceObject {
   /** By deployment name. */
   readonly observed: ReadonlyArray<ObservedState>;
   readonly managedFields: ReadonlyArray<unknown>;
+  /** `metadata.labels` as stored (whoever wrote them). */
+  readonly metadataLabels: Readonly<Record<string, string>>;
+  /** `spec.declaredLabels`, when the control plane wrote the World's declaration. */
+  readonly declaredLabels?: Readonly<Record<string, string>>;
 }
 
 export type DeviceObjectProblem =
@@ -79,7 +87,10 @@ export const entryFingerprint = (revision: string | undefined, specHash: string)
 const Envelope = t.type({
   apiVersion: t.string,
   kind: t.string,
-  metadata: t.intersection([t.type({ name: t.string, resourceVersion: t.string }), t.partial({ managedFields: t.array(t.unknown) })]),
+  metadata: t.intersection([
+    t.type({ name: t.string, resourceVersion: t.string }),
+    t.partial({ managedFields: t.array(t.unknown), labels: t.record(t.string, t.string) }),
+  ]),
 });
 
 const Parts = t.partial({
@@ -89,6 +100,8 @@ const Parts = t.partial({
     agentVersion: t.unknown,
     inventory: t.unknown,
     deployments: t.union([t.array(t.unknown), t.null]),
+    // null: the label writer let go of it (the device is no longer declared), as Kubernetes 1.20 leaves it.
+    declaredLabels: t.union([t.record(t.string, t.string), t.null]),
   }),
   status: t.partial({ lastHeartbeat: t.unknown, deployments: t.union([t.array(t.unknown), t.null]) }),
 });
@@ -215,6 +228,8 @@ export const decodeDeviceObject = (u: unknown): E.Either<DeviceObjectProblem, De
     entries: entries.sort(byName),
     observed: observed.sort((a, b) => (a.deployment < b.deployment ? -1 : a.deployment > b.deployment ? 1 : 0)),
     managedFields: metadata.managedFields ?? [],
+    metadataLabels: metadata.labels ?? {},
+    ...(spec.declaredLabels !== undefined && spec.declaredLabels !== null ? { declaredLabels: spec.declaredLabels } : {}),
   });
 };
 
@@ -249,6 +264,25 @@ export const desiredConfig = (
   spec: entries.length === 0 ? {} : { deployments: [...entries].sort(byName) },
 });
 
+/**
+ * The label writer's whole intent for one Device: `labels` as
+ * `metadata.labels`, and `declared` (the World's declaration) as
+ * `spec.declaredLabels`; omitted fields are let go of, so a device no longer
+ * declared loses `spec.declaredLabels`.
+ */
+export const labelsConfig = (
+  id: DeviceId,
+  namespace: string,
+  resourceVersion: string,
+  labels: Readonly<Record<string, string>>,
+  declared: Readonly<Record<string, string>> | undefined,
+): object => ({
+  apiVersion: API_VERSION,
+  kind: DEVICE.kind,
+  metadata: { name: id, namespace, resourceVersion, labels: { ...labels } },
+  spec: declared === undefined ? {} : { declaredLabels: { ...declared } },
+});
+
 /** An empty Device, created before the first conditional write to a device that has no object yet. */
 export const emptyDevice = (id: DeviceId, namespace: string): object => ({
   apiVersion: API_VERSION,
@@ -256,11 +290,15 @@ export const emptyDevice = (id: DeviceId, namespace: string): object => ({
   metadata: { name: id, namespace },
 });
 
-/** What an agent applies when it registers. */
+/**
+ * What an agent applies when it registers. Its labels go to `spec.labels`
+ * only: `metadata.labels` are the selectors' view, which only the control
+ * plane knows (a World may declare the device with other labels).
+ */
 export const registrationConfig = (d: Device, namespace: string): object => ({
   apiVersion: API_VERSION,
   kind: DEVICE.kind,
-  metadata: { name: d.id, namespace, labels: { ...d.labels } },
+  metadata: { name: d.id, namespace },
   spec: {
     labels: { ...d.labels },
     arch: d.arch,

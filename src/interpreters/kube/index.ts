@@ -31,6 +31,7 @@ import { applyToDevices } from "./ApplyPlan.ts";
 import { resolveCluster } from "./Cluster.ts";
 import { ensureCrds, installCrds } from "./Install.ts";
 import { readDevices } from "./Read.ts";
+import { syncDeviceLabels } from "./DeviceLabels.ts";
 import { refreshStatus, syncFleetDeployments, type StatusSyncResult } from "./StatusSync.ts";
 
 export { resolveCluster, type ResolvedCluster, type ClusterOptions } from "./Cluster.ts";
@@ -91,7 +92,11 @@ export const kube = async (options: KubeOptions): Promise<KubeInterpreter> => {
 
   const syncStatus = async (world: World, now: Date = new Date()): Promise<StatusSyncResult> => {
     await ensure();
-    return syncFleetDeployments(ctx, world, (await readDevices(api, namespace)).reality, now);
+    const snapshot = await readDevices(api, namespace);
+    // Labels first: once a FleetDeployment shows its count, kubectl -l on its selector agrees with it.
+    const labelProblems = await syncDeviceLabels(ctx, world, snapshot);
+    const r = await syncFleetDeployments(ctx, world, snapshot.reality, now);
+    return labelProblems.length === 0 ? r : { ...r, problems: [...labelProblems, ...r.problems].sort() };
   };
 
   return {

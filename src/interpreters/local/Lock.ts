@@ -11,7 +11,9 @@
  * - a lock is never broken automatically, even when its process looks dead
  *   (the state may be half-way through an apply): `forceUnlock(id)` removes it,
  *   and only when the caller names the id it holds;
- * - releasing removes the lock only if it is still ours.
+ * - releasing removes the lock only if it is still ours;
+ * - while held, its release is registered with the process's `ExitReleases`
+ *   (when given), so a signal or a crash mid-apply does not leave it behind.
  */
 import { randomUUID } from "node:crypto";
 import { link, readFile, unlink, writeFile } from "node:fs/promises";
@@ -20,6 +22,7 @@ import { join } from "node:path";
 import * as t from "io-ts";
 import { isRight } from "fp-ts/lib/Either.js";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
+import { noExitReleases, type ExitReleases } from "../ExitReleases.ts";
 
 export const LOCK_FILE = "state.lock";
 
@@ -126,6 +129,8 @@ export interface AcquireOptions {
   readonly version?: string;
   /** Called once, when the lock is found held and the timeout lets us wait for it. */
   readonly onWait?: (holder: LockState) => void;
+  /** Where the release is registered while the lock is held (signals, crashes). */
+  readonly exitReleases?: ExitReleases;
 }
 
 export type Acquired =
@@ -146,12 +151,17 @@ export const acquireLock = async (stateDir: string, options: AcquireOptions): Pr
   let wait = 50;
   for (;;) {
     if (await tryAcquire(stateDir, info)) {
+      const removeIfOurs = async (): Promise<void> => {
+        const now = await readLock(stateDir);
+        if (now._tag === "Held" && now.info.id === info.id) await unlink(join(stateDir, LOCK_FILE)).catch(() => undefined);
+      };
+      const unregister = (options.exitReleases ?? noExitReleases).add(removeIfOurs);
       return {
         _tag: "Acquired",
         info,
         release: async () => {
-          const now = await readLock(stateDir);
-          if (now._tag === "Held" && now.info.id === info.id) await unlink(join(stateDir, LOCK_FILE)).catch(() => undefined);
+          unregister();
+          await removeIfOurs();
         },
       };
     }

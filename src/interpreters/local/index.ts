@@ -25,6 +25,7 @@ import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
 import type { Plan } from "../../diff/Plan.ts";
 import type { DesiredEntry, Reality } from "../../diff/Reality.ts";
 import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
+import type { ExitReleases } from "../ExitReleases.ts";
 import { acquireLock, describeLock, forceUnlock, readLock, LockError, type LockInfo, type LockState } from "./Lock.ts";
 import { loadState, saveState, StateCorruptError, type LocalState, type WriteHooks } from "./StateFile.ts";
 
@@ -44,6 +45,8 @@ export interface LocalOptions {
   readonly onLockWait?: (holder: string) => void;
   /** Crash-test hooks for the state write. */
   readonly writeHooks?: WriteHooks;
+  /** Where the held lock's release is registered, so that signals and crashes release it too. */
+  readonly exitReleases?: ExitReleases;
 }
 
 /** Thrown by the device-side simulation when another process holds the lock. */
@@ -83,6 +86,7 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
       ...(options.holder !== undefined ? { who: options.holder } : {}),
       ...(options.version !== undefined ? { version: options.version } : {}),
       ...(options.onLockWait !== undefined ? { onWait: (h: LockState) => options.onLockWait?.(describeLock(h)) } : {}),
+      ...(options.exitReleases !== undefined ? { exitReleases: options.exitReleases } : {}),
     });
     if (got._tag === "Busy") return onBusy(got.holder);
     try {

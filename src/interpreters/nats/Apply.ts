@@ -9,7 +9,13 @@
  *    create on 0 or its tombstone's revision), many writes in flight at once
  *    within a bounded window. A refused or failed write fails that action
  *    only; if the lock is lost meanwhile, the actions not yet sent fail.
- * 4. Release the lock.
+ *    If the server is lost (the connection down longer than the publisher's
+ *    `lostAfterMs`, 10 s by default), the apply stops sending and fails as a
+ *    whole with one `BackendUnavailableError` line that counts what was
+ *    applied and what was not: per-write timeouts would take minutes and
+ *    report every remaining action.
+ * 4. Release the lock (if the server is lost, it cannot be deleted: it
+ *    expires `lockTtlMs` after its last renewal, whenever the server returns).
  *
  * Outcomes are in plan order, one per action.
  */
@@ -17,10 +23,13 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { expectedFingerprint, type StaleEntry } from "../../diff/Apply.ts";
 import type { Action, Plan } from "../../diff/Plan.ts";
-import type { ActionOutcome, ApplyOptions, ApplyResult } from "../Interpreter.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
+import { entryKey } from "../../algebra/Name.ts";
+import type { ExitReleases } from "../ExitReleases.ts";
+import { BackendUnavailableError, type ActionOutcome, type ApplyOptions, type ApplyResult } from "../Interpreter.ts";
 import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
-import type { ApplyLock } from "./Lock.ts";
-import { PublishError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
+import { describeHolder, type ApplyLock } from "./Lock.ts";
+import { PublishError, ServerLostError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
 import { scanLatest } from "./Scan.ts";
 import { encodeDesiredValue } from "./wire.ts";
 
@@ -34,6 +43,8 @@ export interface ApplyDeps {
   readonly lockWaitMs: number;
   /** Writes in flight at once. */
   readonly window: number;
+  /** Where the held lock's release is registered (signals, crashes). */
+  readonly exitReleases?: ExitReleases;
 }
 
 /** Below this many actions, the current revisions are fetched key by key; above, one headers-only scan. */
@@ -44,7 +55,7 @@ interface Current {
   readonly live: boolean;
 }
 
-const keyOf = (a: Action): string => `${a.device}.${a.deployment}`;
+const keyOf = (a: Action): string => entryKey(a.device, a.deployment);
 
 const currentRevisions = async (deps: ApplyDeps, actions: ReadonlyArray<Action>): Promise<Map<string, Current>> => {
   const out = new Map<string, Current>();
@@ -65,16 +76,23 @@ const currentRevisions = async (deps: ApplyDeps, actions: ReadonlyArray<Action>)
 
 const describeWriteError = (e: unknown): string => {
   if (e instanceof PublishError && e.code === WRONG_LAST_SEQUENCE) return `changed concurrently, not written (${e.message})`;
-  return e instanceof Error ? e.message : String(e);
+  return errorMessage(e);
 };
+
+const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
 export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, options: ApplyOptions = {}): Promise<ApplyResult> => {
   const actions = plan.actions;
   if (actions.length === 0) return { _tag: "Completed", outcomes: [] };
 
-  const acquired = await deps.lock.acquire(deps.owner, { ttlMs: deps.lockTtlMs, waitMs: deps.lockWaitMs });
+  const acquired = await deps.lock.acquire(deps.owner, {
+    ttlMs: deps.lockTtlMs,
+    waitMs: deps.lockWaitMs,
+    ...(deps.exitReleases !== undefined ? { exitReleases: deps.exitReleases } : {}),
+  });
   if (acquired._tag === "Busy") {
-    return acquired.until === undefined ? { _tag: "Locked", holder: acquired.holder } : { _tag: "Locked", holder: acquired.holder, until: acquired.until };
+    const holder = describeHolder(acquired);
+    return acquired.until === undefined ? { _tag: "Locked", holder } : { _tag: "Locked", holder, until: acquired.until };
   }
   const lock = acquired.lock;
   try {
@@ -97,11 +115,14 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
     const total = actions.length;
     let done = 0;
     let failed = 0;
+    let applied = 0;
+    let serverLost = false;
     const step = Math.max(1, Math.min(1000, Math.ceil(total / 100)));
     const settle = (i: number, o: ActionOutcome): void => {
       outcomes[i] = o;
       done++;
       if (o._tag === "Failed") failed++;
+      else applied++;
       if (options.onProgress !== undefined && (done % step === 0 || done === total)) options.onProgress({ done, total, failed });
     };
 
@@ -124,15 +145,24 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
           settle(i, { _tag: "Applied", action, fingerprint: String(seq) });
         }
       } catch (e) {
+        if (e instanceof ServerLostError) serverLost = true;
         settle(i, { _tag: "Failed", action, error: describeWriteError(e) });
       }
     };
 
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < total) await writeOne(next++);
+      while (next < total && !serverLost) await writeOne(next++);
     };
     await Promise.all(Array.from({ length: Math.min(deps.window, total) }, worker));
+    if (serverLost) {
+      // Writes that failed before the loss (a refused compare-and-set) are among the "not applied" too.
+      const notApplied = total - applied;
+      throw new BackendUnavailableError(
+        `NATS server lost after ${applied} of ${plural(total, "action", "actions")} applied; ${notApplied} not applied (writes sent just before the loss may have been stored); ` +
+          `the apply lock, unless released, expires ${Math.round(deps.lockTtlMs / 1000)} s after its last renewal; run fleet plan again`,
+      );
+    }
     return { _tag: "Completed", outcomes };
   } finally {
     await lock.release();

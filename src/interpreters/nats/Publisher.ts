@@ -12,11 +12,17 @@
  * A write whose ack does not come in time fails with a timeout; it may still
  * have been stored (the ack was lost), which is why callers re-read before
  * re-planning rather than retrying blindly.
+ *
+ * When the connection drops, writes wait for the client's reconnect; if it is
+ * not back within `lostAfterMs`, the server counts as lost: every write still
+ * waiting, and every new one until a reconnect, fails at once with a
+ * `ServerLostError` (so an apply can stop with one line instead of timing out
+ * write by write).
  */
 import { createInbox, headers as makeHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 export class PublishError extends Error {
-  override readonly name = "PublishError";
+  override readonly name: string = "PublishError";
   constructor(
     message: string,
     /** JetStream's API error code (10071: wrong last sequence), when the server refused the write. */
@@ -25,6 +31,14 @@ export class PublishError extends Error {
     super(message);
   }
 }
+
+/** The connection has been down longer than the publisher's `lostAfterMs`. */
+export class ServerLostError extends PublishError {
+  override readonly name: string = "ServerLostError";
+}
+
+/** How long a dropped connection may take to come back before writes fail as `ServerLostError`. */
+export const DEFAULT_LOST_AFTER_MS = 10_000;
 
 /** JetStream's error code for a failed compare-and-set (`Nats-Expected-Last-Subject-Sequence`). */
 export const WRONG_LAST_SEQUENCE = 10071;
@@ -49,8 +63,9 @@ export interface AckPublisher {
 
 const decoder = new TextDecoder();
 
-export const ackPublisher = (nc: NatsConnection, options: { readonly timeoutMs?: number } = {}): AckPublisher => {
+export const ackPublisher = (nc: NatsConnection, options: { readonly timeoutMs?: number; readonly lostAfterMs?: number } = {}): AckPublisher => {
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const lostAfterMs = options.lostAfterMs ?? DEFAULT_LOST_AFTER_MS;
   const inbox = createInbox();
   const prefixLen = inbox.length + 1;
   const waiting = new Map<string, Waiting>();
@@ -85,6 +100,28 @@ export const ackPublisher = (nc: NatsConnection, options: { readonly timeoutMs?:
       }
     },
   });
+
+  // Down for longer than lostAfterMs: fail what waits, and what comes, until the client reconnects.
+  let lost: ServerLostError | undefined;
+  let lostTimer: NodeJS.Timeout | undefined;
+  const serverLost = (): void => {
+    lost = new ServerLostError(`the NATS server has been unreachable for ${lostAfterMs / 1000} s`);
+    for (const w of waiting.values()) w.reject(lost);
+    waiting.clear();
+  };
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (closed) break;
+      if (s.type === "disconnect" && lostTimer === undefined) {
+        lostTimer = setTimeout(serverLost, lostAfterMs);
+        lostTimer.unref();
+      } else if (s.type === "reconnect") {
+        clearTimeout(lostTimer);
+        lostTimer = undefined;
+        lost = undefined;
+      }
+    }
+  })().catch(() => undefined);
 
   // Map iteration follows insertion, and deadlines grow with insertion: stop at the first live one.
   const sweep = setInterval(() => {
@@ -122,6 +159,10 @@ export const ackPublisher = (nc: NatsConnection, options: { readonly timeoutMs?:
           reject(new PublishError("connection closed"));
           return;
         }
+        if (lost !== undefined) {
+          reject(lost);
+          return;
+        }
         const token = (next++).toString(36);
         waiting.set(token, { resolve, reject, deadline: Date.now() + timeoutMs });
         const hdrs = headersFor(h);
@@ -136,6 +177,7 @@ export const ackPublisher = (nc: NatsConnection, options: { readonly timeoutMs?:
       if (closed) return;
       closed = true;
       clearInterval(sweep);
+      clearTimeout(lostTimer);
       sub.unsubscribe();
       for (const w of waiting.values()) w.reject(new PublishError("publisher closed"));
       waiting.clear();

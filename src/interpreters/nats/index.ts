@@ -20,12 +20,13 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeviceId } from "../../algebra/Name.ts";
 import type { ObservedState } from "../../diff/Reality.ts";
+import type { ExitReleases } from "../ExitReleases.ts";
 import { BackendUnavailableError, type Interpreter } from "../Interpreter.ts";
 import { applyToNats } from "./Apply.ts";
 import { ALL_ROLES, BUCKET, openFleetBuckets, streamOf, type FleetBuckets } from "./Buckets.ts";
 import { connectJetStream } from "./Connection.ts";
 import { deviceWriter } from "./DeviceSide.ts";
-import { applyLock } from "./Lock.ts";
+import { applyLock, type LockHolder } from "./Lock.ts";
 import { ackPublisher } from "./Publisher.ts";
 import { readFleet } from "./Read.ts";
 
@@ -35,6 +36,7 @@ export { runSimulation, simulatedDevices, type SimulationOptions, type Simulatio
 export { openAgentConnection, type AgentConnection } from "./AgentConnection.ts";
 export { BUCKET, HISTORY } from "./Buckets.ts";
 export { WIRE_VERSION } from "./wire.ts";
+export { LockBreakError, type LockHolder } from "./Lock.ts";
 export type { ConnectionSettings } from "./Connection.ts";
 
 export interface NatsOptions {
@@ -53,6 +55,10 @@ export interface NatsOptions {
   lockWaitMs?: number;
   /** Desired-state writes in flight at once during an apply. Default 1024. */
   window?: number;
+  /** How long a dropped connection may stay down before an apply stops as "server lost". Default 10 000 ms. */
+  lostAfterMs?: number;
+  /** Where a held apply lock's release is registered, so that signals release it too (the CLI's). */
+  exitReleases?: ExitReleases;
 }
 
 export interface NatsInterpreter extends Interpreter {
@@ -65,6 +71,10 @@ export interface NatsInterpreter extends Interpreter {
   report(state: ObservedState): Promise<void>;
   /** Removes every key of every fleet bucket (tests, demos). Not part of any plan. */
   reset(): Promise<void>;
+  /** Who holds the apply lock now (undefined: free), with the lock ID that breaks it. */
+  lockHolder(): Promise<LockHolder | undefined>;
+  /** Breaks the apply lock whose ID is `id` (`fleet force-unlock --backend nats`); `LockBreakError` otherwise. */
+  breakLock(id: string): Promise<LockHolder>;
 }
 
 export const DEFAULT_LOCK_TTL_MS = 30_000;
@@ -90,7 +100,7 @@ export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
     await nc.close().catch(() => undefined);
     throw e;
   }
-  const publisher = ackPublisher(nc);
+  const publisher = ackPublisher(nc, options.lostAfterMs !== undefined ? { lostAfterMs: options.lostAfterMs } : {});
   const lock = applyLock({ kv: buckets.locks, publisher });
   const devices = deviceWriter(publisher);
   const owner = `${options.name ?? "fleet"}@${hostname()}:${process.pid}/${nuid.next()}`;
@@ -111,6 +121,7 @@ export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
           lockTtlMs: options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS,
           lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
           window: options.window ?? DEFAULT_WINDOW,
+          ...(options.exitReleases !== undefined ? { exitReleases: options.exitReleases } : {}),
         },
         plan,
         applyOptions,
@@ -131,6 +142,8 @@ export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
         ...(s.specHash !== undefined ? { specHash: s.specHash } : {}),
         ...(s.error !== undefined ? { error: s.error } : {}),
       }),
+    lockHolder: () => atEdge("reading the apply lock", () => lock.holder()),
+    breakLock: (id) => lock.breakLock(id),
     reset: async () => {
       const jsm = await jetstreamManager(nc);
       await Promise.all(ALL_ROLES.map((r) => jsm.streams.purge(streamOf(BUCKET[r]))));
