@@ -10,7 +10,8 @@
  * - `UnmatchedSelector`: an assignment whose selector matches no known device;
  * - `UnknownLabelKey`: a label key a selector reads that no known device has,
  *   with the nearest key that some device has (by edit distance), if close;
- * - `UnassignedDeployment`: a deployment that no known device resolves to.
+ * - `UnassignedDeployment`: a deployment that no known device resolves to (or
+ *   is in conflict for).
  *
  * Pure; the result is in `OrdWorldWarning` order, so equal inputs give equal
  * lists.
@@ -97,7 +98,12 @@ export const worldWarnings = (world: World, devices: ReadonlyArray<Device>): Rea
   }
   const given = new Set<DeploymentName>();
   const resolve = resolver(world);
-  for (const d of devices) for (const e of resolve(d).entries) given.add(e.name);
+  // A deployment in conflict on a device is given to it (the conflict is reported on its own).
+  for (const d of devices) {
+    const r = resolve(d);
+    for (const e of r.entries) given.add(e.name);
+    for (const c of r.conflicts) given.add(c.deployment);
+  }
   const named = new Set<DeploymentName>(world.assignments.flatMap((a) => a.deployments.map((d) => d.name)));
   for (const name of [...named].sort(OrdDeploymentName.compare)) if (!given.has(name)) out.push({ _tag: "UnassignedDeployment", deployment: name });
   return out.sort(OrdWorldWarning.compare);
