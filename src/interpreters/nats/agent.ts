@@ -30,7 +30,7 @@ import { BUCKET } from "./Buckets.ts";
 import type { ConnectionSettings } from "./Connection.ts";
 import { scanLatest, type ScannedEntry } from "./Scan.ts";
 import { followKeys, type Follow } from "./Follow.ts";
-import { desiredValueDecoder, parseEntryKey } from "./wire.ts";
+import { desiredValueDecoder, formatWireError, parseEntryKey } from "./wire.ts";
 import { hash32 } from "../simulated/Prng.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -123,7 +123,7 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
       return;
     }
     const v = desiredValueDecoder()(e.value, k.right);
-    into.set(name, E.isLeft(v) ? { _tag: "Invalid", reason: `unreadable desired entry: ${v.left}` } : { _tag: "Valid", spec: v.right.spec, specHash: v.right.specHash });
+    into.set(name, E.isLeft(v) ? { _tag: "Invalid", reason: `unreadable desired entry: ${formatWireError(v.left)}` } : { _tag: "Valid", spec: v.right.spec, specHash: v.right.specHash });
   };
 
   const startWatch = async (why: string): Promise<void> => {
