@@ -53,4 +53,26 @@ describe("warnings about the World", () => {
     expect(lines.filter((l) => l.type === "world_warning").map((l) => l["kind"])).toEqual(["unknown-label-key", "unmatched-selector", "unassigned-deployment"]);
     expect(lines.findIndex((l) => l.type === "world_warning")).toBe(1);
   });
+
+  it("explain --json: the device, each assignment with its verdict and tree, what it should run and reports", async () => {
+    const r = await ws.fleet(["explain", NT, "--json", "typo.ts", "pi-01"]);
+    expect(r.code).toBe(0);
+    const lines = jsonLines(r.stdout);
+    expect(lines[0]).toMatchObject({ type: "device", device: "pi-01", inFleet: true, presence: "unregistered", declared: [{ id: "pi-01", labels: { env: "prod" } }] });
+    const assignments = lines.filter((l) => l.type === "assignment");
+    expect(assignments.map((a) => [a["assignment"], a["matches"]])).toEqual([
+      ["@all", true],
+      ["env=prod", true],
+      ["evn=prod", false],
+    ]);
+    expect(assignments[2]).toMatchObject({ gives: [{ deployment: "api" }], explanation: { selector: "evn=prod", verdict: false } });
+    expect(lines.filter((l) => l.type === "desired").map((l) => l["deployment"])).toEqual(["metrics", "web"]);
+    expect(lines.filter((l) => l.type === "report").map((l) => [l["deployment"], l["published"] ?? null])).toEqual([
+      ["metrics", null],
+      ["web", null],
+    ]);
+    const missing = await ws.fleet(["explain", NT, "--json", "typo.ts", "ghost-01"]);
+    expect(missing.code).toBe(1);
+    expect(jsonLines(missing.stdout)).toEqual([expect.objectContaining({ type: "error", message: expect.stringContaining("ghost-01") })]);
+  });
 });
