@@ -20,12 +20,12 @@ import * as O from "fp-ts/lib/Option.js";
 import { DateFromISOString } from "../algebra/Time.ts";
 import * as E from "fp-ts/lib/Either.js";
 import { DeviceCodec } from "../algebra/Device.ts";
-import { DeploymentCodec, specHash } from "../algebra/Deployment.ts";
+import { DeploymentCodec, shortHash, specHash } from "../algebra/Deployment.ts";
 import { errorMessage } from "../algebra/ErrorMessage.ts";
 import { formatProblem, formatValidationErrors } from "../algebra/DecodeError.ts";
 import { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import { compareActions, summarise, type Action, type Skipped } from "../diff/Plan.ts";
-import type { SavedPlan } from "../program/Binding.ts";
+import type { BindingRefusal, SavedPlan } from "../program/Binding.ts";
 import type { World } from "../world/World.ts";
 import { decodeWorld } from "./WorldCodec.ts";
 
@@ -202,4 +202,22 @@ export const readSavedPlan = async (path: string): Promise<E.Either<string, Save
     return E.left(`${path}: cannot read the saved plan (${reason(e)})`);
   }
   return E.mapLeft((why: string) => `${path}: not a usable saved plan: ${why}`)(decodeSavedPlan(text));
+};
+
+/** Why a saved plan is not applied, in one line (the CLI edge of `BindingRefusal`). */
+export const formatBindingRefusal = (r: BindingRefusal, path: string, saved: SavedPlan): string => {
+  switch (r._tag) {
+    case "WrongBackend":
+      return `saved plan ${path} was made for backend ${r.planned}, not ${r.target}`;
+    case "RealityChanged":
+      return `saved plan is stale: Reality changed since ${path} was made (${saved.createdAt.toISOString()}); run fleet plan again`;
+    case "WorldEdited":
+      return `saved plan ${path} was edited: the World it carries does not hash to its world hash; run fleet plan again`;
+    case "FleetFilesUnloadable":
+      return `saved plan is stale: its fleet files no longer load (${r.message})`;
+    case "FleetFilesChanged":
+      return `saved plan is stale: the fleet files (${saved.files.join(", ")}) no longer give the World it was made from (${shortHash(r.saved)} → ${shortHash(r.loaded)}); run fleet plan again`;
+    case "ActionsDiffer":
+      return `saved plan ${path} was edited: its actions are not what its World and Reality give (${r.key}: the plan has ${r.saved}, the World gives ${r.expected}); run fleet plan again`;
+  }
 };

@@ -1,27 +1,27 @@
 /**
  * `fleet apply FILE…` / `fleet apply PLAN.json`: makes Reality match the
- * World, like `terraform apply`.
+ * World, like `terraform apply`. It parses flags, calls the program layer
+ * (`plan` or `bindSavedPlan`, then `apply`) and renders; the use case itself
+ * lives in `src/program/`.
  *
  * - From fleet files it plans, shows the plan and asks for confirmation on a
  *   terminal (`--auto-approve` skips it); on a non-interactive stdin it
  *   refuses without `--auto-approve`, before touching anything.
- * - A saved plan is applied as saved, without asking, after checking that it
- *   is still bound to Reality (its digest), to the backend it was made for,
- *   and (when the fleet files can still be loaded) to the World: otherwise
- *   "saved plan is stale".
+ * - A saved plan is applied without asking, only if it is still bound to its
+ *   backend, Reality and World and its actions are exactly what they give
+ *   (`src/program/Binding.ts`): otherwise "stale" or "edited".
  * - Conflicts refuse the apply. The interpreter also refuses a plan whose
  *   entries changed meanwhile (`Stale`) or whose state is locked.
  * - Every action's outcome is reported; failures do not hide successes, and
  *   any failure makes the exit code 1.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { shortHash } from "../../algebra/Deployment.ts";
 import { entryKey } from "../../algebra/Name.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Progress } from "../../interpreters/Interpreter.ts";
 import { apply, type ApplyReport } from "../../program/Apply.ts";
-import { bindSavedPlan, type BindingRefusal, type SavedPlan } from "../../program/Binding.ts";
+import { bindSavedPlan } from "../../program/Binding.ts";
 import { plan, type Planned } from "../../program/Plan.ts";
 import { expectPositionals, orUsage, parseFlags, wantsHelp } from "../Args.ts";
 import { backendConfig, backendHelp, describeBackend } from "../backends.ts";
@@ -32,7 +32,7 @@ import { checkTypes, withBackend } from "../Inputs.ts";
 import * as J from "../JsonLines.ts";
 import { groupByOf, offlineAfterOf, planFlags } from "../PlanFlags.ts";
 import { applyCompleteLine, failureLines } from "../PlanText.ts";
-import { readSavedPlan } from "../SavedPlan.ts";
+import { formatBindingRefusal, readSavedPlan } from "../SavedPlan.ts";
 import { terminal, type Terminal } from "../Terminal.ts";
 import { fleetFilesWorld, renderPlan } from "./plan.ts";
 
@@ -74,24 +74,6 @@ const progressReporter = (t: Terminal, forced: boolean): ((p: Progress) => void)
       t.err(`Applying: ${p.done}/${p.total}${p.failed > 0 ? ` (${p.failed} failed)` : ""}`);
     }
   };
-};
-
-/** Why a saved plan is not applied, in one line (the CLI edge of `BindingRefusal`). */
-const refusalText = (r: BindingRefusal, path: string, saved: SavedPlan): string => {
-  switch (r._tag) {
-    case "WrongBackend":
-      return `saved plan ${path} was made for backend ${r.planned}, not ${r.target}`;
-    case "RealityChanged":
-      return `saved plan is stale: Reality changed since ${path} was made (${saved.createdAt.toISOString()}); run fleet plan again`;
-    case "WorldEdited":
-      return `saved plan ${path} was edited: the World it carries does not hash to its world hash; run fleet plan again`;
-    case "FleetFilesUnloadable":
-      return `saved plan is stale: its fleet files no longer load (${r.message})`;
-    case "FleetFilesChanged":
-      return `saved plan is stale: the fleet files (${saved.files.join(", ")}) no longer give the World it was made from (${shortHash(r.saved)} → ${shortHash(r.loaded)}); run fleet plan again`;
-    case "ActionsDiffer":
-      return `saved plan ${path} was edited: its actions are not what its World and Reality give (${r.key}: the plan has ${r.saved}, the World gives ${r.expected}); run fleet plan again`;
-  }
 };
 
 /** The result of an apply, rendered; returns the exit code or throws the refusal as one line. */
@@ -163,7 +145,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       const files = s.files.map((f) => resolve(s.cwd, f));
       const present = files.length > 0 && files.every((f) => existsSync(f));
       const bound = await bindSavedPlan(b.interpreter, s, { backend: target, ...(present ? { reload: fleetFilesWorld(files) } : {}) });
-      if (E.isLeft(bound)) throw new CliError(refusalText(bound.left, savedPath, s));
+      if (E.isLeft(bound)) throw new CliError(formatBindingRefusal(bound.left, savedPath, s));
       if (!bound.right.filesChecked && !json) t.err(`${t.e.yellow("Note:")} the fleet files of the saved plan are not here; applying it as checked against the World it carries`);
       planned = bound.right.planned;
       renderPlan(t, planned, { json, groupBy, header: { world: s.worldHash, reality: s.reality, backend: s.backend, files: s.files, now: s.now, saved: savedPath } });
