@@ -34,7 +34,8 @@ import { groupByOf, offlineAfterOf, planFlags } from "../PlanFlags.ts";
 import { applyCompleteLine, failureLines } from "../PlanText.ts";
 import { formatBindingRefusal, readSavedPlan } from "../SavedPlan.ts";
 import { terminal, type Terminal } from "../Terminal.ts";
-import { fleetFilesWorld, renderPlan } from "./plan.ts";
+import { fleetFilesWorld } from "../FleetSource.ts";
+import { renderPlan } from "../PlanOutput.ts";
 
 export const help = `Usage: fleet apply [flags] FILE…
        fleet apply [flags] PLAN.json

@@ -5,19 +5,17 @@
  * `--out` saves the plan for `fleet apply PLAN.json`.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { plan, type Planned } from "../../program/Plan.ts";
-import { formatWorldWarning } from "../../program/Warnings.ts";
+import { plan } from "../../program/Plan.ts";
 import { expectPositionals, orUsage, parseFlags, wantsHelp } from "../Args.ts";
 import { backendConfig, backendHelp, describeBackend } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { loadFleetFiles } from "../FleetFile.ts";
-import { checkTypes, reportProblems, withBackend } from "../Inputs.ts";
-import * as J from "../JsonLines.ts";
+import { fleetFilesWorld } from "../FleetSource.ts";
+import { checkTypes, withBackend } from "../Inputs.ts";
 import { groupByOf, offlineAfterOf, planFlags } from "../PlanFlags.ts";
-import { planLines, type GroupBy } from "../PlanText.ts";
+import { renderPlan } from "../PlanOutput.ts";
 import { writeSavedPlan } from "../SavedPlan.ts";
-import { terminal, type Terminal } from "../Terminal.ts";
+import { terminal } from "../Terminal.ts";
 import { VERSION } from "../Version.ts";
 
 export const help = `Usage: fleet plan [flags] FILE…
@@ -38,21 +36,6 @@ Flags:
 ${backendHelp}
 
 Exit codes: 0 success, 1 error or conflicts, 2 changes (with --detailed-exitcode only).`;
-
-/** The World of the fleet files, loaded against the registered inventory. */
-export const fleetFilesWorld = (files: ReadonlyArray<string>) => async (inventory: Parameters<typeof loadFleetFiles>[1]) => (await loadFleetFiles(files, inventory)).world;
-
-/** Prints a plan with its read problems and warnings: JSON lines on stdout, or text (problems and warnings on stderr). */
-export const renderPlan = (t: Terminal, p: Planned, o: { readonly json: boolean; readonly groupBy: GroupBy; readonly header: J.PlanHeader }): void => {
-  if (o.json) {
-    t.out(J.planHeader(o.header));
-    for (const l of J.planLines(p.plan, p.problems, p.warnings)) t.out(l);
-    return;
-  }
-  reportProblems(p.problems, t, false);
-  for (const w of p.warnings) t.err(`${t.e.yellow("Warning:")} ${formatWorldWarning(w)}`);
-  for (const l of planLines(p.plan, o.groupBy, t.o)) t.out(l);
-};
 
 export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const t = terminal();

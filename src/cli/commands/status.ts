@@ -12,7 +12,7 @@ import { expectPositionals, orUsage, parseDeviceArg, parseFlags, wantsHelp } fro
 import { backendConfig, backendFlags, backendHelp } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { fleetFilesWorld } from "./plan.ts";
+import { fleetFilesWorld } from "../FleetSource.ts";
 import { checkTypes, reportProblems, withBackend } from "../Inputs.ts";
 import { offlineAfterOf } from "../PlanFlags.ts";
 import * as J from "../JsonLines.ts";
