@@ -10,8 +10,8 @@
  * - `UnmatchedSelector`: an assignment whose selector matches no known device;
  * - `UnknownLabelKey`: a label key a selector reads that no known device has,
  *   with the nearest key that some device has (by edit distance), if close;
- * - `UnassignedDeployment`: a deployment that no known device resolves to (or
- *   is in conflict for).
+ * - `UnassignedDeployment`: a deployment that no known device gets (a name in
+ *   conflict on a device counts as given: the conflict is reported).
  *
  * Pure; the result is in `OrdWorldWarning` order, so equal inputs give equal
  * lists.
@@ -23,7 +23,6 @@ import * as Ord from "fp-ts/lib/Ord.js";
 import * as S from "fp-ts/lib/string.js";
 import type { Device } from "../algebra/Device.ts";
 import { OrdDeploymentName, type DeploymentName } from "../algebra/Name.ts";
-import { resolver } from "../diff/Diff.ts";
 import { printSelector } from "../selectors/Print.ts";
 import { compile, labelKeys } from "../selectors/Selector.ts";
 import type { World } from "../world/World.ts";
@@ -83,27 +82,41 @@ export const nearestKey = (key: string, known: ReadonlyArray<string>): O.Option<
   return bestDistance <= MAX_SUGGESTION_DISTANCE && bestDistance < key.length ? best : O.none;
 };
 
-/** The warnings for `world` against the devices it will be evaluated on (see the module header). */
+/**
+ * The warnings for `world` against the devices it will be evaluated on (see
+ * the module header). An assignment is tested only until a device matches
+ * it, so the cost is one pass over the devices times the assignments that
+ * match none (usually none), not a second diff. A deployment is given to a
+ * device exactly when some assignment giving its name matches the device
+ * (the name then resolves to a winner, or to a conflict reported elsewhere).
+ */
 export const worldWarnings = (world: World, devices: ReadonlyArray<Device>): ReadonlyArray<WorldWarning> => {
   if (devices.length === 0) return [];
   const out: WorldWarning[] = [];
-  const keys = new Set<string>();
-  for (const d of devices) for (const k of Object.keys(d.labels)) keys.add(k);
-  const knownKeys = [...keys];
-  for (const a of world.assignments) {
-    for (const key of labelKeys(a.selector))
-      if (!keys.has(key)) out.push({ _tag: "UnknownLabelKey", assignment: a.name, key, didYouMean: nearestKey(key, knownKeys) });
-    const p = compile(a.selector);
-    if (!devices.some(p)) out.push({ _tag: "UnmatchedSelector", assignment: a.name, selector: printSelector(a.selector) });
-  }
-  const given = new Set<DeploymentName>();
-  const resolve = resolver(world);
-  // A deployment in conflict on a device is given to it (the conflict is reported on its own).
+  // Only the keys selectors read are looked for, each until a device has it; every key devices have is gathered only when one is missing (for suggestions).
+  let missing = [...new Set(world.assignments.flatMap((a) => labelKeys(a.selector)))];
   for (const d of devices) {
-    const r = resolve(d);
-    for (const e of r.entries) given.add(e.name);
-    for (const c of r.conflicts) given.add(c.deployment);
+    if (missing.length === 0) break;
+    if (missing.some((k) => d.labels[k] !== undefined)) missing = missing.filter((k) => d.labels[k] === undefined);
   }
+  if (missing.length > 0) {
+    const keys = new Set<string>();
+    for (const d of devices) for (const k in d.labels) keys.add(k);
+    const knownKeys = [...keys];
+    const unknown = new Set(missing);
+    for (const a of world.assignments)
+      for (const key of labelKeys(a.selector))
+        if (unknown.has(key)) out.push({ _tag: "UnknownLabelKey", assignment: a.name, key, didYouMean: nearestKey(key, knownKeys) });
+  }
+  let unmatched = world.assignments.map((a) => ({ a, p: compile(a.selector) }));
+  for (const d of devices) {
+    if (unmatched.length === 0) break;
+    if (unmatched.some((u) => u.p(d))) unmatched = unmatched.filter((u) => !u.p(d));
+  }
+  const never = new Set(unmatched.map((u) => u.a));
+  const given = new Set<DeploymentName>();
+  for (const a of world.assignments) if (!never.has(a)) for (const d of a.deployments) given.add(d.name);
+  for (const u of unmatched) out.push({ _tag: "UnmatchedSelector", assignment: u.a.name, selector: printSelector(u.a.selector) });
   const named = new Set<DeploymentName>(world.assignments.flatMap((a) => a.deployments.map((d) => d.name)));
   for (const name of [...named].sort(OrdDeploymentName.compare)) if (!given.has(name)) out.push({ _tag: "UnassignedDeployment", deployment: name });
   return out.sort(OrdWorldWarning.compare);
