@@ -7,7 +7,8 @@
  * the registered devices); with no known device there is nothing to judge
  * against and no warning is given.
  *
- * - `UnmatchedSelector`: an assignment whose selector matches no known device;
+ * - `UnmatchedSelector`: an assignment whose selector matches no known device
+ *   (except `@none`, which says so on purpose);
  * - `UnknownLabelKey`: a label key a selector reads that no known device has,
  *   with the nearest key that some device has (by edit distance), if close;
  * - `UnassignedDeployment`: a deployment that no known device gets (a name in
@@ -116,7 +117,11 @@ export const worldWarnings = (world: World, devices: ReadonlyArray<Device>): Rea
   const never = new Set(unmatched.map((u) => u.a));
   const given = new Set<DeploymentName>();
   for (const a of world.assignments) if (!never.has(a)) for (const d of a.deployments) given.add(d.name);
-  for (const u of unmatched) out.push({ _tag: "UnmatchedSelector", assignment: u.a.name, selector: printSelector(u.a.selector) });
+  // A selector that is `@none` (none, or an empty id list, e.g. a function export's canaries of an empty inventory) selects nothing on purpose: not a typo.
+  for (const u of unmatched) {
+    const selector = printSelector(u.a.selector);
+    if (selector !== "@none") out.push({ _tag: "UnmatchedSelector", assignment: u.a.name, selector });
+  }
   const named = new Set<DeploymentName>(world.assignments.flatMap((a) => a.deployments.map((d) => d.name)));
   for (const name of [...named].sort(OrdDeploymentName.compare)) if (!given.has(name)) out.push({ _tag: "UnassignedDeployment", deployment: name });
   return out.sort(OrdWorldWarning.compare);

@@ -9,7 +9,7 @@ import * as O from "fp-ts/lib/Option.js";
 import { distance } from "fastest-levenshtein";
 import { device } from "../../src/algebra/Device.ts";
 import { deployment, podman } from "../../src/algebra/Deployment.ts";
-import { all, and, label } from "../../src/selectors/Selector.ts";
+import { all, and, deviceIds, label } from "../../src/selectors/Selector.ts";
 import { assign } from "../../src/world/Assignment.ts";
 import { world } from "../../src/world/World.ts";
 import { formatWorldWarning, nearestKey, worldWarnings } from "../../src/program/Warnings.ts";
@@ -58,6 +58,8 @@ describe("world warnings", () => {
     const w = world({ fleet, assignments: [assign(and(label("env", "prod"), label("tier", "edge")), dep("web")), assign(all, dep("m"))] });
     expect(worldWarnings(w, fleet)).toEqual([]);
     expect(worldWarnings(world({ assignments: [assign("evn=prod", dep("web"))] }), [])).toEqual([]);
+    // A parked assignment (`@none`) is not a typo; what it parks is still reported if nothing else gives it.
+    expect(worldWarnings(world({ fleet, assignments: [assign("@none", dep("canary")), assign(deviceIds([]), dep("canary")), assign(all, dep("m"))] }), fleet)).toEqual([{ _tag: "UnassignedDeployment", deployment: "canary" }]);
   });
 
   it("typos first, then selectors that select nothing, then deployments; each by name", () => {
