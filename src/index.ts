@@ -4,7 +4,9 @@
  * One explicit export list (no `export *`), so the public surface is visible
  * here. Transport interpreters live behind subpath exports
  * (`fleet-algebra/nats`, `/kube`, `/podman`, `/local`) so that a user of the
- * algebra never loads a transport client.
+ * algebra never loads a transport client. The program layer (what the CLI
+ * does, minus rendering) is exported here: it takes an `Interpreter` as a
+ * value and imports no transport.
  */
 
 // names, labels, devices, fleets
@@ -145,3 +147,11 @@ export type {
   Progress,
 } from "./interpreters/Interpreter.ts";
 export { memory, type MemoryInterpreter } from "./interpreters/memory/index.ts";
+
+// the program layer: the CLI's use cases over an Interpreter value, for embedding tools
+export { plan, planFrom, inventoryOf, type Planned, type PlanOptions, type WorldSource } from "./program/Plan.ts";
+export { apply, countApplied, type ApplyReport, type ApplyCounts, type ProgramApplyOptions } from "./program/Apply.ts";
+export { bindSavedPlan, realityDigest, type SavedPlan, type BindingRefusal, type BindOptions, type Bound } from "./program/Binding.ts";
+export { fleetStatus, deviceStatus, type StatusReport, type NoDeviceStatus } from "./program/Status.ts";
+export { worldWarnings, formatWorldWarning, matchWorldWarning, nearestKey, OrdWorldWarning, type WorldWarning } from "./program/Warnings.ts";
+export { errorMessage } from "./algebra/ErrorMessage.ts";

@@ -4,7 +4,8 @@
  * ever gains fields and line types; a change that removes or changes a field
  * bumps `v`. Documented in docs/cli.md.
  *
- * Lines come in a defined order: for a plan, `plan`, then `warning`s,
+ * Lines come in a defined order: for a plan, `plan`, then `warning`s
+ * (unreadable records), `world_warning`s (likely mistakes in the World),
  * `conflict`s, `skipped`, `action`s (canonical order) and one `summary`;
  * apply adds one `outcome` per action (plan order) and one `apply`; status
  * ends with one `status_summary`, even when nothing is assigned.
@@ -14,6 +15,8 @@ import type { ActionOutcome, ReadProblem } from "../interpreters/Interpreter.ts"
 import type { Action, Conflict, Plan, Skipped, Summary } from "../diff/Plan.ts";
 import type { DeploymentStatusSummary, DeviceStatus, FleetStatus } from "../diff/Status.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
+import * as O from "fp-ts/lib/Option.js";
+import { formatWorldWarning, matchWorldWarning, type WorldWarning } from "../program/Warnings.ts";
 
 export const JSON_LINES_VERSION = 1;
 
@@ -21,17 +24,31 @@ type Line = { readonly type: string } & Record<string, unknown>;
 
 export const line = ({ type, ...rest }: Line): string => JSON.stringify({ type, v: JSON_LINES_VERSION, ...rest });
 
-export const planHeader = (h: {
+export interface PlanHeader {
   readonly world: string;
   readonly reality: string;
   readonly backend: string;
   readonly files: ReadonlyArray<string>;
   readonly now: Date;
   readonly saved?: string;
-}): string =>
+}
+
+export const planHeader = (h: PlanHeader): string =>
   line({ type: "plan", world: h.world, reality: h.reality, backend: h.backend, files: h.files, now: h.now.toISOString(), ...(h.saved !== undefined ? { saved: h.saved } : {}) });
 
 export const warning = (p: ReadProblem): string => line({ type: "warning", source: p.source, key: p.key, message: p.message });
+
+/** A likely mistake in the World: `kind` is `unknown-label-key`, `unmatched-selector` or `unassigned-deployment`. */
+export const worldWarning = (w: WorldWarning): string =>
+  line({
+    type: "world_warning",
+    ...matchWorldWarning<Record<string, unknown>>({
+      UnknownLabelKey: (x) => ({ kind: "unknown-label-key", assignment: x.assignment, key: x.key, ...(O.isSome(x.didYouMean) ? { didYouMean: x.didYouMean.value } : {}) }),
+      UnmatchedSelector: (x) => ({ kind: "unmatched-selector", assignment: x.assignment, selector: x.selector }),
+      UnassignedDeployment: (x) => ({ kind: "unassigned-deployment", deployment: x.deployment }),
+    })(w),
+    message: formatWorldWarning(w),
+  });
 
 export const conflict = (c: Conflict): string =>
   c._tag === "DeploymentConflict"
@@ -76,8 +93,9 @@ export const summary = (s: Summary): string =>
   });
 
 /** Every line of a plan, in the documented order. */
-export const planLines = (plan: Plan, problems: ReadonlyArray<ReadProblem>): ReadonlyArray<string> => [
+export const planLines = (plan: Plan, problems: ReadonlyArray<ReadProblem>, warnings: ReadonlyArray<WorldWarning> = []): ReadonlyArray<string> => [
   ...problems.map(warning),
+  ...warnings.map(worldWarning),
   ...plan.conflicts.map(conflict),
   ...plan.skipped.map(skipped),
   ...plan.actions.map(action),

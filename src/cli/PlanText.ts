@@ -10,6 +10,7 @@ import { shortHash } from "../algebra/Deployment.ts";
 import type { Device } from "../algebra/Device.ts";
 import type { Action, AssignedBy, Conflict, Plan, Presence } from "../diff/Plan.ts";
 import type { ActionOutcome } from "../interpreters/Interpreter.ts";
+import type { ApplyCounts } from "../program/Apply.ts";
 import type { Paint } from "./Terminal.ts";
 
 export type GroupBy = "device" | "deployment";
@@ -128,27 +129,6 @@ export const planLines = (plan: Plan, groupBy: GroupBy, p: Paint): ReadonlyArray
   ...noteLines(plan, p),
   summaryLine(plan, p),
 ];
-
-export interface ApplyCounts {
-  readonly created: number;
-  readonly updated: number;
-  readonly deleted: number;
-  readonly failed: number;
-}
-
-export const countApplied = (outcomes: ReadonlyArray<ActionOutcome>): ApplyCounts => {
-  let created = 0;
-  let updated = 0;
-  let deleted = 0;
-  let failed = 0;
-  for (const o of outcomes) {
-    if (o._tag === "Failed") failed++;
-    else if (o.action._tag === "Create") created++;
-    else if (o.action._tag === "Update") updated++;
-    else deleted++;
-  }
-  return { created, updated, deleted, failed };
-};
 
 export const failureLines = (outcomes: ReadonlyArray<ActionOutcome>, p: Paint): ReadonlyArray<string> =>
   outcomes.flatMap((o) => (o._tag === "Failed" ? [`${p.red("Failed:")} ${o.action._tag.toLowerCase()} ${o.action.device} ${o.action.deployment}: ${o.error}`] : []));

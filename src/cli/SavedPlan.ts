@@ -1,59 +1,52 @@
 /**
- * Saved plans (`fleet plan --out plan.json`, then `fleet apply plan.json`),
- * like Terraform's plan files: the actions to apply, bound to what they were
- * computed from.
+ * The saved-plan file format (`fleet plan --out plan.json`, then `fleet apply
+ * plan.json`), like Terraform's plan files: the actions to apply, with the
+ * World they were made from and what binds them (`src/program/Binding.ts`
+ * says what the binding is and checks it).
  *
- * Binding:
- * - `reality`: a digest of the Reality the plan was computed against: every
- *   desired entry's key and fingerprint, every registered device (labels,
- *   arch, facts; not heartbeats, which move all the time) and the damaged
- *   device ids. Applying after any of it changed is refused ("stale");
- * - `world`: the World's hash (`worldHash`); when the fleet files can still be
- *   loaded, apply checks that they still give that World;
- * - `backend`: where it was planned (a state directory, servers), never a secret.
+ * Format version 2 carries the World itself (`worldValue`), so that apply can
+ * re-diff and refuse a plan whose actions are not exactly what that World and
+ * Reality give; a version 1 file (hash only) is refused with "plan again".
  *
  * The decoder is strict about meaning (each action's spec must hash to its
- * spec hash, keys unique, canonical order) and permissive about extra
- * fields; it never throws (fuzzed in test/cli/decoders.test.ts).
+ * spec hash, keys unique, canonical order, a World that decodes) and
+ * permissive about extra fields; it never throws (fuzzed in
+ * test/cli/decoders.test.ts).
  */
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import * as t from "io-ts";
+import * as O from "fp-ts/lib/Option.js";
 import { DateFromISOString } from "../algebra/Time.ts";
 import * as E from "fp-ts/lib/Either.js";
-import { canonicalJson, contentHash } from "../algebra/Canonical.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
-import { DeploymentCodec, specHash } from "../algebra/Deployment.ts";
-import { formatValidationErrors } from "../algebra/DecodeError.ts";
+import { DeploymentCodec, shortHash, specHash } from "../algebra/Deployment.ts";
+import { errorMessage } from "../algebra/ErrorMessage.ts";
+import { formatProblem, formatValidationErrors } from "../algebra/DecodeError.ts";
 import { DeploymentName, DeviceId } from "../algebra/Name.ts";
-import { compareActions, summarise, type Action, type Plan, type Skipped } from "../diff/Plan.ts";
-import { desiredEntries, type Reality } from "../diff/Reality.ts";
+import { compareActions, summarise, type Action, type Skipped } from "../diff/Plan.ts";
+import type { BindingRefusal, SavedPlan } from "../program/Binding.ts";
+import type { World } from "../world/World.ts";
+import { decodeWorld } from "./WorldCodec.ts";
+
+export type { SavedPlan };
+export { realityDigest } from "../program/Binding.ts";
 
 export const PLAN_FORMAT = "fleet-plan";
-export const PLAN_VERSION = 1;
+export const PLAN_VERSION = 2;
 
-export interface SavedPlan {
-  readonly createdAt: Date;
-  readonly fleetVersion: string;
-  /** The fleet files as given, and the directory they were given in. */
-  readonly files: ReadonlyArray<string>;
-  readonly cwd: string;
-  readonly world: string;
-  readonly reality: string;
-  readonly backend: string;
-  /** The `now` the plan's presence notes were judged at. */
-  readonly now: Date;
-  readonly plan: Plan;
-}
-
-/** Digest of what a plan depends on in Reality (see the module header). */
-export const realityDigest = (r: Reality): string => {
-  const desired: string[] = [];
-  for (const e of desiredEntries(r)) desired.push(`${e.device}.${e.deployment}=${e.fingerprint}`);
-  return contentHash({
-    desired: desired.sort(),
-    devices: [...r.devices.values()].map((d) => canonicalJson(DeviceCodec.encode(d.device))).sort(),
-    damaged: [...r.damaged.keys()].sort(),
-  });
-};
+/** A World as plain JSON that `decodeWorld` rebuilds (devices and deployments through their codecs). */
+const worldJson = (w: World): unknown => ({
+  _tag: "World",
+  fleet: O.isSome(w.fleet) ? { _tag: "Some", value: w.fleet.value.map((d) => DeviceCodec.encode(d)) } : { _tag: "None" },
+  assignments: w.assignments.map((a) => ({
+    _tag: "Assignment",
+    selector: a.selector,
+    deployments: a.deployments.map((d) => DeploymentCodec.encode(d)),
+    priority: a.priority,
+    name: a.name,
+  })),
+});
 
 // -------------------------------------------------------------------------------------
 // codec
@@ -101,6 +94,7 @@ const SavedPlanShape = t.type({
   files: t.array(t.string),
   cwd: t.string,
   world: t.string,
+  worldValue: t.unknown,
   reality: t.string,
   backend: t.string,
   now: DateFromISOString,
@@ -115,18 +109,21 @@ export const decodeSavedPlan = (text: string): E.Either<string, SavedPlan> => {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    return E.left(`not JSON (${(e as Error).message})`);
+    return E.left(`not JSON (${errorMessage(e)})`);
   }
   if (typeof json !== "object" || json === null || (json as { format?: unknown }).format !== PLAN_FORMAT)
     return E.left(`not a fleet saved plan (no "format": "${PLAN_FORMAT}")`);
   const v = (json as { version?: unknown }).version;
   if (typeof v === "number" && v > PLAN_VERSION) return E.left(`saved by a newer fleet (plan format version ${v}; this fleet reads ${PLAN_VERSION})`);
+  if (typeof v === "number" && v < PLAN_VERSION) return E.left(`saved by an older fleet (plan format version ${v} does not carry its World); run fleet plan again`);
   const r = SavedPlanShape.decode(json);
   if (E.isLeft(r)) {
     const msg = formatValidationErrors(r.left);
     return E.left(msg.length > 300 ? `${msg.slice(0, 297)}...` : msg);
   }
   const p = r.right;
+  const w = decodeWorld(p.worldValue);
+  if (E.isLeft(w)) return E.left(`worldValue: ${w.left.slice(0, 1).map(formatProblem).join("")}`);
   for (let i = 1; i < p.actions.length; i++)
     if (compareActions(p.actions[i - 1] as Action, p.actions[i] as Action) >= 0)
       return E.left(`actions.${i}: actions must be unique and in canonical order (by device, then deployment)`);
@@ -136,7 +133,8 @@ export const decodeSavedPlan = (text: string): E.Either<string, SavedPlan> => {
     fleetVersion: p.fleetVersion,
     files: p.files,
     cwd: p.cwd,
-    world: p.world,
+    world: w.right,
+    worldHash: p.world,
     reality: p.reality,
     backend: p.backend,
     now: p.now,
@@ -158,14 +156,68 @@ export const encodeSavedPlan = (s: SavedPlan): string =>
       fleetVersion: s.fleetVersion,
       files: s.files,
       cwd: s.cwd,
-      world: s.world,
+      world: s.worldHash,
       reality: s.reality,
       backend: s.backend,
       now: s.now.toISOString(),
       summary: s.plan.summary,
       skipped: s.plan.skipped,
       actions: s.plan.actions,
+      worldValue: worldJson(s.world),
     },
     null,
     2,
   )}\n`;
+
+// -------------------------------------------------------------------------------------
+// files
+// -------------------------------------------------------------------------------------
+
+const reason = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? errorMessage(e);
+
+/**
+ * Writes a saved plan atomically (temporary file, then rename), readable by
+ * the owner only: plans carry specs, env included. The temporary file never
+ * outlives a failure (e.g. `--out` naming a directory).
+ */
+export const writeSavedPlan = async (path: string, s: SavedPlan): Promise<E.Either<string, void>> => {
+  const target = resolve(path);
+  const tmp = `${target}.${process.pid}.tmp`;
+  try {
+    await writeFile(tmp, encodeSavedPlan(s), { mode: 0o600 });
+    await rename(tmp, target);
+    return E.right(undefined);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    return E.left(`${path}: cannot save the plan (${reason(e)})`);
+  }
+};
+
+/** Reads and decodes a saved plan file, or says in one line why it is not a usable one. */
+export const readSavedPlan = async (path: string): Promise<E.Either<string, SavedPlan>> => {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    return E.left(`${path}: cannot read the saved plan (${reason(e)})`);
+  }
+  return E.mapLeft((why: string) => `${path}: not a usable saved plan: ${why}`)(decodeSavedPlan(text));
+};
+
+/** Why a saved plan is not applied, in one line (the CLI edge of `BindingRefusal`). */
+export const formatBindingRefusal = (r: BindingRefusal, path: string, saved: SavedPlan): string => {
+  switch (r._tag) {
+    case "WrongBackend":
+      return `saved plan ${path} was made for backend ${r.planned}, not ${r.target}`;
+    case "RealityChanged":
+      return `saved plan is stale: Reality changed since ${path} was made (${saved.createdAt.toISOString()}); run fleet plan again`;
+    case "WorldEdited":
+      return `saved plan ${path} was edited: the World it carries does not hash to its world hash; run fleet plan again`;
+    case "FleetFilesUnloadable":
+      return `saved plan is stale: its fleet files no longer load (${r.message})`;
+    case "FleetFilesChanged":
+      return `saved plan is stale: the fleet files (${saved.files.join(", ")}) no longer give the World it was made from (${shortHash(r.saved)} → ${shortHash(r.loaded)}); run fleet plan again`;
+    case "ActionsDiffer":
+      return `saved plan ${path} was edited: its actions are not what its World and Reality give (${r.key}: the plan has ${r.saved}, the World gives ${r.expected}); run fleet plan again`;
+  }
+};

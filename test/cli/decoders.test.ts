@@ -51,7 +51,8 @@ const saved: SavedPlan = {
   fleetVersion: "0.1.0",
   files: ["fleets/demo.ts"],
   cwd: "/work",
-  world: worldHash(w),
+  world: w,
+  worldHash: worldHash(w),
   reality: realityDigest(published),
   backend: "local /work/.fleet",
   now: new Date(1000),
@@ -148,6 +149,7 @@ describe("file decoders", () => {
     if (E.isLeft(d)) throw new Error(d.left);
     expect(d.right.plan.actions).toEqual(plan.actions);
     expect(d.right.plan.summary).toEqual(plan.summary);
+    expect(worldHash(d.right.world)).toBe(worldHash(w));
     expect(encodeSavedPlan(d.right)).toBe(savedText);
   });
 

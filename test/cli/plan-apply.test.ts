@@ -81,7 +81,7 @@ describe("fleet plan / apply", () => {
     ]);
     const saved = JSON.parse(await readFile(join(ws.dir, "plan.json"), "utf8")) as { format: string; version: number; actions: Array<Record<string, unknown>> };
     expect(saved.format).toBe("fleet-plan");
-    expect(saved.version).toBe(1);
+    expect(saved.version).toBe(2);
     expect(saved.actions.map((a) => [a["device"], a["deployment"], a["specHash"] ?? null])).toEqual(
       actions.map((a) => [a["device"], a["deployment"], a["specHash"] ?? null]),
     );

@@ -17,6 +17,16 @@ describe("public API", () => {
     for (const name of promised) expect(api, name).toHaveProperty(name);
   });
 
+  it("exports the program layer, which imports no transport client and nothing above it", async () => {
+    for (const name of ["plan", "apply", "bindSavedPlan", "fleetStatus", "deviceStatus", "worldWarnings", "errorMessage"] as const) expect(api, name).toHaveProperty(name);
+    const { readdirSync, readFileSync } = await import("node:fs");
+    const dir = new URL("../../src/program/", import.meta.url);
+    for (const f of readdirSync(dir)) {
+      const imports = [...readFileSync(new URL(f, dir), "utf8").matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1] as string);
+      for (const i of imports) expect(i, `${f} imports ${i}`).toMatch(/^(\.\/|\.\.\/(algebra|selectors|world|diff)\/|\.\.\/interpreters\/Interpreter\.ts$|fp-ts\/|fastest-levenshtein$)/);
+    }
+  });
+
   it("keeps the fixed signatures", async () => {
     const d = api.device("pi-01", { labels: { env: "prod" }, arch: "aarch64" });
     expect(() => api.device("Not_A_Label")).toThrow(/Not_A_Label/);

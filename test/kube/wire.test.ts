@@ -14,13 +14,22 @@ import { ApiException } from "@kubernetes/client-node";
 import { deployment, podman, specHash } from "../../src/algebra/Deployment.ts";
 import { status } from "../../src/diff/Status.ts";
 import { world } from "../../src/world/World.ts";
+import { assign } from "../../src/world/Assignment.ts";
 import { BackendUnavailableError } from "../../src/interpreters/Interpreter.ts";
 import { classify } from "../../src/interpreters/kube/Api.ts";
 import { resolveCluster } from "../../src/interpreters/kube/Cluster.ts";
 import { crds } from "../../src/interpreters/kube/Crds.ts";
 import { decodeDeviceObject, desiredConfig, entryFingerprint, observedSummary } from "../../src/interpreters/kube/DeviceObject.ts";
 import { CONTROL_PLANE, appliedEntries, entryOfField, entryOwners } from "../../src/interpreters/kube/FieldOwners.ts";
-import { assignmentsOf, decodeFleetDeployment, fleetDeploymentsOf, specConfig, statusConfig } from "../../src/interpreters/kube/FleetDeploymentObject.ts";
+import {
+  assignmentsOf,
+  decodeFleetDeployment,
+  fleetDeploymentsOf,
+  formatFleetDeploymentError,
+  specConfig,
+  statusConfig,
+  type FleetDeploymentError,
+} from "../../src/interpreters/kube/FleetDeploymentObject.ts";
 import { NOW, realityArb, worldArb } from "../laws/arbitraries.ts";
 
 const web = deployment("web", podman({ services: [{ name: "httpd", image: "registry.local/web:1" }] }));
@@ -207,6 +216,49 @@ describe("FleetDeployment objects", () => {
         for (const fd of stored) expect(statusConfig(fd.name, "ns", b)).toEqual(statusConfig(fd.name, "ns", a));
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("a spec that does not decode is a tagged error that says why in one line; nothing throws", () => {
+    const w = world({ assignments: [assign("env=prod", deployment("web", podman({ services: [{ name: "s", image: "w:1" }] })))] });
+    const fd = fleetDeploymentsOf(w)[0];
+    if (fd === undefined) throw new Error("no FleetDeployment");
+    const valid = JSON.parse(JSON.stringify({ ...specConfig(fd, "ns"), metadata: { name: fd.name, resourceVersion: "1" } })) as {
+      spec: { variants: Array<Record<string, unknown>> };
+    };
+    const variant = (patch: Record<string, unknown>) => ({ ...valid, spec: { ...valid.spec, variants: [{ ...valid.spec.variants[0], ...patch }] } });
+    const specError = (u: unknown): FleetDeploymentError | undefined => {
+      const d = decodeFleetDeployment(u);
+      return E.isLeft(d) ? d.left : E.isLeft(d.right.spec) ? d.right.spec.left : undefined;
+    };
+    expect(specError(valid)).toBeUndefined();
+    expect(specError(variant({ selector: "env in (" }))?._tag).toBe("BadSelector");
+    expect(specError(variant({ specHash: "sha256:00" }))).toEqual({ _tag: "HashMismatch", variant: valid.spec.variants[0]?.["id"] });
+    expect(specError(variant({ score: { _tag: "PodmanV0", services: "no" } }))?._tag).toBe("BadDeployment");
+    expect(specError({ ...valid, metadata: { name: "Not_A_Name", resourceVersion: "1" } })).toEqual({ _tag: "BadName", name: "Not_A_Name" });
+    expect(specError({ ...valid, spec: 3 })?._tag).toBe("BadSpec");
+    expect(specError(null)?._tag).toBe("NotAnObject");
+    expect(formatFleetDeploymentError({ _tag: "HashMismatch", variant: "x" })).toBe("spec.variants[id=x]: specHash does not match score and rollout");
+    const paths = (x: unknown, at: ReadonlyArray<string | number> = []): Array<ReadonlyArray<string | number>> =>
+      Array.isArray(x) ? [at, ...x.flatMap((y, i) => paths(y, [...at, i]))] : typeof x === "object" && x !== null ? [at, ...Object.entries(x).flatMap(([k, y]) => paths(y, [...at, k]))] : [at];
+    const all = paths(valid).filter((p) => p.length > 0);
+    const set = (x: unknown, p: ReadonlyArray<string | number>, v: unknown): unknown => {
+      const copy = structuredClone(x) as Record<string | number, unknown>;
+      let o = copy;
+      for (const k of p.slice(0, -1)) o = o[k] as Record<string | number, unknown>;
+      o[p[p.length - 1] as string | number] = v;
+      return copy;
+    };
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), fc.tuple(fc.nat(), fc.jsonValue()).map(([n, v]) => set(valid, all[n % all.length] as ReadonlyArray<string | number>, v))), (u) => {
+        const e = specError(u);
+        if (e === undefined) return;
+        const m = formatFleetDeploymentError(e);
+        expect(m.length).toBeGreaterThan(0);
+        expect(m).not.toContain("\n");
+        expect(m).not.toContain("[object");
+      }),
+      { numRuns: 300 },
     );
   });
 });

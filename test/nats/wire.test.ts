@@ -17,10 +17,15 @@ import {
   encodeDeviceInfoValue,
   encodeDeviceStateValue,
   encodeHeartbeatValue,
+  formatWireError,
   parseDeviceKey,
   parseEntryKey,
+  type WireError,
 } from "../../src/interpreters/nats/wire.ts";
 import { deploymentArb, deviceArb } from "../laws/arbitraries.ts";
+
+/** The one-line message of a refusal, or "" for a success. */
+const why = (r: E.Either<WireError, unknown>): string => (E.isLeft(r) ? formatWireError(r.left) : "");
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dateArb = fc.date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2100-01-01T00:00:00Z"), noInvalidDate: true });
@@ -80,20 +85,21 @@ describe("nats wire: permissive readers, clear refusals", () => {
     expect(E.isRight(info) && info.right.arch === "unknown" && Object.keys(info.right.labels).length === 0).toBe(true);
   });
 
-  const cases: ReadonlyArray<readonly [string, Uint8Array, RegExp]> = [
-    ["garbage", utf8("\u0000\u0001garbage"), /not JSON/],
-    ["truncated JSON", utf8('{"v":1,"time":"2026-01-'), /not JSON/],
-    ["not UTF-8", new Uint8Array([0xff, 0xfe, 0x00]), /not UTF-8/],
-    ["an array", utf8("[1,2]"), /not a JSON object/],
-    ["no version", utf8('{"time":"2026-01-01T00:00:00Z"}'), /no wire version/],
-    ["a newer version", utf8('{"v":2,"time":"2026-01-01T00:00:00Z"}'), /unsupported wire version 2/],
-    ["a wrong shape", utf8('{"v":1,"time":42}'), /date/],
-    ["an empty value", new Uint8Array(0), /not JSON/],
+  const cases: ReadonlyArray<readonly [string, Uint8Array, string, RegExp]> = [
+    ["garbage", utf8("\u0000\u0001garbage"), "NotJson", /not JSON/],
+    ["truncated JSON", utf8('{"v":1,"time":"2026-01-'), "NotJson", /not JSON/],
+    ["not UTF-8", new Uint8Array([0xff, 0xfe, 0x00]), "NotUtf8", /not UTF-8/],
+    ["an array", utf8("[1,2]"), "NotAnObject", /not a JSON object/],
+    ["no version", utf8('{"time":"2026-01-01T00:00:00Z"}'), "NoVersion", /no wire version/],
+    ["a newer version", utf8('{"v":2,"time":"2026-01-01T00:00:00Z"}'), "UnsupportedVersion", /unsupported wire version 2/],
+    ["a wrong shape", utf8('{"v":1,"time":42}'), "Invalid", /^time: .*date/],
+    ["an empty value", new Uint8Array(0), "NotJson", /not JSON/],
   ];
-  for (const [what, bytes, message] of cases) {
-    it(`refuses ${what} with a message`, () => {
+  for (const [what, bytes, tag, message] of cases) {
+    it(`refuses ${what} with a tagged error and a message`, () => {
       const r = decodeHeartbeatValue(bytes);
-      expect(E.isLeft(r) && message.test(r.left)).toBe(true);
+      expect(E.isLeft(r) && r.left._tag).toBe(tag);
+      expect(why(r)).toMatch(message);
     });
   }
 
@@ -101,29 +107,49 @@ describe("nats wire: permissive readers, clear refusals", () => {
     fc.assert(
       fc.property(deploymentArb, (d) => {
         const wrongHash = decodeDesiredValue(encodeDesiredValue(d, "sha256:0000"), keyOf("pi-01", d.name));
-        expect(E.isLeft(wrongHash) && /does not match/.test(wrongHash.left)).toBe(true);
+        expect(E.isLeft(wrongHash) && wrongHash.left._tag).toBe("HashMismatch");
+        expect(why(wrongHash)).toMatch(/does not match/);
         const other = d.name === "zz" ? "yy" : "zz";
         const wrongName = decodeDesiredValue(encodeDesiredValue(d, specHash(d)), keyOf("pi-01", other));
-        expect(E.isLeft(wrongName) && /is for deployment/.test(wrongName.left)).toBe(true);
+        expect(E.isLeft(wrongName) && wrongName.left._tag).toBe("WrongDeployment");
+        expect(why(wrongName)).toMatch(/is for deployment/);
       }),
     );
   });
 
   it("refuses device-info stored under another device's key", () => {
     const r = decodeDeviceInfoValue(utf8(JSON.stringify({ v: 1, id: "pi-02" })), "pi-01" as never);
-    expect(E.isLeft(r) && /pi-02/.test(r.left)).toBe(true);
+    expect(E.isLeft(r) && r.left).toEqual({ _tag: "WrongDevice", found: "pi-02", expected: "pi-01" });
+    expect(why(r)).toBe('value is for device "pi-02", not "pi-01"');
   });
 
-  it("never throws, whatever the bytes", () => {
+  it("never throws, whatever the bytes; every refusal is tagged and says why in one line", () => {
+    const valid = [
+      encodeHeartbeatValue({ time: new Date(0), agentVersion: "1" }),
+      encodeDeviceStateValue({ phase: "Failed", time: new Date(0), error: "x", specHash: "sha256:1" }),
+      utf8(JSON.stringify({ v: 1, id: "pi-01", labels: { env: "prod" }, arch: "aarch64" })),
+    ];
+    const jsonish = fc.oneof(
+      fc.jsonValue().map((v) => utf8(JSON.stringify(v))),
+      fc.tuple(fc.constantFrom(...valid), fc.string({ maxLength: 12 }), fc.jsonValue()).map(([b, k, v]) => {
+        const o = JSON.parse(new TextDecoder().decode(b)) as Record<string, unknown>;
+        return utf8(JSON.stringify({ ...o, [k === "" ? "time" : k]: v }));
+      }),
+    );
+    const bytesArb = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.string({ maxLength: 40 }).map(utf8), fc.string({ maxLength: 40 }).map((t) => utf8(`{"v":1,${t}`)), jsonish);
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), fc.string({ maxLength: 40 }), (bytes, text) => {
-        for (const b of [bytes, utf8(text), utf8(`{"v":1,${text}`)]) {
-          decodeHeartbeatValue(b);
-          decodeDeviceStateValue(b);
-          decodeDeviceInfoValue(b, "pi-01" as never);
-          decodeDesiredValue(b, keyOf("pi-01", "web"));
+      fc.property(bytesArb, (b) => {
+        const results: ReadonlyArray<E.Either<WireError, unknown>> = [decodeHeartbeatValue(b), decodeDeviceStateValue(b), decodeDeviceInfoValue(b, "pi-01" as never), decodeDesiredValue(b, keyOf("pi-01", "web"))];
+        for (const r of results) {
+          if (E.isRight(r)) continue;
+          expect(typeof r.left._tag).toBe("string");
+          const m = formatWireError(r.left);
+          expect(m.length).toBeGreaterThan(0);
+          expect(m).not.toContain("\n");
+          expect(m).not.toContain("[object");
         }
       }),
+      { numRuns: 300 },
     );
   });
 });

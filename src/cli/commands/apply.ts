@@ -1,41 +1,42 @@
 /**
  * `fleet apply FILE…` / `fleet apply PLAN.json`: makes Reality match the
- * World, like `terraform apply`.
+ * World, like `terraform apply`. It parses flags, calls the program layer
+ * (`plan` or `bindSavedPlan`, then `apply`) and renders; the use case itself
+ * lives in `src/program/`.
  *
  * - From fleet files it plans, shows the plan and asks for confirmation on a
  *   terminal (`--auto-approve` skips it); on a non-interactive stdin it
  *   refuses without `--auto-approve`, before touching anything.
- * - A saved plan is applied as saved, without asking, after checking that it
- *   is still bound to Reality (its digest), to the backend it was made for,
- *   and (when the fleet files can still be loaded) to the World: otherwise
- *   "saved plan is stale".
+ * - A saved plan is applied without asking, only if it is still bound to its
+ *   backend, Reality and World and its actions are exactly what they give
+ *   (`src/program/Binding.ts`): otherwise "stale" or "edited".
  * - Conflicts refuse the apply. The interpreter also refuses a plan whose
  *   entries changed meanwhile (`Stale`) or whose state is locked.
  * - Every action's outcome is reported; failures do not hide successes, and
  *   any failure makes the exit code 1.
  */
-import { readFile } from "node:fs/promises";
+import * as E from "fp-ts/lib/Either.js";
+import { entryKey } from "../../algebra/Name.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import * as E from "fp-ts/lib/Either.js";
-import { shortHash } from "../../algebra/Deployment.ts";
-import { diff } from "../../diff/Diff.ts";
-import type { Plan } from "../../diff/Plan.ts";
 import type { Progress } from "../../interpreters/Interpreter.ts";
-import { worldHash, type World } from "../../world/World.ts";
-import { expectPositionals, orUsage, parseChoice, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
-import { backendConfig, backendHelp, describeBackend } from "../backends.ts";
+import { apply, type ApplyReport } from "../../program/Apply.ts";
+import { bindSavedPlan } from "../../program/Binding.ts";
+import { plan, type Planned } from "../../program/Plan.ts";
+import { expectPositionals, orUsage, parseFlags, wantsHelp } from "../Args.ts";
+import { backendConfig, backendHelp, describeBackend, type BackendConfig } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
 import { confirm } from "../Confirm.ts";
-import { loadFleetFiles } from "../FleetFile.ts";
-import { lockedAdvice } from "../LockAdvice.ts";
-import { checkTypes, inventoryOf, loadTimeoutHelp, loadTimeoutOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
+import { checkTypes, loadTimeoutHelp, loadTimeoutOf, withBackend } from "../Inputs.ts";
 import * as J from "../JsonLines.ts";
-import { applyCompleteLine, countApplied, failureLines, planLines, type GroupBy } from "../PlanText.ts";
-import { decodeSavedPlan, realityDigest, type SavedPlan } from "../SavedPlan.ts";
+import { groupByOf, offlineAfterOf, planFlags } from "../PlanFlags.ts";
+import { applyCompleteLine, failureLines } from "../PlanText.ts";
+import { formatBindingRefusal, readSavedPlan } from "../SavedPlan.ts";
 import { terminal, type Terminal } from "../Terminal.ts";
-import { planFlags } from "./plan.ts";
+import { fleetFilesWorld } from "../FleetSource.ts";
+import { lockedAdvice } from "../LockAdvice.ts";
+import { renderPlan } from "../PlanOutput.ts";
 
 export const help = `Usage: fleet apply [flags] FILE…
        fleet apply [flags] PLAN.json
@@ -50,8 +51,8 @@ Flags:
   --group-by device|deployment  group the actions by device (default) or by deployment
   --json                        print JSON lines (docs/cli.md) instead of text; needs --auto-approve or a saved plan
   --no-typecheck                do not type-check the fleet files first (faster)
-${loadTimeoutHelp}
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
+${loadTimeoutHelp}
   -h, --help                    show this help
 
 ${backendHelp}
@@ -78,16 +79,37 @@ const progressReporter = (t: Terminal, forced: boolean): ((p: Progress) => void)
   };
 };
 
-const readSaved = async (path: string): Promise<SavedPlan> => {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    throw new CliError(`${path}: cannot read the saved plan (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+/** The result of an apply, rendered; returns the exit code or throws the refusal as one line. */
+const renderReport = (t: Terminal, r: ApplyReport, json: boolean, config: BackendConfig): number => {
+  const publishProblems = r._tag === "Completed" ? r.publishProblems : [];
+  if (!json) for (const p of publishProblems) t.err(`${t.e.yellow("Warning:")} ${p}`);
+  switch (r._tag) {
+    case "Conflicts":
+      throw new CliError(`apply refused: the World has ${plural(r.conflicts.length, "conflict")} (listed above); resolve them with priorities or by making the specs agree`);
+    case "Cancelled":
+      t.err("Apply cancelled.");
+      return ExitCode.Error;
+    case "Stale": {
+      const first = r.stale[0];
+      const example = first === undefined ? "" : ` (e.g. ${entryKey(first.device, first.deployment)}: expected ${first.expected ?? "no entry"}, found ${first.found ?? "no entry"})`;
+      const n = r.stale.length;
+      throw new CliError(`the plan is stale: ${n} ${n === 1 ? "entry" : "entries"} changed since it was computed${example}; nothing was applied, run fleet plan again`);
+    }
+    case "Locked":
+      throw new CliError(
+        `the state is locked by ${r.holder}${r.until !== undefined ? ` until ${r.until.toISOString()}` : ""}; nothing was applied. ${lockedAdvice(config)}`,
+      );
+    case "Completed":
+      if (json) {
+        for (const o of r.outcomes) t.out(J.outcome(o));
+        t.out(J.applied(r.counts));
+      } else {
+        if (r.outcomes.length > 0) t.out("");
+        for (const l of failureLines(r.outcomes, t.e)) t.err(l);
+        t.out(applyCompleteLine(r.counts, t.o));
+      }
+      return r.counts.failed > 0 ? ExitCode.Error : ExitCode.Ok;
   }
-  const d = decodeSavedPlan(text);
-  if (E.isLeft(d)) throw new CliError(`${path}: not a usable saved plan: ${d.left}`);
-  return d.right;
 };
 
 export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
@@ -103,8 +125,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   });
   expectPositionals("apply", positionals, 1, Infinity, "fleet file or saved plan (fleet apply FILE… | PLAN.json)");
   const config = orUsage("apply", backendConfig(values));
-  const groupBy = orUsage("apply", parseChoice<GroupBy>("--group-by", ["device", "deployment"], values["group-by"] ?? "device"));
-  const offlineAfterMs = values["offline-after"] === undefined ? undefined : orUsage("apply", parseDuration("--offline-after", values["offline-after"]));
+  const groupBy = groupByOf("apply", values);
+  const offline = offlineAfterOf("apply", values);
   const json = values.json === true;
   const savedPath = positionals.length === 1 && (positionals[0] as string).endsWith(".json") ? (positionals[0] as string) : undefined;
   if (savedPath === undefined && positionals.some((p) => p.endsWith(".json")))
@@ -114,94 +136,39 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   if (!autoApprove && !t.stdinIsTTY)
     throw new CliError("refusing to apply without confirmation: stdin is not a terminal (pass --auto-approve, or apply a saved plan)");
 
-  const saved = savedPath === undefined ? undefined : await readSaved(savedPath);
+  const saved = savedPath === undefined ? undefined : await readSavedPlan(savedPath);
+  if (saved !== undefined && E.isLeft(saved)) throw new CliError(saved.left);
   if (saved === undefined && values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
 
   return withBackend(config, t, async (b) => {
-    let plan: Plan;
-    // The World, when we have it, is published to backends that show it (publishWorld).
-    let world: World | undefined;
-    if (saved !== undefined) {
-      const target = describeBackend(config);
-      if (saved.backend !== target) throw new CliError(`saved plan ${savedPath} was made for backend ${saved.backend}, not ${target}`);
-      const { reality, problems } = await b.interpreter.read();
-      if (realityDigest(reality) !== saved.reality)
-        throw new CliError(`saved plan is stale: Reality changed since ${savedPath} was made (${saved.createdAt.toISOString()}); run fleet plan again`);
-      const files = saved.files.map((f) => resolve(saved.cwd, f));
-      if (files.length > 0 && files.every((f) => existsSync(f))) {
-        let hash: string;
-        try {
-          world = (await loadFleetFiles(files, inventoryOf(reality), { timeoutMs: loadTimeoutOf("apply", values) })).world;
-          hash = worldHash(world);
-        } catch (e) {
-          throw new CliError(`saved plan is stale: its fleet files no longer load (${(e as Error).message})`);
-        }
-        if (hash !== saved.world)
-          throw new CliError(`saved plan is stale: the fleet files (${saved.files.join(", ")}) no longer give the World it was made from (${shortHash(saved.world)} → ${shortHash(hash)}); run fleet plan again`);
-      } else if (!json) t.err(`${t.e.yellow("Note:")} the fleet files of the saved plan are not here; applying it as saved`);
-      if (json) {
-        t.out(J.planHeader({ world: saved.world, reality: saved.reality, backend: saved.backend, files: saved.files, now: saved.now, saved: savedPath as string }));
-        for (const l of J.planLines(saved.plan, problems)) t.out(l);
-      } else reportProblems(problems, t, false);
-      plan = saved.plan;
+    const target = describeBackend(config);
+    let planned: Planned;
+    if (saved !== undefined && savedPath !== undefined) {
+      const s = saved.right;
+      const files = s.files.map((f) => resolve(s.cwd, f));
+      const present = files.length > 0 && files.every((f) => existsSync(f));
+      const bound = await bindSavedPlan(b.interpreter, s, { backend: target, ...(present ? { reload: fleetFilesWorld(files, loadTimeoutOf("apply", values)) } : {}) });
+      if (E.isLeft(bound)) throw new CliError(formatBindingRefusal(bound.left, savedPath, s));
+      if (!bound.right.filesChecked && !json) t.err(`${t.e.yellow("Note:")} the fleet files of the saved plan are not here; applying it as checked against the World it carries`);
+      planned = bound.right.planned;
+      renderPlan(t, planned, { json, groupBy, header: { world: s.worldHash, reality: s.reality, backend: s.backend, files: s.files, now: s.now, saved: savedPath } });
     } else {
-      const { reality, problems, fleet } = await readInputs(b, positionals, loadTimeoutOf("apply", values));
-      world = fleet.world;
       const now = new Date();
-      plan = diff(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });
-      if (json) {
-        t.out(J.planHeader({ world: worldHash(fleet.world), reality: realityDigest(reality), backend: describeBackend(config), files: positionals, now }));
-        for (const l of J.planLines(plan, problems)) t.out(l);
-      } else reportProblems(problems, t, false);
-    }
-    if (!json) for (const l of planLines(plan, groupBy, t.o)) t.out(l);
-
-    if (plan.conflicts.length > 0)
-      throw new CliError(`apply refused: the World has ${plural(plan.conflicts.length, "conflict")} (listed above); resolve them with priorities or by making the specs agree`);
-    const publish = async (): Promise<void> => {
-      if (world === undefined || b.interpreter.publishWorld === undefined) return;
-      const problems = await b.interpreter.publishWorld(world, new Date());
-      if (!json) for (const p of problems) t.err(`${t.e.yellow("Warning:")} ${p}`);
-    };
-    if (plan.actions.length === 0) {
-      await publish();
-      if (json) t.out(J.applied({ created: 0, updated: 0, deleted: 0, failed: 0 }));
-      else t.out(applyCompleteLine({ created: 0, updated: 0, deleted: 0, failed: 0 }, t.o));
-      return ExitCode.Ok;
-    }
-    if (!autoApprove) {
-      t.out("");
-      if (!(await confirm("Do you want to perform these actions?"))) {
-        t.err("Apply cancelled.");
-        return ExitCode.Error;
-      }
+      planned = await plan(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("apply", values)), { now, ...offline });
+      renderPlan(t, planned, { json, groupBy, header: { world: planned.worldHash, reality: planned.realityDigest, backend: target, files: positionals, now } });
     }
     const onProgress = json ? undefined : progressReporter(t, values.progress === true);
-    const result = await b.interpreter.apply(plan, onProgress !== undefined ? { onProgress } : {});
-    switch (result._tag) {
-      case "Stale": {
-        const first = result.stale[0];
-        const example = first === undefined ? "" : ` (e.g. ${first.device}.${first.deployment}: expected ${first.expected ?? "no entry"}, found ${first.found ?? "no entry"})`;
-        const n = result.stale.length;
-        throw new CliError(`the plan is stale: ${n} ${n === 1 ? "entry" : "entries"} changed since it was computed${example}; nothing was applied, run fleet plan again`);
-      }
-      case "Locked":
-        throw new CliError(
-          `the state is locked by ${result.holder}${result.until !== undefined ? ` until ${result.until.toISOString()}` : ""}; nothing was applied. ${lockedAdvice(config)}`,
-        );
-      case "Completed": {
-        await publish();
-        const counts = countApplied(result.outcomes);
-        if (json) {
-          for (const o of result.outcomes) t.out(J.outcome(o));
-          t.out(J.applied(counts));
-        } else {
-          t.out("");
-          for (const l of failureLines(result.outcomes, t.e)) t.err(l);
-          t.out(applyCompleteLine(counts, t.o));
-        }
-        return counts.failed > 0 ? ExitCode.Error : ExitCode.Ok;
-      }
-    }
+    const report = await apply(b.interpreter, planned, {
+      ...(autoApprove
+        ? {}
+        : {
+            confirm: async () => {
+              t.out("");
+              return confirm("Do you want to perform these actions?");
+            },
+          }),
+      ...(onProgress !== undefined ? { onProgress } : {}),
+    });
+    return renderReport(t, report, json, config);
   });
 };

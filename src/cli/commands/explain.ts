@@ -11,7 +11,9 @@
 import * as O from "fp-ts/lib/Option.js";
 import { shortHash } from "../../algebra/Deployment.ts";
 import type { Device } from "../../algebra/Device.ts";
-import type { DeploymentName } from "../../algebra/Name.ts";
+import { OrdDeploymentName, type DeploymentName } from "../../algebra/Name.ts";
+import { DeviceCodec } from "../../algebra/Device.ts";
+import * as J from "../JsonLines.ts";
 import { DEFAULT_OFFLINE_AFTER_MS, presence, resolver } from "../../diff/Diff.ts";
 import { explain, renderExplanation } from "../../selectors/Explain.ts";
 import type { Assignment } from "../../world/Assignment.ts";
@@ -33,6 +35,7 @@ that result, conflicts, assignments shadowed by a higher priority, and what
 the device reports (presence, heartbeat, published and observed state).
 
 Flags:
+  --json                        print JSON lines (docs/cli.md) instead of text
   --no-typecheck                do not type-check the fleet files first (faster)
 ${loadTimeoutHelp}
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
@@ -60,6 +63,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const { values, positionals } = parseFlags("explain", argv, {
     ...backendFlags,
     help: { type: "boolean", short: "h" },
+    json: { type: "boolean" },
     "no-typecheck": { type: "boolean" },
     "offline-after": { type: "string" },
     ...loadTimeoutFlag,
@@ -73,7 +77,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
 
   return withBackend(config, t, async (b) => {
     const { reality, problems, fleet } = await readInputs(b, files, loadTimeoutOf("explain", values));
-    reportProblems(problems, t, false);
+    const json = values.json === true;
+    reportProblems(problems, t, json);
     const w = fleet.world;
     const now = new Date();
     const declarations = O.isSome(w.fleet) ? w.fleet.value.filter((d) => d.id === id) : [];
@@ -83,6 +88,57 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     if (seen === undefined)
       throw new CliError(`device ${id} is neither declared by the World${O.isNone(w.fleet) ? " (which declares no fleet)" : ""} nor registered with the backend`);
 
+    const damage = reality.damaged.get(id);
+    const res = resolver(w)(seen);
+    const assignments = [...w.assignments].sort(byPriorityThenName);
+    const published = reality.desired.get(id);
+    const observed = reality.observed.get(id);
+    const pr = presence(reality, id, now.getTime(), offlineAfterMs);
+    const hb = registered?.lastHeartbeat;
+    if (json) {
+      t.out(
+        J.line({
+          type: "device",
+          device: id,
+          inFleet,
+          ...(O.isSome(w.fleet) ? { declared: declarations.map((d) => DeviceCodec.encode(d)) } : {}),
+          ...(registered !== undefined ? { registered: DeviceCodec.encode(registered.device) } : {}),
+          presence: pr,
+          ...(hb !== undefined ? { lastHeartbeat: hb.toISOString() } : {}),
+          ...(damage !== undefined ? { unreadable: damage } : {}),
+        }),
+      );
+      for (const a of assignments) {
+        const e = explain(a.selector, seen);
+        const gives = a.deployments.map((d) => {
+          const by = e.verdict ? res.shadowed.find((x) => x.assignment === a.name && x.deployment === d.name)?.by : undefined;
+          return { deployment: d.name, ...(by !== undefined ? { shadowedBy: by } : {}) };
+        });
+        t.out(J.line({ type: "assignment", assignment: a.name, priority: a.priority, matches: e.verdict, gives, explanation: e }));
+      }
+      if (inFleet) for (const e of res.entries) t.out(J.line({ type: "desired", deployment: e.name, specHash: e.specHash, assignedBy: e.by }));
+      for (const c of res.conflicts) t.out(J.conflict({ _tag: "DeploymentConflict", device: id, deployment: c.deployment, priority: c.priority, candidates: c.candidates }));
+      for (const x of res.shadowed) t.out(J.line({ type: "shadowed", assignment: x.assignment, deployment: x.deployment, priority: x.priority, by: x.by }));
+      const names = [...new Set<DeploymentName>([...(inFleet ? res.entries.map((e) => e.name) : []), ...(published?.keys() ?? []), ...(observed?.keys() ?? [])])].sort(OrdDeploymentName.compare);
+      for (const n of names) {
+        const want = inFleet ? res.byName.get(n) : undefined;
+        const pub = published?.get(n);
+        const obs = observed?.get(n);
+        t.out(
+          J.line({
+            type: "report",
+            deployment: n,
+            ...(want !== undefined ? { desired: want.specHash } : {}),
+            ...(pub !== undefined ? { published: pub.specHash } : {}),
+            ...(obs?.specHash !== undefined ? { observed: obs.specHash } : {}),
+            ...(obs !== undefined ? { phase: obs.phase, at: obs.at.toISOString() } : {}),
+            ...(obs?.error !== undefined ? { error: obs.error } : {}),
+          }),
+        );
+      }
+      return ExitCode.Ok;
+    }
+
     t.out(p.bold(`Device ${id}`));
     if (O.isSome(w.fleet)) {
       if (declarations.length === 0) t.out(`  declared:   ${p.yellow("no")} (the World declares a fleet without it: its published deployments would be deleted)`);
@@ -90,18 +146,13 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       if (declarations.length > 1) t.out(`  ${p.red("conflict:")}   declared ${declarations.length} times, differently: the diff leaves it alone`);
     }
     t.out(`  registered: ${registered === undefined ? "no" : describeDevice(registered.device)}`);
-    const pr = presence(reality, id, now.getTime(), offlineAfterMs);
-    const hb = registered?.lastHeartbeat;
     t.out(`  presence:   ${pr === "unregistered" ? "not registered" : pr}${hb !== undefined ? `, last heartbeat ${ago(hb, now)} (${hb.toISOString()})` : pr === "offline" ? ", no heartbeat yet" : ""}`);
     if (O.isSome(w.fleet) && registered !== undefined && declarations.length > 0 && describeDevice(registered.device) !== describeDevice(declarations[0] as Device))
       t.out(`  ${p.yellow("note:")}       it registered with other labels or arch than declared; selectors use the declaration`);
-    const damage = reality.damaged.get(id);
     if (damage !== undefined) t.out(`  ${p.red("unreadable:")} ${damage}; the diff leaves this device exactly as it is`);
     t.out("");
 
-    const res = resolver(w)(seen);
     const shadowedBy = new Map(res.shadowed.map((s) => [`${s.assignment}\u0000${s.deployment}`, s.by]));
-    const assignments = [...w.assignments].sort(byPriorityThenName);
     t.out(p.bold(`Assignments (${assignments.length}):`));
     if (assignments.length === 0) t.out("  none");
     for (const a of assignments) {
@@ -138,8 +189,6 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     t.out("");
 
     t.out(p.bold("What the device reports:"));
-    const published = reality.desired.get(id);
-    const observed = reality.observed.get(id);
     const names = new Set<DeploymentName>([...(inFleet ? res.entries.map((e) => e.name) : []), ...(published?.keys() ?? []), ...(observed?.keys() ?? [])]);
     if (names.size === 0) t.out("  nothing published, nothing reported");
     else {

@@ -4,19 +4,17 @@
  * `--detailed-exitcode` tells "no changes" (0) from "changes" (2);
  * `--out` saves the plan for `fleet apply PLAN.json`.
  */
-import { rename, writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
-import { diff } from "../../diff/Diff.ts";
-import type { Plan } from "../../diff/Plan.ts";
-import { worldHash } from "../../world/World.ts";
-import { expectPositionals, orUsage, parseChoice, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
-import { backendConfig, backendFlags, backendHelp, describeBackend } from "../backends.ts";
+import * as E from "fp-ts/lib/Either.js";
+import { plan } from "../../program/Plan.ts";
+import { expectPositionals, orUsage, parseFlags, wantsHelp } from "../Args.ts";
+import { backendConfig, backendHelp, describeBackend } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { checkTypes, loadTimeoutFlag, loadTimeoutHelp, loadTimeoutOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
-import * as J from "../JsonLines.ts";
-import { planLines, type GroupBy } from "../PlanText.ts";
-import { encodeSavedPlan, realityDigest } from "../SavedPlan.ts";
+import { fleetFilesWorld } from "../FleetSource.ts";
+import { checkTypes, loadTimeoutHelp, loadTimeoutOf, withBackend } from "../Inputs.ts";
+import { groupByOf, offlineAfterOf, planFlags } from "../PlanFlags.ts";
+import { renderPlan } from "../PlanOutput.ts";
+import { writeSavedPlan } from "../SavedPlan.ts";
 import { terminal } from "../Terminal.ts";
 import { VERSION } from "../Version.ts";
 
@@ -32,30 +30,13 @@ Flags:
   --json                        print JSON lines (docs/cli.md) instead of text
   --out FILE                    save the plan, to apply exactly it later with \`fleet apply FILE\`
   --no-typecheck                do not type-check the fleet files first (faster)
-${loadTimeoutHelp}
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
+${loadTimeoutHelp}
   -h, --help                    show this help
 
 ${backendHelp}
 
 Exit codes: 0 success, 1 error or conflicts, 2 changes (with --detailed-exitcode only).`;
-
-export const planFlags = {
-  ...backendFlags,
-  help: { type: "boolean", short: "h" },
-  json: { type: "boolean" },
-  "group-by": { type: "string" },
-  "no-typecheck": { type: "boolean" },
-  "offline-after": { type: "string" },
-  ...loadTimeoutFlag,
-} as const;
-
-/** Writes a file atomically (temporary file, then rename), readable by the owner only: plans carry specs, env included. */
-export const writePrivate = async (path: string, text: string): Promise<void> => {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await rename(tmp, path);
-};
 
 export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const t = terminal();
@@ -70,35 +51,37 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   });
   expectPositionals("plan", positionals, 1, Infinity, "fleet file (fleet plan FILE…)");
   const config = orUsage("plan", backendConfig(values));
-  const groupBy = orUsage("plan", parseChoice<GroupBy>("--group-by", ["device", "deployment"], values["group-by"] ?? "device"));
-  const offlineAfterMs = values["offline-after"] === undefined ? undefined : orUsage("plan", parseDuration("--offline-after", values["offline-after"]));
+  const groupBy = groupByOf("plan", values);
+  const offline = offlineAfterOf("plan", values);
   const json = values.json === true;
 
   if (values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
   return withBackend(config, t, async (b) => {
-    const { reality, problems, fleet } = await readInputs(b, positionals, loadTimeoutOf("plan", values));
     const now = new Date();
-    const plan: Plan = diff(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });
-    const header = { world: worldHash(fleet.world), reality: realityDigest(reality), backend: describeBackend(config), files: positionals, now };
-    if (json) {
-      t.out(J.planHeader({ ...header, ...(values.out !== undefined ? { saved: values.out } : {}) }));
-      for (const l of J.planLines(plan, problems)) t.out(l);
-    } else {
-      reportProblems(problems, t, false);
-      for (const l of planLines(plan, groupBy, t.o)) t.out(l);
-    }
+    const p = await plan(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("plan", values)), { now, ...offline });
+    const header = { world: p.worldHash, reality: p.realityDigest, backend: describeBackend(config), files: positionals, now };
+    renderPlan(t, p, { json, groupBy, header: { ...header, ...(values.out !== undefined ? { saved: values.out } : {}) } });
     if (values.out !== undefined) {
-      if (plan.conflicts.length > 0) throw new CliError(`the plan has conflicts; not saved to ${values.out}`);
-      await writePrivate(
-        resolve(values.out),
-        encodeSavedPlan({ createdAt: now, fleetVersion: VERSION, cwd: process.cwd(), ...header, plan }),
-      );
+      if (p.plan.conflicts.length > 0) throw new CliError(`the plan has conflicts; not saved to ${values.out}`);
+      const saved = await writeSavedPlan(values.out, {
+        createdAt: now,
+        fleetVersion: VERSION,
+        cwd: process.cwd(),
+        files: positionals,
+        world: p.world,
+        worldHash: p.worldHash,
+        reality: p.realityDigest,
+        backend: header.backend,
+        now,
+        plan: p.plan,
+      });
+      if (E.isLeft(saved)) throw new CliError(saved.left);
       if (!json) t.out(`\nSaved the plan to ${values.out}. To apply exactly these actions: fleet apply ${values.out}`);
     }
-    if (plan.conflicts.length > 0) {
-      t.err(`${t.e.red(t.e.bold("Error:"))} the World has ${plan.conflicts.length} conflict${plan.conflicts.length === 1 ? "" : "s"}; apply would be refused`);
+    if (p.plan.conflicts.length > 0) {
+      t.err(`${t.e.red(t.e.bold("Error:"))} the World has ${p.plan.conflicts.length} conflict${p.plan.conflicts.length === 1 ? "" : "s"}; apply would be refused`);
       return ExitCode.Error;
     }
-    return values["detailed-exitcode"] === true && plan.actions.length > 0 ? ExitCode.Changes : ExitCode.Ok;
+    return values["detailed-exitcode"] === true && p.plan.actions.length > 0 ? ExitCode.Changes : ExitCode.Ok;
   });
 };

@@ -5,12 +5,16 @@
  * with the latest error; per device with `--device`.
  */
 import { shortHash } from "../../algebra/Deployment.ts";
-import { status, type DeviceStatus, type FleetStatus } from "../../diff/Status.ts";
-import { expectPositionals, orUsage, parseDeviceArg, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
+import * as E from "fp-ts/lib/Either.js";
+import type { DeviceStatus, FleetStatus } from "../../diff/Status.ts";
+import { deviceStatus, fleetStatus } from "../../program/Status.ts";
+import { expectPositionals, orUsage, parseDeviceArg, parseFlags, wantsHelp } from "../Args.ts";
 import { backendConfig, backendFlags, backendHelp } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { checkTypes, loadTimeoutFlag, loadTimeoutHelp, loadTimeoutOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
+import { fleetFilesWorld } from "../FleetSource.ts";
+import { checkTypes, loadTimeoutFlag, loadTimeoutHelp, loadTimeoutOf, reportProblems, withBackend } from "../Inputs.ts";
+import { offlineAfterOf } from "../PlanFlags.ts";
 import * as J from "../JsonLines.ts";
 import { table } from "../Table.ts";
 import { terminal, type Paint } from "../Terminal.ts";
@@ -25,8 +29,8 @@ Flags:
   --device ID                   the status of one device, per deployment
   --json                        print JSON lines (docs/cli.md) instead of a table
   --no-typecheck                do not type-check the fleet files first (faster)
-${loadTimeoutHelp}
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
+${loadTimeoutHelp}
   -h, --help                    show this help
 
 ${backendHelp}
@@ -104,29 +108,28 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   expectPositionals("status", positionals, 1, Infinity, "fleet file (fleet status FILE…)");
   const config = orUsage("status", backendConfig(values));
   const device = values.device === undefined ? undefined : orUsage("status", parseDeviceArg("--device", values.device));
-  const offlineAfterMs = values["offline-after"] === undefined ? undefined : orUsage("status", parseDuration("--offline-after", values["offline-after"]));
+  const offline = offlineAfterOf("status", values);
   const json = values.json === true;
   if (values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
   return withBackend(config, t, async (b) => {
-    const { reality, problems, fleet } = await readInputs(b, positionals, loadTimeoutOf("status", values));
-    reportProblems(problems, t, json);
     const now = new Date();
-    const st = status(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });
+    const report = await fleetStatus(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("status", values)), { now, ...offline });
+    reportProblems(report.problems, t, json);
     if (device !== undefined) {
-      const d = st.devices.find((x) => x.device === device);
-      if (d === undefined) {
-        const why = reality.damaged.has(device) ? `its records cannot be read (${reality.damaged.get(device)})` : "it is not in the fleet (neither declared nor registered)";
-        throw new CliError(`no status for device ${device}: ${why}`);
-      }
-      if (json) t.out(J.deviceStatus(d));
-      else for (const l of deviceTable(d, now, t.o)) t.out(l);
+      const d = deviceStatus(report, device);
+      if (E.isLeft(d))
+        throw new CliError(
+          `no status for device ${device}: ${d.left._tag === "Damaged" ? `its records cannot be read (${d.left.reason})` : "it is not in the fleet (neither declared nor registered)"}`,
+        );
+      if (json) t.out(J.deviceStatus(d.right));
+      else for (const l of deviceTable(d.right, now, t.o)) t.out(l);
       return ExitCode.Ok;
     }
     if (json) {
-      for (const d of st.deployments) t.out(J.deploymentStatus(d));
-      for (const d of st.devices) t.out(J.deviceStatus(d));
-      t.out(J.statusSummary(st));
-    } else for (const l of fleetTable(st, now, t.o)) t.out(l);
+      for (const d of report.status.deployments) t.out(J.deploymentStatus(d));
+      for (const d of report.status.devices) t.out(J.deviceStatus(d));
+      t.out(J.statusSummary(report.status));
+    } else for (const l of fleetTable(report.status, now, t.o)) t.out(l);
     return ExitCode.Ok;
   });
 };

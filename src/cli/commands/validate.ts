@@ -18,6 +18,9 @@ import { overlaps, type Overlap } from "../Overlaps.ts";
 import { conflictLines } from "../PlanText.ts";
 import { terminal } from "../Terminal.ts";
 import { typeCheck } from "../TypeCheck.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
+import { formatWorldWarning, worldWarnings } from "../../program/Warnings.ts";
+import * as J from "../JsonLines.ts";
 
 export const help = `Usage: fleet validate [flags] FILE…
 
@@ -29,7 +32,12 @@ overrides by priority, or redundant equal specs). Without a declared fleet,
 conflicts depend on the devices that register: run \`fleet plan\` for those.
 A file that exports a function of the inventory is called with no devices.
 
+Warnings (exit code unchanged): against the declared fleet, an assignment
+whose selector selects no device, a label key no device has (with the
+nearest existing key: did you mean env?), a deployment given to no device.
+
 Flags:
+  --json                        print JSON lines (docs/cli.md) instead of text
 ${loadTimeoutHelp}
   -h, --help                    show this help
 
@@ -49,6 +57,16 @@ const overlapLine = (o: Overlap): string => {
   }
 };
 
+const overlapJson = (o: Overlap): string =>
+  J.line({
+    type: "overlap",
+    kind: o.kind,
+    deployment: o.deployment,
+    first: { assignment: o.first.name, priority: o.first.priority },
+    second: { assignment: o.second.name, priority: o.second.priority },
+    devices: o.devices,
+  });
+
 export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const t = terminal();
   const p = t.o;
@@ -56,8 +74,11 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     t.out(help);
     return ExitCode.Ok;
   }
-  const { values, positionals } = parseFlags("validate", argv, { help: { type: "boolean", short: "h" }, ...loadTimeoutFlag });
+  const { values, positionals } = parseFlags("validate", argv, { help: { type: "boolean", short: "h" }, json: { type: "boolean" }, ...loadTimeoutFlag });
   expectPositionals("validate", positionals, 1, Infinity, "fleet file (fleet validate FILE…)");
+  const json = values.json === true;
+  /** One finding: a JSON line, or a text line on stdout. */
+  const say = (jsonLine: string, text: string): void => t.out(json ? jsonLine : text);
   let errors = 0;
   checkFleetPaths(positionals);
   const timeoutMs = loadTimeoutOf("validate", values);
@@ -65,29 +86,36 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const tc = await typeCheck(positionals, { tsconfig: findTsconfig(positionals[0] as string) });
   if (tc._tag === "Unavailable") throw new CliError(`cannot type-check: ${tc.reason}`);
   if (tc._tag === "Errors") {
-    for (const d of tc.diagnostics) t.err(d);
-    t.out(`${p.red("✗")} type check: ${tc.diagnostics.length} error${tc.diagnostics.length === 1 ? "" : "s"}`);
+    for (const d of tc.diagnostics) {
+      if (json) t.out(J.line({ type: "type_error", message: d }));
+      else t.err(d);
+    }
+    say(J.line({ type: "typecheck", ok: false, errors: tc.diagnostics.length }), `${p.red("✗")} type check: ${tc.diagnostics.length} error${tc.diagnostics.length === 1 ? "" : "s"}`);
     errors += tc.diagnostics.length;
-  } else t.out(`${p.green("✓")} type check${tc.cached ? " (unchanged since the last successful check)" : ""}`);
+  } else say(J.line({ type: "typecheck", ok: true, cached: tc.cached }), `${p.green("✓")} type check${tc.cached ? " (unchanged since the last successful check)" : ""}`);
 
   let fleet: LoadedFleet;
   try {
     fleet = await loadFleetFiles(positionals, [], { timeoutMs });
   } catch (e) {
     if (errors > 0 && e instanceof CliError) {
-      t.out(`${p.red("✗")} ${e.message}`);
+      say(J.line({ type: "load_error", message: errorMessage(e) }), `${p.red("✗")} ${errorMessage(e)}`);
       throw new CliError(`the fleet files are not valid (${errors + 1} problems)`);
     }
     throw e;
   }
   for (const f of fleet.files) {
-    const declared = O.isSome(f.world.fleet) ? `${f.world.fleet.value.length} device${f.world.fleet.value.length === 1 ? "" : "s"} declared, ` : "";
+    const declared = O.isSome(f.world.fleet) ? f.world.fleet.value.length : undefined;
     const what = f.kind === "function" ? "a function of the inventory (called with no devices)" : "a World";
-    t.out(`${p.green("✓")} ${f.path}: ${what}: ${declared}${f.world.assignments.length} assignment${f.world.assignments.length === 1 ? "" : "s"}`);
+    say(
+      J.line({ type: "file", path: f.path, kind: f.kind, ...(declared !== undefined ? { devices: declared } : {}), assignments: f.world.assignments.length }),
+      `${p.green("✓")} ${f.path}: ${what}: ${declared !== undefined ? `${declared} device${declared === 1 ? "" : "s"} declared, ` : ""}${f.world.assignments.length} assignment${f.world.assignments.length === 1 ? "" : "s"}`,
+    );
   }
   const w = fleet.world;
   if (O.isNone(w.fleet)) {
-    t.out(
+    say(
+      J.line({ type: "note", message: "the World declares no fleet: conflicts, overlaps and warnings depend on the devices that register (run fleet plan against the backend)" }),
       `${p.yellow("!")} the World declares no fleet: conflicts and overlaps depend on the devices that register, which validate does not read (run fleet plan against the backend to check them)`,
     );
   } else {
@@ -97,21 +125,26 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     const conflicts = found.filter((o) => o.kind === "conflict");
     const others = found.filter((o) => o.kind !== "conflict");
     if (deviceConflicts.length > 0) {
-      for (const l of conflictLines(deviceConflicts, p)) if (l !== "") t.out(l);
+      if (json) for (const c of deviceConflicts) t.out(J.conflict(c));
+      else for (const l of conflictLines(deviceConflicts, p)) if (l !== "") t.out(l);
       errors += deviceConflicts.length;
     }
     if (conflicts.length > 0) {
-      t.out(p.red(p.bold(`Conflicts (${conflicts.length}): apply is refused until they are resolved`)));
-      for (const o of conflicts) t.out(`  ${p.red("!")} ${overlapLine(o)}`);
+      if (!json) t.out(p.red(p.bold(`Conflicts (${conflicts.length}): apply is refused until they are resolved`)));
+      for (const o of conflicts) say(overlapJson(o), `  ${p.red("!")} ${overlapLine(o)}`);
       errors += conflicts.length;
     }
-    if (deviceConflicts.length === 0 && conflicts.length === 0) t.out(`${p.green("✓")} no conflicts on the ${w.fleet.value.length} declared devices`);
+    if (deviceConflicts.length === 0 && conflicts.length === 0 && !json) t.out(`${p.green("✓")} no conflicts on the ${w.fleet.value.length} declared devices`);
     if (others.length > 0) {
-      t.out(p.bold(`Overlaps (${others.length}):`));
-      for (const o of others) t.out(`  ${o.kind === "redundant" ? p.yellow("~") : p.cyan("↑")} ${overlapLine(o)}`);
+      if (!json) t.out(p.bold(`Overlaps (${others.length}):`));
+      for (const o of others) say(overlapJson(o), `  ${o.kind === "redundant" ? p.yellow("~") : p.cyan("↑")} ${overlapLine(o)}`);
     }
+    const warnings = worldWarnings(w, w.fleet.value);
+    if (warnings.length > 0 && !json) t.out(p.bold(`Warnings (${warnings.length}):`));
+    for (const x of warnings) say(J.worldWarning(x), `  ${p.yellow("!")} ${formatWorldWarning(x)}`);
   }
+  if (json) t.out(J.line({ type: "validate", valid: errors === 0, problems: errors }));
   if (errors > 0) throw new CliError(`the fleet files are not valid (${errors} problem${errors === 1 ? "" : "s"})`);
-  t.out(p.green(p.bold("Success! The fleet files are valid.")));
+  if (!json) t.out(p.green(p.bold("Success! The fleet files are valid.")));
   return ExitCode.Ok;
 };

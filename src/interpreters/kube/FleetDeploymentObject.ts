@@ -20,11 +20,11 @@ import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import * as O from "fp-ts/lib/Option.js";
 import { DeploymentCodec, specHash, type Deployment } from "../../algebra/Deployment.ts";
-import { formatValidationErrors } from "../../algebra/DecodeError.ts";
+import { decodeProblems, formatProblem, type DecodeProblem } from "../../algebra/DecodeError.ts";
 import { DeploymentName } from "../../algebra/Name.ts";
 import type { FleetStatus } from "../../diff/Status.ts";
 import { toLabelSelector, type LabelSelector } from "../../selectors/LabelSelector.ts";
-import { formatSelectorError, parseSelector } from "../../selectors/Parse.ts";
+import { parseSelector, type SelectorError } from "../../selectors/Parse.ts";
 import { printSelector } from "../../selectors/Print.ts";
 import { or, type Selector } from "../../selectors/Selector.ts";
 import { assign, type Assignment } from "../../world/Assignment.ts";
@@ -135,11 +135,43 @@ export const statusConfig = (name: DeploymentName, namespace: string, fleet: Fle
 // decoding
 // -------------------------------------------------------------------------------------
 
+/** Why a FleetDeployment object (or its spec) could not be read; `variant` is the variant's id. */
+export type FleetDeploymentError =
+  | { readonly _tag: "NotAnObject"; readonly problems: ReadonlyArray<DecodeProblem> }
+  | { readonly _tag: "BadName"; readonly name: string }
+  | { readonly _tag: "BadSpec"; readonly problems: ReadonlyArray<DecodeProblem> }
+  | { readonly _tag: "BadSelector"; readonly variant: string; readonly error: SelectorError }
+  | { readonly _tag: "BadDeployment"; readonly variant: string; readonly problems: ReadonlyArray<DecodeProblem> }
+  | { readonly _tag: "HashMismatch"; readonly variant: string };
+
+/** A variant id as written in a path; quoted when it is not a plain token, so a message stays one line. */
+const variantText = (id: string): string => (/^[\w.:-]+$/.test(id) ? id : JSON.stringify(id));
+
+const problemsText = (ps: ReadonlyArray<DecodeProblem>): string => ps.map(formatProblem).join("; ");
+
+/** One line for people. */
+export const formatFleetDeploymentError = (e: FleetDeploymentError): string => {
+  switch (e._tag) {
+    case "NotAnObject":
+      return `not an object: ${problemsText(e.problems)}`;
+    case "BadName":
+      return `name ${JSON.stringify(e.name)} is not a deployment name`;
+    case "BadSpec":
+      return problemsText(e.problems);
+    case "BadSelector":
+      return `spec.variants[id=${variantText(e.variant)}].selector: ${e.error.message} at column ${e.error.position + 1} of ${JSON.stringify(e.error.input)}`; // one line: a status problem, not a terminal
+    case "BadDeployment":
+      return `spec.variants[id=${variantText(e.variant)}]: ${problemsText(e.problems)}`;
+    case "HashMismatch":
+      return `spec.variants[id=${variantText(e.variant)}]: specHash does not match score and rollout`;
+  }
+};
+
 export interface FleetDeploymentObject {
   readonly name: string;
   readonly resourceVersion: string;
   /** `Left` (why) when the spec does not decode; the caller reports it. */
-  readonly spec: E.Either<string, FleetDeploymentSpec>;
+  readonly spec: E.Either<FleetDeploymentError, FleetDeploymentSpec>;
 }
 
 const Envelope = t.type({ metadata: t.type({ name: t.string, resourceVersion: t.string }) });
@@ -149,27 +181,26 @@ const SpecWire = t.type({
   }),
 });
 
-const decodeSpec = (name: string, u: unknown): E.Either<string, FleetDeploymentSpec> => {
+const decodeSpec = (name: string, u: unknown): E.Either<FleetDeploymentError, FleetDeploymentSpec> => {
   const n = DeploymentName.decode(name);
-  if (E.isLeft(n)) return E.left(`name ${JSON.stringify(name)} is not a deployment name`);
+  if (E.isLeft(n)) return E.left({ _tag: "BadName", name });
   const w = SpecWire.decode(u);
-  if (E.isLeft(w)) return E.left(formatValidationErrors(w.left));
+  if (E.isLeft(w)) return E.left({ _tag: "BadSpec", problems: decodeProblems(w.left) });
   const variants: Variant[] = [];
   for (const v of w.right.spec.variants) {
-    const where = `spec.variants[id=${v.id}]`;
     const sel = parseSelector(v.selector);
-    if (E.isLeft(sel)) return E.left(`${where}.selector: ${formatSelectorError(sel.left)}`);
+    if (E.isLeft(sel)) return E.left({ _tag: "BadSelector", variant: v.id, error: sel.left });
     const d = DeploymentCodec.decode({ name, score: v.score, rollout: v.rollout });
-    if (E.isLeft(d)) return E.left(`${where}: ${formatValidationErrors(d.left)}`);
-    if (specHash(d.right) !== v.specHash) return E.left(`${where}: specHash does not match score and rollout`);
+    if (E.isLeft(d)) return E.left({ _tag: "BadDeployment", variant: v.id, problems: decodeProblems(d.left) });
+    if (specHash(d.right) !== v.specHash) return E.left({ _tag: "HashMismatch", variant: v.id });
     variants.push({ id: v.id, assignment: v.assignment, selector: sel.right, priority: v.priority, deployment: d.right });
   }
   return E.right({ name: n.right, variants: variants.sort(compareVariants) });
 };
 
-export const decodeFleetDeployment = (u: unknown): E.Either<string, FleetDeploymentObject> => {
+export const decodeFleetDeployment = (u: unknown): E.Either<FleetDeploymentError, FleetDeploymentObject> => {
   const env = Envelope.decode(u);
-  if (E.isLeft(env)) return E.left(`not an object: ${formatValidationErrors(env.left)}`);
+  if (E.isLeft(env)) return E.left({ _tag: "NotAnObject", problems: decodeProblems(env.left) });
   const { name, resourceVersion } = env.right.metadata;
   return E.right({ name, resourceVersion, spec: decodeSpec(name, u) });
 };

@@ -26,6 +26,7 @@ import {
   MANAGED_BY_SELECTOR,
   assignmentsOf,
   decodeFleetDeployment,
+  formatFleetDeploymentError,
   fleetDeploymentsOf,
   specConfig,
   statusConfig,
@@ -100,7 +101,7 @@ export const refreshStatus = async (ctx: StatusContext, reality: () => Promise<R
   const specs: FleetDeploymentSpec[] = [];
   for (const o of existing) {
     if (E.isRight(o.spec)) specs.push(o.spec.right);
-    else problems.push(`fleetdeployment ${o.name}: unreadable spec: ${o.spec.left}`);
+    else problems.push(`fleetdeployment ${o.name}: unreadable spec: ${formatFleetDeploymentError(o.spec.left)}`);
   }
   if (specs.length === 0) return { written: 0, deleted: 0, problems };
   // The registered devices are the fleet: the cluster does not know the World's declared fleet.

@@ -23,6 +23,7 @@ import {
   decodeDeviceInfoValue,
   decodeDeviceStateValue,
   decodeHeartbeatValue,
+  formatWireError,
   desiredValueDecoder,
   parseDeviceKey,
   parseEntryKey,
@@ -62,7 +63,7 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
     }
     const v = decodeDesired(e.value, k.right);
     if (E.isLeft(v)) {
-      report(BUCKET.desired, e.key, v.left, k.right.device);
+      report(BUCKET.desired, e.key, formatWireError(v.left), k.right.device);
       continue;
     }
     desired.push({ device: k.right.device, deployment: k.right.deployment, specHash: v.right.specHash, fingerprint: String(e.revision), spec: v.right.spec });
@@ -79,7 +80,7 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
     }
     const v = decodeHeartbeatValue(e.value);
     if (E.isLeft(v)) {
-      report(BUCKET.heartbeat, e.key, v.left, k.right);
+      report(BUCKET.heartbeat, e.key, formatWireError(v.left), k.right);
       continue;
     }
     heartbeats.set(k.right, v.right.time);
@@ -102,7 +103,7 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
     }
     const v = decodeDeviceInfoValue(e.value, k.right);
     if (E.isLeft(v)) {
-      report(BUCKET.info, e.key, v.left, k.right);
+      report(BUCKET.info, e.key, formatWireError(v.left), k.right);
       continue;
     }
     const device: Device = v.right;
@@ -121,7 +122,7 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
     }
     const v = decodeDeviceStateValue(e.value);
     if (E.isLeft(v)) {
-      report(BUCKET.state, e.key, v.left, k.right.device);
+      report(BUCKET.state, e.key, formatWireError(v.left), k.right.device);
       continue;
     }
     const s = v.right;

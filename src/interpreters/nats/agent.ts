@@ -33,7 +33,7 @@ import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
 import type { ConnectionSettings } from "./Connection.ts";
 import { scanLatest, type ScannedEntry } from "./Scan.ts";
 import { followKeys, type Follow } from "./Follow.ts";
-import { decodeHeartbeatValue, desiredValueDecoder, parseEntryKey } from "./wire.ts";
+import { decodeHeartbeatValue, desiredValueDecoder, formatWireError, parseEntryKey } from "./wire.ts";
 import { hash32 } from "../simulated/Prng.ts";
 
 export type { ReportedState } from "../../agent/State.ts";
@@ -86,7 +86,7 @@ const desiredInput = (id: DeviceId, decode: ReturnType<typeof desiredValueDecode
     _tag: "Put",
     deployment,
     revision: e.revision,
-    value: E.isLeft(v) ? { _tag: "Undecodable", reason: v.left } : { _tag: "Decoded", spec: v.right.spec, specHash: v.right.specHash },
+    value: E.isLeft(v) ? { _tag: "Undecodable", reason: formatWireError(v.left) } : { _tag: "Decoded", spec: v.right.spec, specHash: v.right.specHash },
   };
 };
 

@@ -11,6 +11,10 @@
  * part an RFC 1123 DNS label. A key that names a valid device but is
  * otherwise unreadable still tells the reader which device it belongs to.
  *
+ * Value decoders never throw; they return a tagged `WireError` (data: which
+ * step failed and with what), formatted into one line by `formatWireError`
+ * where a person reads it.
+ *
  * Law (test/nats/wire.test.ts): decode(encode(x)) = x for every value written.
  */
 import * as t from "io-ts";
@@ -18,7 +22,8 @@ import { DateFromISOString } from "../../algebra/Time.ts";
 import * as E from "fp-ts/lib/Either.js";
 import { DeploymentCodec, specHash as hashOf, type Deployment } from "../../algebra/Deployment.ts";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
-import { formatValidationErrors } from "../../algebra/DecodeError.ts";
+import { decodeProblems, formatProblem, type DecodeProblem } from "../../algebra/DecodeError.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { dnsLabelProblem, isDnsLabel, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
 import type { Phase } from "../../diff/Reality.ts";
 
@@ -66,6 +71,65 @@ export const parseEntryKey = (key: string): E.Either<KeyProblem, EntryKey> => {
 // -------------------------------------------------------------------------------------
 
 
+// -------------------------------------------------------------------------------------
+// errors
+// -------------------------------------------------------------------------------------
+
+/** Why a value could not be read. */
+export type WireError =
+  | { readonly _tag: "NotUtf8" }
+  | { readonly _tag: "NotJson"; readonly reason: string }
+  | { readonly _tag: "NotAnObject" }
+  | { readonly _tag: "NoVersion" }
+  /** `found` is the JSON text of the value's `v`. */
+  | { readonly _tag: "UnsupportedVersion"; readonly found: string }
+  | { readonly _tag: "Invalid"; readonly problems: ReadonlyArray<DecodeProblem> }
+  | { readonly _tag: "HashMismatch"; readonly declared: string; readonly actual: string }
+  | { readonly _tag: "WrongDeployment"; readonly found: string; readonly expected: string }
+  | { readonly _tag: "WrongDevice"; readonly found: string; readonly expected: string };
+
+export const matchWireError =
+  <A>(cases: { readonly [K in WireError["_tag"]]: (e: Extract<WireError, { readonly _tag: K }>) => A }) =>
+  (e: WireError): A => {
+    switch (e._tag) {
+      case "NotUtf8":
+        return cases.NotUtf8(e);
+      case "NotJson":
+        return cases.NotJson(e);
+      case "NotAnObject":
+        return cases.NotAnObject(e);
+      case "NoVersion":
+        return cases.NoVersion(e);
+      case "UnsupportedVersion":
+        return cases.UnsupportedVersion(e);
+      case "Invalid":
+        return cases.Invalid(e);
+      case "HashMismatch":
+        return cases.HashMismatch(e);
+      case "WrongDeployment":
+        return cases.WrongDeployment(e);
+      case "WrongDevice":
+        return cases.WrongDevice(e);
+    }
+  };
+
+/** One line for people. */
+export const formatWireError: (e: WireError) => string = matchWireError({
+  NotUtf8: () => "value is not UTF-8",
+  NotJson: (e) => `value is not JSON (${e.reason})`,
+  NotAnObject: () => "value is not a JSON object",
+  NoVersion: () => "value has no wire version `v`",
+  UnsupportedVersion: (e) => `unsupported wire version ${e.found} (this reader knows ${WIRE_VERSION})`,
+  Invalid: (e) => e.problems.map(formatProblem).join("; "),
+  HashMismatch: (e) => `specHash ${e.declared} does not match the spec (${e.actual})`,
+  WrongDeployment: (e) => `spec is for deployment ${JSON.stringify(e.found)}, not ${JSON.stringify(e.expected)}`,
+  WrongDevice: (e) => `value is for device ${JSON.stringify(e.found)}, not ${JSON.stringify(e.expected)}`,
+});
+
+// -------------------------------------------------------------------------------------
+// decoders
+// -------------------------------------------------------------------------------------
+
 const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null });
 
 /** `desired-state` `<device>.<deployment>`: the full spec (agents run it) and its hash. */
@@ -108,40 +172,40 @@ export interface HeartbeatValue {
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 const textEncoder = new TextEncoder();
 
-const utf8 = (bytes: Uint8Array): E.Either<string, string> => {
+const utf8 = (bytes: Uint8Array): E.Either<WireError, string> => {
   try {
     return E.right(textDecoder.decode(bytes));
   } catch {
-    return E.left("value is not UTF-8");
+    return E.left({ _tag: "NotUtf8" });
   }
 };
 
 /** JSON text to an object carrying this reader's wire version; every failure becomes one message. */
-const parseJsonVersioned = (text: string): E.Either<string, unknown> => {
+const parseJsonVersioned = (text: string): E.Either<WireError, unknown> => {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    return E.left(`value is not JSON (${e instanceof Error ? e.message : String(e)})`);
+    return E.left({ _tag: "NotJson", reason: errorMessage(e) });
   }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return E.left("value is not a JSON object");
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return E.left({ _tag: "NotAnObject" });
   const v = (json as { v?: unknown }).v;
-  if (v === undefined) return E.left("value has no wire version `v`");
-  if (v !== WIRE_VERSION) return E.left(`unsupported wire version ${JSON.stringify(v)} (this reader knows ${WIRE_VERSION})`);
+  if (v === undefined) return E.left({ _tag: "NoVersion" });
+  if (v !== WIRE_VERSION) return E.left({ _tag: "UnsupportedVersion", found: JSON.stringify(v) });
   return E.right(json);
 };
 
-const parseVersioned = (bytes: Uint8Array): E.Either<string, unknown> => {
+const parseVersioned = (bytes: Uint8Array): E.Either<WireError, unknown> => {
   const text = utf8(bytes);
   return E.isLeft(text) ? text : parseJsonVersioned(text.right);
 };
 
-const decodeWith = <A>(codec: t.Decoder<unknown, A>, u: unknown): E.Either<string, A> => {
+const decodeWith = <A>(codec: t.Decoder<unknown, A>, u: unknown): E.Either<WireError, A> => {
   const r = codec.decode(u);
-  return E.isLeft(r) ? E.left(formatValidationErrors(r.left)) : r;
+  return E.isLeft(r) ? E.left({ _tag: "Invalid", problems: decodeProblems(r.left) }) : r;
 };
 
-const decodeDesiredText = (text: string): E.Either<string, DesiredValue> => {
+const decodeDesiredText = (text: string): E.Either<WireError, DesiredValue> => {
   const json = parseJsonVersioned(text);
   if (E.isLeft(json)) return json;
   const r = decodeWith(DesiredValueV1, json.right);
@@ -149,7 +213,7 @@ const decodeDesiredText = (text: string): E.Either<string, DesiredValue> => {
   const { spec, specHash } = r.right;
   // The diff trusts the hash; a value whose spec does not hash to it would never be corrected.
   const actual = hashOf(spec);
-  if (actual !== specHash) return E.left(`specHash ${specHash} does not match the spec (${actual})`);
+  if (actual !== specHash) return E.left({ _tag: "HashMismatch", declared: specHash, actual });
   return E.right({ spec, specHash });
 };
 
@@ -158,8 +222,8 @@ const decodeDesiredText = (text: string): E.Either<string, DesiredValue> => {
  * devices as identical bytes, so results are memoised by value text: a fleet
  * of 100k entries with a handful of specs decodes and hashes each spec once.
  */
-export const desiredValueDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.Either<string, DesiredValue>) => {
-  const memo = new Map<string, E.Either<string, DesiredValue>>();
+export const desiredValueDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.Either<WireError, DesiredValue>) => {
+  const memo = new Map<string, E.Either<WireError, DesiredValue>>();
   return (bytes, key) => {
     const text = utf8(bytes);
     if (E.isLeft(text)) return text;
@@ -169,23 +233,23 @@ export const desiredValueDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.
       memo.set(text.right, r);
     }
     if (E.isRight(r) && r.right.spec.name !== key.deployment)
-      return E.left(`spec is for deployment ${JSON.stringify(r.right.spec.name)}, not ${JSON.stringify(key.deployment)}`);
+      return E.left({ _tag: "WrongDeployment", found: r.right.spec.name, expected: key.deployment });
     return r;
   };
 };
 
-export const decodeDesiredValue = (bytes: Uint8Array, key: EntryKey): E.Either<string, DesiredValue> => desiredValueDecoder()(bytes, key);
+export const decodeDesiredValue = (bytes: Uint8Array, key: EntryKey): E.Either<WireError, DesiredValue> => desiredValueDecoder()(bytes, key);
 
-export const decodeDeviceInfoValue = (bytes: Uint8Array, id: DeviceId): E.Either<string, Device> => {
+export const decodeDeviceInfoValue = (bytes: Uint8Array, id: DeviceId): E.Either<WireError, Device> => {
   const json = parseVersioned(bytes);
   if (E.isLeft(json)) return json;
   const head = decodeWith(DeviceInfoValueV1, json.right);
   if (E.isLeft(head)) return head;
-  if (head.right.id !== id) return E.left(`value is for device ${JSON.stringify(head.right.id)}, not ${JSON.stringify(id)}`);
+  if (head.right.id !== id) return E.left({ _tag: "WrongDevice", found: head.right.id, expected: id });
   return decodeWith(DeviceCodec, json.right);
 };
 
-export const decodeDeviceStateValue = (bytes: Uint8Array): E.Either<string, DeviceStateValue> => {
+export const decodeDeviceStateValue = (bytes: Uint8Array): E.Either<WireError, DeviceStateValue> => {
   const json = parseVersioned(bytes);
   if (E.isLeft(json)) return json;
   const r = decodeWith(DeviceStateValueV1, json.right);
@@ -195,7 +259,7 @@ export const decodeDeviceStateValue = (bytes: Uint8Array): E.Either<string, Devi
   return E.right({ phase, time, ...(specHash !== undefined ? { specHash } : {}), ...(error !== undefined ? { error } : {}) });
 };
 
-export const decodeHeartbeatValue = (bytes: Uint8Array): E.Either<string, HeartbeatValue> => {
+export const decodeHeartbeatValue = (bytes: Uint8Array): E.Either<WireError, HeartbeatValue> => {
   const json = parseVersioned(bytes);
   if (E.isLeft(json)) return json;
   const r = decodeWith(HeartbeatValueV1, json.right);

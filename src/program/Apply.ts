@@ -1,0 +1,74 @@
+/**
+ * The apply use case, minus rendering: refuse a World with conflicts, ask
+ * for confirmation (a callback; none means approved), apply through the
+ * interpreter, then publish the World where the backend shows it.
+ *
+ * What `fleet apply` does after planning, as a library function: the CLI
+ * renders the plan, passes its confirmation prompt and progress display in,
+ * and renders the result. Every way it ends is a tagged value; nothing here
+ * prints, exits or asks a terminal.
+ */
+import type { Conflict, Plan } from "../diff/Plan.ts";
+import type { StaleEntry } from "../diff/Apply.ts";
+import type { ActionOutcome, Interpreter, Progress } from "../interpreters/Interpreter.ts";
+import type { Planned } from "./Plan.ts";
+
+export interface ApplyCounts {
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly failed: number;
+}
+
+export type ApplyReport =
+  /** Refused before anything was written: the World has conflicts. */
+  | { readonly _tag: "Conflicts"; readonly conflicts: ReadonlyArray<Conflict> }
+  /** The confirmation said no; nothing was written. */
+  | { readonly _tag: "Cancelled" }
+  /** Nothing was written: entries changed since the plan was made. */
+  | { readonly _tag: "Stale"; readonly stale: ReadonlyArray<StaleEntry> }
+  /** Nothing was written: another apply holds the lock. */
+  | { readonly _tag: "Locked"; readonly holder: string; readonly until?: Date }
+  /** Every action's outcome (failures do not hide successes), and problems publishing the World. */
+  | { readonly _tag: "Completed"; readonly outcomes: ReadonlyArray<ActionOutcome>; readonly counts: ApplyCounts; readonly publishProblems: ReadonlyArray<string> };
+
+export interface ProgramApplyOptions {
+  /** Asked once, only when there is something to do; absent means approved. */
+  readonly confirm?: (plan: Plan) => Promise<boolean>;
+  readonly onProgress?: (p: Progress) => void;
+  /** When the World is published (backends that show it); default: the time of publishing. */
+  readonly clock?: () => Date;
+}
+
+export const countApplied = (outcomes: ReadonlyArray<ActionOutcome>): ApplyCounts => {
+  let created = 0;
+  let updated = 0;
+  let deleted = 0;
+  let failed = 0;
+  for (const o of outcomes) {
+    if (o._tag === "Failed") failed++;
+    else if (o.action._tag === "Create") created++;
+    else if (o.action._tag === "Update") updated++;
+    else deleted++;
+  }
+  return { created, updated, deleted, failed };
+};
+
+/** Applies a plan made by `plan` (or bound by `bindSavedPlan`); see the module header. */
+export const apply = async (interpreter: Interpreter, planned: Pick<Planned, "plan" | "world">, options: ProgramApplyOptions = {}): Promise<ApplyReport> => {
+  const { plan, world } = planned;
+  if (plan.conflicts.length > 0) return { _tag: "Conflicts", conflicts: plan.conflicts };
+  const clock = options.clock ?? (() => new Date());
+  const publish = async (): Promise<ReadonlyArray<string>> => (interpreter.publishWorld === undefined ? [] : interpreter.publishWorld(world, clock()));
+  if (plan.actions.length === 0) return { _tag: "Completed", outcomes: [], counts: countApplied([]), publishProblems: await publish() };
+  if (options.confirm !== undefined && !(await options.confirm(plan))) return { _tag: "Cancelled" };
+  const result = await interpreter.apply(plan, options.onProgress !== undefined ? { onProgress: options.onProgress } : {});
+  switch (result._tag) {
+    case "Stale":
+      return { _tag: "Stale", stale: result.stale };
+    case "Locked":
+      return { _tag: "Locked", holder: result.holder, ...(result.until !== undefined ? { until: result.until } : {}) };
+    case "Completed":
+      return { _tag: "Completed", outcomes: result.outcomes, counts: countApplied(result.outcomes), publishProblems: await publish() };
+  }
+};
