@@ -35,6 +35,10 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "delete-keeps-entry", file: "src/diff/Apply.ts", from: "if (entry === undefined) m.delete(name);", to: "if (entry === undefined) void 0;", what: "applying a delete keeps the entry (reference and memory interpreter)" },
   { id: "memory-no-stale-check", file: "src/interpreters/memory/index.ts", from: "if (stale.length > 0) return { _tag: \"Stale\", stale };", to: "void stale;", what: "the memory interpreter applies stale plans" },
   { id: "conflict-silently-first", file: "src/diff/Resolve.ts", from: "if (hashes.size > 1) {", to: "if (hashes.size > 99) {", what: "conflicting specs at one priority are resolved silently (first wins)" },
+  { id: "merkle-sides-swapped", file: "src/trust/Merkle.ts", from: "} else r = nodeHash(r, p);", to: "} else r = nodeHash(p, r);", what: "an inclusion proof is walked with left and right siblings confused" },
+  { id: "revoked-key-trusted", file: "src/trust/Keys.ts", from: "if (k.revoked !== undefined) return E.left(", to: "if (k.revoked === null) return E.left(", what: "a revoked key still verifies entries" },
+  { id: "spec-hash-unchecked", file: "src/trust/SignedEntry.ts", from: "if (ctx.statedSpecHash !== ctx.actualSpecHash) return", to: "if (ctx.statedSpecHash === null) return", what: "an entry whose spec does not hash to its signed spec hash is accepted" },
+  { id: "expiry-unchecked", file: "src/trust/SignedEntry.ts", from: "if (ctx.now.getTime() >= expiresAt.getTime()) return", to: "if (ctx.now.getTime() < 0) return", what: "expired entries are accepted" },
 ];
 
 const runLaws = (): { failed: string[]; passed: boolean } => {
