@@ -38,6 +38,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "merkle-sides-swapped", file: "src/trust/Merkle.ts", from: "} else r = nodeHash(r, p);", to: "} else r = nodeHash(p, r);", what: "an inclusion proof is walked with left and right siblings confused" },
   { id: "revoked-key-trusted", file: "src/trust/Keys.ts", from: "if (k.revoked !== undefined) return E.left(", to: "if (k.revoked === null) return E.left(", what: "a revoked key still verifies entries" },
   { id: "spec-hash-unchecked", file: "src/trust/SignedEntry.ts", from: "if (ctx.statedSpecHash !== ctx.actualSpecHash) return", to: "if (ctx.statedSpecHash === null) return", what: "an entry whose spec does not hash to its signed spec hash is accepted" },
+  { id: "device-writes-any-state", file: "src/interpreters/nats/Credentials.ts", from: "`${subjectPrefixOf(BUCKET.state)}${id}.>`,", to: "`${subjectPrefixOf(BUCKET.state)}*.>`,", what: "a device may write every device's observed state" },
   { id: "expiry-unchecked", file: "src/trust/SignedEntry.ts", from: "if (ctx.now.getTime() >= expiresAt.getTime()) return", to: "if (ctx.now.getTime() < 0) return", what: "expired entries are accepted" },
 ];
 
