@@ -15,7 +15,7 @@
  * as in RFC 9162 a proof does not bind the tree size: the signed batch claims do.
  * - the root commits to every leaf and to their order.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -31,13 +31,25 @@ export interface MerkleTree {
   readonly proofs: ReadonlyArray<ReadonlyArray<Digest>>;
 }
 
-const LEAF = Buffer.from([0]);
-const NODE = Buffer.from([1]);
+// One-shot hashing (`crypto.hash`) is about three times faster than a `createHash` per node, and a
+// tree of n leaves hashes 2n - 1 times.
 
-/** The hash of one leaf's content. */
-export const leafHash = (content: string | Uint8Array): Digest => createHash("sha256").update(LEAF).update(content).digest();
+/** The hash of one leaf's content (UTF-8 when a string). */
+export const leafHash = (content: string | Uint8Array): Digest => {
+  const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+  const buf = Buffer.allocUnsafe(bytes.length + 1);
+  buf[0] = 0;
+  buf.set(bytes, 1);
+  return hash("sha256", buf, "buffer");
+};
 
-const nodeHash = (left: Digest, right: Digest): Digest => createHash("sha256").update(NODE).update(left).update(right).digest();
+const nodeInput = Buffer.alloc(65);
+const nodeHash = (left: Digest, right: Digest): Digest => {
+  nodeInput[0] = 1;
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 33);
+  return hash("sha256", nodeInput, "buffer");
+};
 
 /** The largest power of two strictly below `n` (n ≥ 2). */
 const splitPoint = (n: number): number => {

@@ -3,13 +3,13 @@
  * the control plane, is meant for it, is current, and carries the spec the
  * control plane chose.
  *
- * One apply signs once: the entries' claims (device, deployment, spec hash,
- * revision) are the leaves of a Merkle tree (Merkle.ts); a JWS made with jose
- * (EdDSA, Ed25519, `kid` in the protected header) signs the batch claims
- * (root, size, issued-at, expires-at, plan); each entry carries the JWS, its
- * index and its inclusion proof. Verifying an entry is one signature check
- * per batch (memoised: every entry of one apply carries the same JWS) plus
- * ⌈log₂ n⌉ hashes.
+ An apply signs its entries in trees of up to 256: the entries' claims
+ * (device, deployment, spec hash, revision) are the leaves of a Merkle tree
+ * (Merkle.ts); a JWS made with jose (EdDSA, Ed25519, `kid` in the protected
+ * header) signs the tree's claims (root, size, issued-at, expires-at, plan);
+ * each entry carries the JWS, its index and its inclusion proof. Verifying an
+ * entry is one signature check per tree (memoised: the entries of one tree
+ * carry the same JWS) plus at most 8 hashes.
  *
  * Verification is synchronous (node:crypto's Ed25519 verify over the JWS
  * signing input), because it runs inside the agent's pure step; jose offers
@@ -26,7 +26,7 @@
  * before its expiry, under a trust store holding its key; any change to the
  * claims, the proof, the index or the token is rejected, with a reason.
  */
-import { verify as verifySignature } from "node:crypto";
+import { verify as verifySignature, webcrypto } from "node:crypto";
 import { CompactSign } from "jose";
 import * as E from "fp-ts/lib/Either.js";
 import { canonicalJson } from "../algebra/Canonical.ts";
@@ -100,8 +100,9 @@ export const nextRevision = (previous: number | undefined, now: Date): number =>
 // signing
 // -------------------------------------------------------------------------------------
 
-const leafOf = (c: EntryClaims): Digest =>
-  leafHash(canonicalJson({ device: c.device, deployment: c.deployment, specHash: c.specHash, revision: c.revision }));
+// Device and deployment are DNS labels and the spec hash is `sha256:<hex>`: none holds a newline, so
+// this encoding is unambiguous (and much cheaper than canonical JSON for 100k leaves).
+const leafOf = (c: EntryClaims): Digest => leafHash(`fleet-entry/1\n${c.device}\n${c.deployment}\n${c.specHash}\n${c.revision}`);
 
 const PROTECTED = (kid: string) => ({ alg: "EdDSA", kid, typ: "fleet-batch+jws" });
 
@@ -112,23 +113,54 @@ export interface BatchOptions {
   readonly plan: string;
 }
 
+/**
+ * Leaves per signed tree. One tree per 256 entries keeps proofs at 8 hashes (344 characters)
+ * instead of 17 for a 100k-entry apply, for one extra signature (about 80 µs) per 256 entries.
+ */
+export const ENTRIES_PER_TREE = 256;
+
+// jose signs about 2.5 times faster with a WebCrypto key than with a KeyObject it must convert on every call.
+const cryptoKeys = new WeakMap<SigningKey, Promise<webcrypto.CryptoKey>>();
+const cryptoKeyOf = (key: SigningKey): Promise<webcrypto.CryptoKey> => {
+  let k = cryptoKeys.get(key);
+  if (k === undefined) {
+    k = webcrypto.subtle.importKey("jwk", key.privateKey.export({ format: "jwk" }) as webcrypto.JsonWebKey, { name: "Ed25519" }, false, ["sign"]);
+    cryptoKeys.set(key, k);
+  }
+  return k;
+};
+
 /** Signs the entries of one apply; the signatures come in the entries' order. */
 export const signEntries = async (
   entries: ReadonlyArray<EntryClaims>,
   key: SigningKey,
   options: BatchOptions,
 ): Promise<ReadonlyArray<EntrySignature>> => {
-  if (entries.length === 0) return [];
-  const tree = merkleTree(entries.map(leafOf));
-  const claims: BatchClaims = {
-    root: tree.root.toString("base64url"),
-    size: tree.size,
-    iat: Math.floor(options.issuedAt.getTime() / 1000),
-    exp: Math.floor(options.expiresAt.getTime() / 1000),
-    plan: options.plan,
-  };
-  const jws = await new CompactSign(new TextEncoder().encode(canonicalJson(claims))).setProtectedHeader(PROTECTED(key.kid)).sign(key.privateKey);
-  return entries.map((e, i) => ({ device: e.device, deployment: e.deployment, revision: e.revision, index: i, proof: Buffer.concat(tree.proofs[i] as Digest[]).toString("base64url"), jws }));
+  const iat = Math.floor(options.issuedAt.getTime() / 1000);
+  const exp = Math.floor(options.expiresAt.getTime() / 1000);
+  const signer = await cryptoKeyOf(key);
+  const chunks: Array<Promise<ReadonlyArray<EntrySignature>>> = [];
+  for (let start = 0; start < entries.length; start += ENTRIES_PER_TREE) {
+    const chunk = entries.slice(start, start + ENTRIES_PER_TREE);
+    const tree = merkleTree(chunk.map(leafOf));
+    const claims: BatchClaims = { root: tree.root.toString("base64url"), size: tree.size, iat, exp, plan: options.plan };
+    chunks.push(
+      new CompactSign(new TextEncoder().encode(canonicalJson(claims)))
+        .setProtectedHeader(PROTECTED(key.kid))
+        .sign(signer)
+        .then((jws) =>
+          chunk.map((e, i) => ({
+            device: e.device,
+            deployment: e.deployment,
+            revision: e.revision,
+            index: i,
+            proof: Buffer.concat(tree.proofs[i] as Digest[]).toString("base64url"),
+            jws,
+          })),
+        ),
+    );
+  }
+  return (await Promise.all(chunks)).flat();
 };
 
 // -------------------------------------------------------------------------------------

@@ -91,6 +91,16 @@ describe("signed entries", () => {
     }
   });
 
+  it("an apply larger than one tree signs every entry, each verifiable on its own, with short proofs", async () => {
+    const cs = Array.from({ length: 600 }, (_, i) => ({ device: `d-${i}`, deployment: "web", specHash: "sha256:aaaa", revision: i })) as unknown as EntryClaims[];
+    const sigs = await sign(cs);
+    expect(new Set(sigs.map((s) => s.jws)).size).toBe(3);
+    cs.forEach((c, i) => expect(tagOf(verifyEntry(sigs[i]!, ctxFor(c)))).toBe("Verified"));
+    expect(Math.max(...sigs.map((s) => Buffer.from(s.proof, "base64url").length / 32))).toBeLessThanOrEqual(8);
+    // Entry 300's proof under the token of the first tree: not in that tree.
+    expect(tagOf(verifyEntry({ ...sigs[300]!, jws: sigs[0]!.jws }, ctxFor(cs[300]!)))).toBe("NotInBatch");
+  });
+
   it("a spec whose content does not hash to the signed spec hash is rejected", async () => {
     const c = { device: "pi-01", deployment: "web", specHash: "sha256:aaaa", revision: 1 } as unknown as EntryClaims;
     const [s] = await sign([c]);
