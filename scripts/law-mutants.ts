@@ -42,6 +42,11 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "agent-failed-write-not-reverted", file: "src/agent/Step.ts", from: "const sent = sameReportedState(s.sent.get(e.deployment), e.state) ? revert(s, e.deployment) : s.sent;", to: "const sent = s.sent;", what: "a failed state report is taken as written and never retried" },
   { id: "agent-reconcile-partial-view", file: "src/agent/Step.ts", from: "if (O.isNone(s.view)) return s;\n  if (O.isSome(s.pass))", to: "if (O.isNone(s.view)) return O.isSome(s.snapshot) && O.isNone(s.pass) ? startPass(s, fx, s.snapshot.value) : s;\n  if (O.isSome(s.pass))", what: "the agent reconciles a follow's snapshot before it caught up" },
   { id: "agent-late-ack-overwrites", file: "src/agent/Step.ts", from: "if ((s.acked.get(deployment) ?? 0) > seq) return st;", to: "void 0;", what: "a late acknowledgement of an older write overwrites what the agent knows is stored" },
+  { id: "merkle-sides-swapped", file: "src/trust/Merkle.ts", from: "} else r = nodeHash(r, p);", to: "} else r = nodeHash(p, r);", what: "an inclusion proof is walked with left and right siblings confused" },
+  { id: "revoked-key-trusted", file: "src/trust/Keys.ts", from: "if (k.revoked !== undefined) return E.left(", to: "if (k.revoked === null) return E.left(", what: "a revoked key still verifies entries" },
+  { id: "spec-hash-unchecked", file: "src/trust/SignedEntry.ts", from: "if (ctx.statedSpecHash !== ctx.actualSpecHash) return", to: "if (ctx.statedSpecHash === null) return", what: "an entry whose spec does not hash to its signed spec hash is accepted" },
+  { id: "device-writes-any-state", file: "src/interpreters/nats/Credentials.ts", from: "`${subjectPrefixOf(BUCKET.state)}${id}.>`,", to: "`${subjectPrefixOf(BUCKET.state)}*.>`,", what: "a device may write every device's observed state" },
+  { id: "expiry-unchecked", file: "src/trust/SignedEntry.ts", from: "if (ctx.now.getTime() >= expiresAt.getTime()) return", to: "if (ctx.now.getTime() < 0) return", what: "expired entries are accepted" },
 ];
 
 const runLaws = (): { failed: string[]; passed: boolean } => {

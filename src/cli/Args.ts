@@ -88,16 +88,16 @@ export const orUsage = <A>(command: string, e: E.Either<string, A>): A => {
 // flag-value decoders
 // -------------------------------------------------------------------------------------
 
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 /** Longer waits are surely a typo (and overflow timers). */
 export const MAX_DURATION_MS = 24 * 3_600_000;
 
-/** `500ms`, `30s`, `5m`, `1h`; a bare number is seconds (as Terraform's `-lock-timeout`). */
-export const parseDuration = (flag: string, text: string): E.Either<string, number> => {
-  const m = /^(\d{1,9}(?:\.\d{1,6})?)(ms|s|m|h)?$/.exec(text.trim());
+/** `500ms`, `30s`, `5m`, `1h`, `7d`; a bare number is seconds (as Terraform's `-lock-timeout`). */
+export const parseDuration = (flag: string, text: string, maxMs: number = MAX_DURATION_MS): E.Either<string, number> => {
+  const m = /^(\d{1,9}(?:\.\d{1,6})?)(ms|s|m|h|d)?$/.exec(text.trim());
   if (m === null) return E.left(`${flag}: expected a duration like 30s, 500ms or 5m, got ${JSON.stringify(text)}`);
   const ms = Math.round(Number(m[1]) * (UNIT_MS[m[2] ?? "s"] as number));
-  if (ms > MAX_DURATION_MS) return E.left(`${flag}: ${text} is longer than 24h`);
+  if (ms > maxMs) return E.left(`${flag}: ${text} is longer than ${maxMs > MAX_DURATION_MS ? `${Math.floor(maxMs / 86_400_000)}d` : `${Math.floor(maxMs / 3_600_000)}h`}`);
   return E.right(ms);
 };
 

@@ -36,6 +36,8 @@ const COMMANDS: ReadonlyArray<readonly [string, Entry]> = [
   ["agent", { summary: "Run the device agent", load: () => import("./commands/agent.ts") }],
   ["sim", { summary: "Simulate a fleet of agents against NATS", load: () => import("./commands/sim.ts") }],
   ["kube", { summary: "Kubernetes: install or print the CRDs, publish FleetDeployment status", load: () => import("./commands/kube.ts") }],
+  ["keys", { summary: "Signing keys for desired state: generate, list, rotate, revoke", load: () => import("./commands/keys.ts") }],
+  ["credentials", { summary: "Per-device NATS credentials (operator mode): init, issue", load: () => import("./commands/credentials.ts") }],
 ];
 
 export const help = (): string => `Usage: fleet <command> [flags] [args]

@@ -13,7 +13,7 @@
  * are thrown as named errors that `main` prints in one line.
  */
 import { dumpYaml } from "@kubernetes/client-node";
-import { expectPositionals, parseChoice, orUsage, parseFlags, wantsHelp } from "../Args.ts";
+import { expectPositionals, parseChoice, parseDeviceArg, orUsage, parseFlags, wantsHelp } from "../Args.ts";
 import { ExitCode } from "../Command.ts";
 import { UsageError } from "../CliError.ts";
 
@@ -21,6 +21,7 @@ export const help = `Usage:
   fleet kube install-crds [--kubeconfig FILE] [--context NAME] [-n NAMESPACE]
   fleet kube print-crds [-o yaml|json]
   fleet kube sync-status FLEET.ts... [--kubeconfig FILE] [--context NAME] [-n NAMESPACE] [--force-conflicts]
+  fleet kube rbac --device-id ID [-n NAMESPACE] [-o yaml|json]
 
 Kubernetes view of the fleet: CRDs Device and FleetDeployment (fleet-algebra.dev/v1alpha1).
 
@@ -31,6 +32,9 @@ Kubernetes view of the fleet: CRDs Device and FleetDeployment (fleet-algebra.dev
   sync-status    publish one FleetDeployment per deployment of the World in the
                  fleet files, with matched/published/succeeded/failed/pending counts;
                  delete those the World no longer has.
+  rbac           print a ServiceAccount, Role and RoleBinding for one device's agent:
+                 it may read its own Device and write its own Device status, nothing
+                 else (kubectl apply -f -); needs no cluster.
 
 Cluster (as kubectl): --kubeconfig, else KUBECONFIG, else ~/.kube/config, else the
 in-cluster service account; no silent fallback to localhost.
@@ -71,6 +75,23 @@ const printCrds = async (argv: ReadonlyArray<string>): Promise<number> => {
   return ExitCode.Ok;
 };
 
+const printRbac = async (argv: ReadonlyArray<string>): Promise<number> => {
+  const { values, positionals } = parseFlags("kube rbac", argv, {
+    "device-id": { type: "string" },
+    namespace: { type: "string", short: "n" },
+    output: { type: "string", short: "o" },
+  });
+  expectPositionals("kube rbac", positionals, 0, 0, "");
+  if (values["device-id"] === undefined) throw new UsageError("fleet kube rbac: --device-id ID is required (see 'fleet kube --help')");
+  const id = orUsage("kube rbac", parseDeviceArg("--device-id", values["device-id"]));
+  const format = orUsage("kube rbac", parseChoice("-o", ["yaml", "json"] as const, values.output ?? "yaml"));
+  const { deviceRbac } = await import("../../interpreters/kube/Rbac.ts");
+  const objects = deviceRbac(values.namespace ?? "default", id);
+  if (format === "json") out(JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2));
+  else out(objects.map((o) => `---\n${dumpYaml(o, { noRefs: true, lineWidth: -1 })}`).join(""));
+  return ExitCode.Ok;
+};
+
 const syncStatus = async (argv: ReadonlyArray<string>): Promise<number> => {
   const { values, positionals } = parseFlags("kube sync-status", argv, { ...clusterFlags, "force-conflicts": { type: "boolean" } });
   expectPositionals("kube sync-status", positionals, 1, Number.MAX_SAFE_INTEGER, "fleet file");
@@ -96,6 +117,7 @@ const SUBCOMMANDS: Readonly<Record<string, (argv: ReadonlyArray<string>) => Prom
   "install-crds": installCrds,
   "print-crds": printCrds,
   "sync-status": syncStatus,
+  rbac: printRbac,
 };
 
 export const run = async (argv: ReadonlyArray<string>): Promise<number> => {

@@ -1,0 +1,126 @@
+/**
+ * `fleet credentials init|issue`: NATS operator-mode credentials, one per
+ * device (docs/security.md). `init` creates the operator, system and fleet
+ * accounts and the server configuration fragment; `issue` mints a creds
+ * file for one device (its permissions a pure function of its id) or for
+ * the control plane.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as t from "io-ts";
+import * as E from "fp-ts/lib/Either.js";
+import { formatValidationErrors } from "../../algebra/DecodeError.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
+import { deviceInboxPrefix, initOperator, issueControlPlaneCreds, issueDeviceCreds, serverConfigFragment, type OperatorSetup } from "../../interpreters/nats/Credentials.ts";
+import { expectPositionals, orUsage, parseDeviceArg, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
+import { CliError, UsageError } from "../CliError.ts";
+import { ExitCode } from "../Command.ts";
+import { writeSecretFile } from "../SecretFile.ts";
+import { terminal } from "../Terminal.ts";
+
+export const help = `Usage: fleet credentials <init|issue> [flags]
+
+Per-device NATS credentials (operator mode with JWTs; nats-server 2.9+).
+
+  fleet credentials init --dir DIR [--name NAME]
+      Creates DIR/operator.json (the operator, system and fleet account keys
+      and JWTs; secret, mode 600) and DIR/server.conf, the fragment to include
+      in nats-server's configuration (operator, system account, preloaded
+      accounts).
+  fleet credentials issue --dir DIR --device-id ID [--out FILE] [--expires DUR]
+      A creds file for one device: it may read and follow its own desired
+      entries and write its own info, heartbeat and state; nothing else.
+      The agent must use the inbox prefix _INBOX_<ID> (fleet agent does).
+  fleet credentials issue --dir DIR --control-plane [--out FILE] [--expires DUR]
+      A creds file for the control plane (everything in the fleet account).
+
+Flags:
+  --dir DIR          where init writes and issue reads operator.json
+  --name NAME        init: the operator's name (default fleet)
+  --device-id ID     issue: the device
+  --control-plane    issue: the control plane's creds instead
+  --out FILE         issue: the creds file (default DIR/<ID>.creds or DIR/control-plane.creds)
+  --expires DUR      issue: the creds stop working after DUR (e.g. 90d; default never)
+  -h, --help         show this help
+
+Exit codes: 0 success, 1 error.`;
+
+const IdentityV1 = t.type({ publicKey: t.string, seed: t.string, jwt: t.string });
+const OperatorFileV1 = t.type({ v: t.literal(1), operator: IdentityV1, system: IdentityV1, account: IdentityV1, accountSigningSeed: t.string });
+
+const readOperator = async (dir: string): Promise<OperatorSetup> => {
+  const path = join(dir, "operator.json");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new CliError(`${path} does not exist (run 'fleet credentials init --dir ${dir}' first)`);
+    throw new CliError(`${path} cannot be read: ${errorMessage(e)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`${path}: not JSON (${errorMessage(e)})`);
+  }
+  const decoded = OperatorFileV1.decode(json);
+  if (E.isLeft(decoded)) throw new CliError(`${path}: not an operator file: ${formatValidationErrors(decoded.left)}`);
+  return decoded.right;
+};
+
+const MAX_EXPIRY_MS = 3650 * 86_400_000;
+
+export const run = async (argv: ReadonlyArray<string>, now: Date = new Date()): Promise<number> => {
+  const term = terminal();
+  if (wantsHelp(argv)) {
+    term.out(help);
+    return ExitCode.Ok;
+  }
+  const { values, positionals } = parseFlags("credentials", argv, {
+    help: { type: "boolean", short: "h" },
+    dir: { type: "string" },
+    name: { type: "string" },
+    "device-id": { type: "string" },
+    "control-plane": { type: "boolean" },
+    out: { type: "string" },
+    expires: { type: "string" },
+  });
+  const [sub, ...args] = positionals;
+  const dir = values.dir;
+  if (sub !== undefined && (dir === undefined || dir === "")) throw new UsageError(`fleet credentials ${sub}: --dir DIR is required (see 'fleet credentials --help')`);
+  switch (sub) {
+    case "init": {
+      expectPositionals("credentials init", args, 0, 0, "no arguments (fleet credentials init --dir DIR)");
+      const setup = await initOperator(values.name ?? "fleet");
+      await writeSecretFile(join(dir as string, "operator.json"), `${JSON.stringify(OperatorFileV1.encode({ v: 1, ...setup }), null, 2)}\n`);
+      await writeSecretFile(join(dir as string, "server.conf"), serverConfigFragment(setup), { mode: 0o644 });
+      term.out(`Created ${join(dir as string, "operator.json")} (secret, mode 600) and ${join(dir as string, "server.conf")}.`);
+      term.out(`Include server.conf in nats-server's configuration, then issue creds: fleet credentials issue --dir ${dir as string} --control-plane`);
+      return ExitCode.Ok;
+    }
+    case "issue": {
+      expectPositionals("credentials issue", args, 0, 0, "no arguments (fleet credentials issue --dir DIR --device-id ID)");
+      const forControlPlane = values["control-plane"] === true;
+      if (forControlPlane === (values["device-id"] !== undefined))
+        throw new UsageError("fleet credentials issue: pass exactly one of --device-id ID and --control-plane (see 'fleet credentials --help')");
+      const expiresAt = values.expires === undefined ? undefined : new Date(now.getTime() + orUsage("credentials", parseDuration("--expires", values.expires, MAX_EXPIRY_MS)));
+      const options = expiresAt === undefined ? {} : { expiresAt };
+      const setup = await readOperator(dir as string);
+      if (forControlPlane) {
+        const out = values.out ?? join(dir as string, "control-plane.creds");
+        await writeSecretFile(out, await issueControlPlaneCreds(setup, options));
+        term.out(`Wrote control-plane creds to ${out} (mode 600).`);
+        return ExitCode.Ok;
+      }
+      const id = orUsage("credentials", parseDeviceArg("--device-id", values["device-id"] as string));
+      const out = values.out ?? join(dir as string, `${id}.creds`);
+      await writeSecretFile(out, await issueDeviceCreds(setup, id, options));
+      term.out(`Wrote creds for device ${id} to ${out} (mode 600); its agent uses the inbox prefix ${deviceInboxPrefix(id)}.`);
+      return ExitCode.Ok;
+    }
+    case undefined:
+      throw new UsageError("fleet credentials: expected a subcommand: init or issue (see 'fleet credentials --help')");
+    default:
+      throw new UsageError(`fleet credentials: unknown subcommand ${JSON.stringify(sub)}: expected init or issue`);
+  }
+};

@@ -1,0 +1,125 @@
+/**
+ * Per-device credentials on a real nats-server in operator mode: with device
+ * A's creds, every operation outside A's own keys is denied by the server,
+ * and A's own reads and writes work.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
+import {
+  deviceInboxPrefix,
+  initOperator,
+  issueControlPlaneCreds,
+  issueDeviceCreds,
+  serverConfigFragment,
+  type OperatorSetup,
+} from "../../src/interpreters/nats/Credentials.ts";
+import { openFleetBuckets } from "../../src/interpreters/nats/Buckets.ts";
+import { scanLatest } from "../../src/interpreters/nats/Scan.ts";
+import type { DeviceId } from "../../src/algebra/Name.ts";
+
+const A = "pi-a" as DeviceId;
+const B = "pi-b" as DeviceId;
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+let dir: string;
+let server: NatsServer;
+let setup: OperatorSetup;
+let controlPlane: NatsConnection;
+let device: NatsConnection;
+let djs: JetStreamClient;
+let desired: KV;
+
+const denied = async (what: Promise<unknown>): Promise<string> => {
+  try {
+    await what;
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error("the server allowed it");
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "fleet-creds-"));
+  setup = await initOperator("fleet-test");
+  await writeFile(join(dir, "operator.conf"), serverConfigFragment(setup));
+  server = await startNatsServer({ extraArgs: ["-c", join(dir, "operator.conf")] });
+  controlPlane = await connect({ servers: server.url, authenticator: credsAuthenticator(bytes(await issueControlPlaneCreds(setup))) });
+  const buckets = await openFleetBuckets(jetstream(controlPlane));
+  await buckets.desired.put(`${A}.web`, "for A");
+  await buckets.desired.put(`${B}.web`, "for B");
+  device = await connect({
+    servers: server.url,
+    inboxPrefix: deviceInboxPrefix(A),
+    authenticator: credsAuthenticator(bytes(await issueDeviceCreds(setup, A))),
+  });
+  // A device may not call the JetStream API at large: no API check, buckets opened for direct gets.
+  djs = jetstream(device, { checkAPI: false, timeout: 2000 });
+  desired = await new Kvm(djs).open("desired-state", { allow_direct: true });
+});
+
+afterAll(async () => {
+  await device?.close();
+  await controlPlane?.close();
+  await server?.stop();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+describe("a device's own credentials", () => {
+  it("read its own desired entries, by direct get and by a snapshot", async () => {
+    expect((await desired.get(`${A}.web`))?.string()).toBe("for A");
+    const snapshot = await scanLatest(djs, "desired-state", { filter: `${A}.>`, stallTimeoutMs: 5000 });
+    expect(snapshot.map((e) => e.key)).toEqual([`${A}.web`]);
+  });
+
+  it("write its own info, heartbeat and state", async () => {
+    await expect(djs.publish(`$KV.device-info.${A}`, "{}")).resolves.toMatchObject({ stream: "KV_device-info" });
+    await expect(djs.publish(`$KV.device-heartbeat.${A}`, "{}")).resolves.toMatchObject({ stream: "KV_device-heartbeat" });
+    await expect(djs.publish(`$KV.device-state.${A}.web`, "{}")).resolves.toMatchObject({ stream: "KV_device-state" });
+  });
+
+  it("are denied another device's entries: read, snapshot, watch", async () => {
+    expect(await denied(desired.get(`${B}.web`))).toMatch(/Permissions Violation/);
+    expect(await denied(scanLatest(djs, "desired-state", { filter: `${B}.>`, stallTimeoutMs: 3000 }))).toMatch(/Permissions Violation/);
+    expect(await denied(scanLatest(djs, "desired-state", { stallTimeoutMs: 3000 }))).toMatch(/Permissions Violation/);
+    const sub = device.subscribe(`$KV.desired-state.${B}.>`);
+    const closed = await sub.closed.then(
+      () => "closed",
+      (e: unknown) => (e as Error).message,
+    );
+    expect(closed).toMatch(/Permissions Violation|closed/);
+    expect(sub.isClosed()).toBe(true);
+  });
+
+  it("are denied any write to desired state, and to another device's state, info and heartbeat", async () => {
+    expect(await denied(desired.put(`${A}.web`, "forged"))).toMatch(/Permissions Violation/);
+    expect(await denied(djs.publish(`$KV.desired-state.${B}.web`, "forged"))).toMatch(/Permissions Violation/);
+    expect(await denied(djs.publish(`$KV.device-state.${B}.web`, "{}"))).toMatch(/Permissions Violation/);
+    expect(await denied(djs.publish(`$KV.device-info.${B}`, "{}"))).toMatch(/Permissions Violation/);
+    expect(await denied(djs.publish(`$KV.device-heartbeat.${B}`, "{}"))).toMatch(/Permissions Violation/);
+  });
+
+  it("are denied stream management", async () => {
+    const jsm = await jetstreamManager(device, { checkAPI: false, timeout: 2000 });
+    expect(await denied(jsm.streams.add({ name: "X", subjects: ["x.>"] }))).toMatch(/Permissions Violation/);
+    expect(await denied(jsm.streams.delete("KV_desired-state"))).toMatch(/Permissions Violation/);
+    expect(await denied(jsm.streams.purge("KV_desired-state"))).toMatch(/Permissions Violation/);
+  });
+
+  it("cannot read replies sent to another device's inbox", async () => {
+    const sub = device.subscribe(`${deviceInboxPrefix(B)}.>`);
+    await sub.closed.catch(() => undefined);
+    expect(sub.isClosed()).toBe(true);
+  });
+
+  it("the control plane still sees everything, and the entries are untouched", async () => {
+    const kv = await new Kvm(jetstream(controlPlane)).open("desired-state");
+    expect((await kv.get(`${A}.web`))?.string()).toBe("for A");
+    expect((await kv.get(`${B}.web`))?.string()).toBe("for B");
+  });
+});
