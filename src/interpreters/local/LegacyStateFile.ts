@@ -1,28 +1,15 @@
 /**
- * The local backend's state file, `state.json` in the state directory, like
- * Terraform's `terraform.tfstate`: a versioned envelope (format, version,
- * lineage, serial, revision) around the Reality in `RealityCodec`'s flat form.
+ * The version-1 state file, `state.json`: one JSON document (format, version,
+ * lineage, serial, revision, and the Reality in `RealityCodec`'s flat form,
+ * each desired entry carrying its spec inline). Only read, to migrate a state
+ * directory to version 2 (`StateFile.ts`): past about 110k devices such a file
+ * exceeds V8's largest string and cannot be read at all, which is why the
+ * format was replaced.
  *
- * Contract:
- * - writes are atomic: the new state is written to a temporary file, fsynced
- *   and renamed over `state.json` (then the directory is fsynced); a crash at
- *   any point leaves either the previous or the new state, never a mix. The
- *   previous state is first kept, the same way, as `state.json.backup`;
- * - a file that is not a state file at all (not JSON, wrong envelope, newer
- *   format) is a `StateCorruptError` that says how to recover; it is never
- *   silently replaced by an empty state;
- * - inside a good envelope, one bad record is reported with its key and
- *   skipped (its device becomes `damaged`), and is written back verbatim so
- *   that a later apply never loses what it could not read;
- * - `serial` counts writes; `revision` numbers desired-entry writes, and an
- *   entry's fingerprint is its revision plus the state's lineage, so a plan
- *   made against another state (or an older one) is always stale.
- * - arrays are written sorted (devices by id, entries by device then
- *   deployment) so the file is deterministic and diffs well.
+ * Contract: a file that is not a version-1 state is `Corrupt` with a reason;
+ * inside a good envelope one bad record is a problem with its key, kept as it
+ * was (in `unreadable`), and its device is damaged.
  */
-import { randomUUID } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
-import { join } from "node:path";
 import * as t from "io-ts";
 import { isRight } from "fp-ts/lib/Either.js";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
@@ -40,10 +27,10 @@ import {
 } from "../../diff/Reality.ts";
 import type { ReadProblem } from "../Interpreter.ts";
 
-export const STATE_FILE = "state.json";
-export const BACKUP_FILE = "state.json.backup";
-export const STATE_FORMAT = "fleet-local-state";
-export const STATE_VERSION = 1;
+export const LEGACY_STATE_FILE = "state.json";
+export const LEGACY_BACKUP_FILE = "state.json.backup";
+const STATE_FORMAT = "fleet-local-state";
+const LEGACY_VERSION = 1;
 
 // -------------------------------------------------------------------------------------
 // model
@@ -56,7 +43,7 @@ export interface Unreadable {
   readonly observed: ReadonlyArray<unknown>;
 }
 
-export interface LocalState {
+export interface LegacyState {
   /** Identifies one history of states; a new state directory starts a new lineage. */
   readonly lineage: string;
   /** Number of writes so far (0: no state file yet). */
@@ -69,18 +56,6 @@ export interface LocalState {
   readonly recordedDamage: ReadonlyArray<readonly [DeviceId, string]>;
 }
 
-export const emptyState = (): LocalState => ({
-  lineage: randomUUID(),
-  serial: 0,
-  revision: 0,
-  reality: reality({}),
-  unreadable: { devices: [], desired: [], observed: [] },
-  recordedDamage: [],
-});
-
-export class StateCorruptError extends Error {
-  override readonly name = "StateCorruptError";
-}
 
 // -------------------------------------------------------------------------------------
 // decoding
@@ -117,18 +92,15 @@ const keyOf = (kind: string, i: number, u: unknown, idPath: string[]): string =>
 };
 
 export interface Decoded {
-  readonly state: LocalState;
+  readonly state: LegacyState;
   readonly problems: ReadonlyArray<ReadProblem>;
 }
-
-const describeState = (path: string, backup: string, backupNote: string): string =>
-  `${path} is not a usable state file; nothing was changed. To recover, restore the previous state: \`cp ${backup} ${path}\`${backupNote}, or move ${path} away to start from an empty state`;
 
 /**
  * Decodes the text of a state file. `Left` is the reason the whole file is
  * unusable; bad records inside a good envelope are `problems`.
  */
-export const decodeState = (text: string, source = STATE_FILE): { readonly _tag: "Corrupt"; readonly reason: string } | ({ readonly _tag: "Ok" } & Decoded) => {
+export const decodeLegacyState = (text: string, source = LEGACY_STATE_FILE): { readonly _tag: "Corrupt"; readonly reason: string } | ({ readonly _tag: "Ok" } & Decoded) => {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -137,8 +109,8 @@ export const decodeState = (text: string, source = STATE_FILE): { readonly _tag:
   }
   if (typeof json === "object" && json !== null && typeof (json as { version?: unknown }).version === "number") {
     const v = (json as { version: number }).version;
-    if ((json as { format?: unknown }).format === STATE_FORMAT && v > STATE_VERSION)
-      return { _tag: "Corrupt", reason: `written by a newer fleet (state format version ${v}, this fleet reads up to ${STATE_VERSION}); upgrade fleet` };
+    if ((json as { format?: unknown }).format === STATE_FORMAT && v > LEGACY_VERSION)
+      return { _tag: "Corrupt", reason: `written by a newer fleet (state format version ${v}, this fleet reads up to ${LEGACY_VERSION}); upgrade fleet` };
   }
   const env = Envelope.decode(json);
   if (!isRight(env)) return { _tag: "Corrupt", reason: `not a fleet local state (${formatValidationErrors(env.left)})` };
@@ -186,111 +158,10 @@ export const decodeState = (text: string, source = STATE_FILE): { readonly _tag:
       lineage: e.lineage,
       serial: e.serial,
       revision: e.revision,
-      reality: reality({ devices, desired, observed, damaged: [...damaged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) }),
+      reality: reality({ devices, desired, observed, damaged }),
       unreadable,
       recordedDamage,
     },
     problems,
   };
-};
-
-// -------------------------------------------------------------------------------------
-// encoding
-// -------------------------------------------------------------------------------------
-
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-const byEntry = (a: { device: DeviceId; deployment: DeploymentName }, b: { device: DeviceId; deployment: DeploymentName }): number =>
-  cmp(a.device, b.device) || cmp(a.deployment, b.deployment);
-
-export const encodeState = (s: LocalState): string => {
-  // Only what the file itself recorded as damaged is persisted: damage found while
-  // reading is a property of the unreadable records, which are written back verbatim.
-  const clean: Reality = { ...s.reality, damaged: new Map(s.recordedDamage) };
-  const flat = RealityCodec.encode(clean) as { devices: Array<{ device: { id: string } }>; desired: DesiredEntry[]; observed: ObservedState[]; damaged: unknown[] };
-  const body = {
-    format: STATE_FORMAT,
-    version: STATE_VERSION,
-    lineage: s.lineage,
-    serial: s.serial,
-    revision: s.revision,
-    reality: {
-      devices: [...flat.devices.sort((a, b) => cmp(a.device.id, b.device.id)), ...s.unreadable.devices],
-      desired: [...flat.desired.sort(byEntry), ...s.unreadable.desired],
-      observed: [...flat.observed.sort(byEntry), ...s.unreadable.observed],
-      damaged: flat.damaged,
-    },
-  };
-  return `${JSON.stringify(body, null, 2)}\n`;
-};
-
-// -------------------------------------------------------------------------------------
-// files
-// -------------------------------------------------------------------------------------
-
-export interface Loaded extends Decoded {
-  /** The file's exact text (empty when there is no state yet), kept as the next backup. */
-  readonly text: string;
-}
-
-export const loadState = async (stateDir: string): Promise<Loaded> => {
-  const path = join(stateDir, STATE_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { state: emptyState(), problems: [], text: "" };
-    throw e;
-  }
-  const d = decodeState(text, path);
-  if (d._tag === "Ok") return { state: d.state, problems: d.problems, text };
-  const backup = join(stateDir, BACKUP_FILE);
-  let note = "";
-  try {
-    const b = decodeState(await readFile(backup, "utf8"), backup);
-    note = b._tag === "Ok" ? ` (serial ${b.state.serial})` : " (the backup is unusable too)";
-  } catch {
-    note = " (no backup exists)";
-  }
-  throw new StateCorruptError(`${path}: ${d.reason}. ${describeState(path, backup, note)}`);
-};
-
-const TEMP = /^\.state\.json(\.backup)?\.[0-9]+\.[0-9a-f]{8}\.tmp$/;
-
-/** Hooks for the crash tests: run between the temporary write and the rename. */
-export interface WriteHooks {
-  readonly beforeRename?: (tempPath: string) => Promise<void> | void;
-}
-
-const writeAtomic = async (dir: string, name: string, text: string, hooks: WriteHooks = {}): Promise<void> => {
-  const tmp = join(dir, `.${name}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
-  const fh = await open(tmp, "wx", 0o600);
-  try {
-    await fh.writeFile(text, "utf8");
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await hooks.beforeRename?.(tmp);
-  await rename(tmp, join(dir, name));
-  // The rename itself must survive a power cut: fsync the directory.
-  const d = await open(dir, "r");
-  try {
-    await d.sync();
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is still atomic.
-  } finally {
-    await d.close();
-  }
-};
-
-/**
- * Writes `next` (whose serial the caller has already advanced), keeping
- * `previousText` as the backup. Call only while holding the lock.
- */
-export const saveState = async (stateDir: string, next: LocalState, previousText: string, hooks: WriteHooks = {}): Promise<void> => {
-  await mkdir(stateDir, { recursive: true });
-  // Temporary files of writers that crashed: the lock guarantees no live writer owns one.
-  for (const f of await readdir(stateDir)) if (TEMP.test(f)) await unlink(join(stateDir, f)).catch(() => undefined);
-  if (previousText !== "") await writeAtomic(stateDir, BACKUP_FILE, previousText);
-  await writeAtomic(stateDir, STATE_FILE, encodeState(next), hooks);
 };
