@@ -250,6 +250,8 @@ export const saveState = async (stateDir: string, next: LocalState, store: SpecS
     if (hasPrevious) {
       await link(path, backupTmp);
       await rename(backupTmp, join(stateDir, BACKUP_FILE));
+      // rename(2) between two links to one file (the backup already is this state, after a crash) does nothing.
+      await unlink(backupTmp).catch(() => undefined);
     }
     await hooks.beforeRename?.(tmp);
     await rename(tmp, path);

@@ -243,7 +243,7 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
     unreadable.push(line);
     // Unreadable is not evidence of absence: the device is left alone. What was read of it (a first
     // line, when this is a second) stays in the state, so that it is written back too.
-    if (id !== undefined && !damaged.has(id)) damaged.set(id, `unreadable record ${key}: ${message}`);
+    if (id !== undefined && !damaged.has(id)) damaged.set(id, message);
   };
 
   return {
