@@ -117,9 +117,11 @@ export { specHash };
  * World applies to the devices registered in the state. Every device gets
  * exactly three deployments: `web` by env (one override by priority),
  * `metrics` by arch, `edge` by site group. Written as a fleet file because
- * the benchmark runs the real `fleet` command on it.
+ * the benchmark runs the real `fleet` command on it. `from` is the module
+ * to import the API from (the sources' absolute path: the file lives in a
+ * temporary directory outside any tsconfig).
  */
-export const E2E_FLEET_FILE = `import { and, arch, assign, deployment, label, labelIn, podman, world } from "fleet-algebra";
+export const e2eFleetFile = (from: string): string => `import { and, arch, assign, deployment, label, labelIn, podman, world } from ${JSON.stringify(from)};
 
 const app = (name: string, image: string) =>
   deployment(name, podman({ services: [{ name: "main", image, env: { APP: name }, ports: [{ container: 8080 }], restart: "always" }] }));

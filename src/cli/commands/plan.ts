@@ -77,9 +77,11 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     const { reality, problems, fleet } = await readInputs(b, positionals);
     const now = new Date();
     const plan: Plan = diff(fleet.world, reality, { now, ...(offlineAfterMs !== undefined ? { offlineAfterMs } : {}) });
-    const header = { world: worldHash(fleet.world), reality: realityDigest(reality), backend: describeBackend(config), files: positionals, now };
+    // Digesting Reality costs seconds at a million devices: only --json and --out print or keep it.
+    let digested: { world: string; reality: string; backend: string; files: ReadonlyArray<string>; now: Date } | undefined;
+    const header = () => (digested ??= { world: worldHash(fleet.world), reality: realityDigest(reality), backend: describeBackend(config), files: positionals, now });
     if (json) {
-      t.out(J.planHeader({ ...header, ...(values.out !== undefined ? { saved: values.out } : {}) }));
+      t.out(J.planHeader({ ...header(), ...(values.out !== undefined ? { saved: values.out } : {}) }));
       for (const l of J.planLines(plan, problems)) t.out(l);
     } else {
       reportProblems(problems, t, false);
@@ -89,7 +91,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       if (plan.conflicts.length > 0) throw new CliError(`the plan has conflicts; not saved to ${values.out}`);
       await writePrivate(
         resolve(values.out),
-        encodeSavedPlan({ createdAt: now, fleetVersion: VERSION, cwd: process.cwd(), ...header, plan }),
+        encodeSavedPlan({ createdAt: now, fleetVersion: VERSION, cwd: process.cwd(), ...header(), plan }),
       );
       if (!json) t.out(`\nSaved the plan to ${values.out}. To apply exactly these actions: fleet apply ${values.out}`);
     }
