@@ -291,7 +291,12 @@ export const decodeState = (text: string, source = "state", specAt: SpecLookup =
   const header = decodeHeader(nl === -1 ? text : text.slice(0, nl));
   if ("_tag" in header) return header;
   const d = stateDecoder(header, source, specAt);
-  if (nl !== -1) for (const l of text.slice(nl + 1).split("\n")) d.line(l);
+  if (nl !== -1) {
+    const lines = text.slice(nl + 1).split("\n");
+    // A final newline ends the last line; it does not start another.
+    if (lines[lines.length - 1] === "") lines.pop();
+    for (const l of lines) d.line(l);
+  }
   return d.end();
 };
 
