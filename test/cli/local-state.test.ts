@@ -123,7 +123,7 @@ describe("local state directory", () => {
       const lines = (await readFile(path, "utf8")).split("\n");
       const i = lines.findIndex((l) => l.startsWith("pi-02\t"));
       // pi-02's desired entries: a spec index that is not a number.
-      const broken = (lines[i] as string).replace(/\["web",\d+,/, '["web","x",');
+      const broken = (lines[i] as string).replace(/\bweb:\d+/, "web:x");
       expect(broken).not.toBe(lines[i]);
       lines[i] = broken;
       await writeFile(path, lines.join("\n"));

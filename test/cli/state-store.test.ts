@@ -83,6 +83,16 @@ describe("state records (pure)", () => {
     expect(again).toContain(second);
   });
 
+  it("fingerprints that are not plain tokens round-trip as JSON", () => {
+    const e = (fingerprint: string, name: string) => ({ device: unsafeDeviceId("pi-01"), deployment: unsafeDeploymentName(name), specHash: specHash(web), fingerprint });
+    const r = reality({ desired: [e("a b", "web"), e('["x"]', "db")] });
+    const text = encodeState({ ...emptyState(), reality: r });
+    expect(text).toContain('db:0,web:0\t["[\\"x\\"]","a b"]\t');
+    const d = decodeState(text);
+    if (d._tag !== "Ok") throw new Error(d.reason);
+    expect(d.state.reality).toEqual(r);
+  });
+
   it("a file cut short between lines is corrupt, not a smaller fleet", () => {
     const text = encodeState({ ...emptyState(), reality: reality({ devices: [{ device: device("pi-01") }] }) });
     const d = decodeState(text.slice(0, text.lastIndexOf('{"end"')));

@@ -7,16 +7,20 @@
  *
  * ```
  * {"format":"fleet-local-state","version":2,"lineage":…,"serial":…,"revision":…,"specs":["sha256:…",…]}
- * <device id> TAB <device JSON without id | ""> TAB <last heartbeat ISO | ""> TAB <desired | ""> TAB <observed | ""> TAB <damage JSON string | "">
+ * <device id> TAB <device JSON without id | ""> TAB <last heartbeat ISO | ""> TAB <desired | ""> TAB <fingerprints | ""> TAB <observed | ""> TAB <damage JSON string | "">
  * …
  * {"end":"fleet-local-state","devices":<number of device lines>}
  * ```
  *
  * - specs are content-addressed: `specs` in the header lists spec hashes in
  *   the order this lineage first stored them (append-only, so the index a
- *   line uses never changes meaning, even for a line kept verbatim), desired
- *   entries are `[deployment, spec index, fingerprint]`, and the spec itself
- *   lives once per hash in the spec store (`SpecStore.ts`);
+ *   line uses never changes meaning, even for a line kept verbatim), and the
+ *   spec itself lives once per hash in the spec store (`SpecStore.ts`);
+ * - desired entries are split in two columns: `deployment:specIndex,…` in
+ *   deployment-name order, which repeats across devices and is decoded once
+ *   per distinct text, and their fingerprints, space-separated (a JSON array
+ *   of strings when one of them is not a plain token); decoding the desired
+ *   column as JSON per device was the largest cost of reading a million;
  * - JSON never contains a raw TAB and ids are DNS labels, so TAB splits
  *   columns unambiguously;
  * - the trailer's count catches a truncated file (a copy cut short), which a
@@ -112,6 +116,12 @@ export const decodeHeader = (line: string): Header | Corrupt => {
   return { lineage: h["lineage"], serial: h["serial"], revision: h["revision"], specs: specs as string[] };
 };
 
+interface Slot {
+  readonly name: DeploymentName;
+  readonly hash: string;
+  readonly spec: Deployment | undefined;
+}
+
 const TRAILER_PREFIX = `{"end":"${STATE_FORMAT}"`;
 
 /**
@@ -177,9 +187,41 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
     return s;
   };
 
+  /** A desired column (`name:index,…`), decoded once per distinct text; a string is why it cannot be read. */
+  const patterns = new Map<string, ReadonlyArray<Slot> | string>();
+  const patternOf = (text: string): ReadonlyArray<Slot> | string => {
+    let p = patterns.get(text);
+    if (p === undefined) {
+      const slots: Slot[] = [];
+      const names = new Set<string>();
+      for (const part of text.split(",")) {
+        const colon = part.lastIndexOf(":");
+        const name = nameOf(colon === -1 ? part : part.slice(0, colon));
+        const index = colon === -1 ? NaN : Number(part.slice(colon + 1));
+        if (name === undefined) {
+          p = `desired: ${JSON.stringify(part)} is not deployment:specIndex`;
+          break;
+        }
+        const spec = Number.isSafeInteger(index) ? specFor(index) : undefined;
+        if (spec === undefined) {
+          p = `desired ${name}: spec index ${JSON.stringify(part.slice(colon + 1))} is not in the header's specs`;
+          break;
+        }
+        if (names.has(name)) {
+          p = `desired ${name}: two entries for one deployment`;
+          break;
+        }
+        names.add(name);
+        slots.push({ name, hash: spec.hash, spec: spec.spec });
+      }
+      patterns.set(text, (p ??= slots));
+    }
+    return p;
+  };
+
   /** Decodes one line's columns; a string is why it cannot be read. */
   const decodeLine = (id: DeviceId, cols: ReadonlyArray<string>): string | undefined => {
-    const [dev = "", hb = "", des = "", obs = "", dmg = ""] = cols;
+    const [dev = "", hb = "", des = "", fps = "", obs = "", dmg = ""] = cols;
     let reported: ReportedDevice | undefined;
     if (dev !== "") {
       const shape = shapeOf(dev);
@@ -194,21 +236,23 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
     } else if (hb !== "") return "lastHeartbeat without a device";
     let entries: Map<DeploymentName, DesiredEntry> | undefined;
     if (des !== "") {
-      const j = parseJson(des);
-      if (!j.ok) return `desired: ${j.reason}`;
-      if (!Array.isArray(j.value)) return "desired: expected an array";
+      const pattern = patternOf(des);
+      if (typeof pattern === "string") return pattern;
+      let prints: ReadonlyArray<unknown>;
+      if (fps.startsWith("[")) {
+        const j = parseJson(fps);
+        if (!j.ok || !Array.isArray(j.value)) return "fingerprints: expected a JSON array or space-separated tokens";
+        prints = j.value as unknown[];
+      } else prints = fps === "" ? [] : fps.split(" ");
+      if (prints.length !== pattern.length) return `fingerprints: ${prints.length} for ${pattern.length} desired entries`;
       entries = new Map();
-      for (const e of j.value as unknown[]) {
-        if (!Array.isArray(e) || e.length !== 3) return "desired: expected [deployment, spec index, fingerprint]";
-        const name = nameOf(e[0]);
-        if (name === undefined) return `desired: ${JSON.stringify(e[0])} is not a deployment name`;
-        const spec = specFor(e[1]);
-        if (spec === undefined) return `desired ${name}: spec index ${JSON.stringify(e[1])} is not in the header's specs`;
-        if (typeof e[2] !== "string") return `desired ${name}: fingerprint: expected a string`;
-        if (entries.has(name)) return `desired ${name}: two entries for one deployment`;
-        entries.set(name, spec.spec === undefined ? { device: id, deployment: name, specHash: spec.hash, fingerprint: e[2] } : { device: id, deployment: name, specHash: spec.hash, fingerprint: e[2], spec: spec.spec });
+      for (let i = 0; i < pattern.length; i++) {
+        const { name, hash, spec } = pattern[i] as Slot;
+        const fingerprint = prints[i];
+        if (typeof fingerprint !== "string" || fingerprint === "") return `desired ${name}: fingerprint: expected a non-empty string`;
+        entries.set(name, spec === undefined ? { device: id, deployment: name, specHash: hash, fingerprint } : { device: id, deployment: name, specHash: hash, fingerprint, spec });
       }
-    }
+    } else if (fps !== "") return "fingerprints without desired entries";
     let states: Map<DeploymentName, ObservedState> | undefined;
     if (obs !== "") {
       const j = parseJson(obs);
@@ -265,7 +309,7 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
       const raw = cols[0] ?? "";
       const id = DeviceId.is(raw) ? raw : undefined;
       if (id === undefined) return bad(`line ${lines + 1}`, undefined, line, `${JSON.stringify(raw.slice(0, 80))} is not a device id`);
-      if (cols.length !== 6) return bad(id, id, line, `expected 6 tab-separated columns, found ${cols.length}`);
+      if (cols.length !== 7) return bad(id, id, line, `expected 7 tab-separated columns, found ${cols.length}`);
       if (seen.has(id)) return bad(id, id, line, `a second record for device ${id} (line ${lines + 1}); both are kept as they are`);
       seen.add(id);
       const why = decodeLine(id, cols.slice(1));
@@ -333,6 +377,9 @@ export const deviceIds = (s: LocalState): ReadonlyArray<DeviceId> => {
   return ids;
 };
 
+/** Fingerprints written bare, space-separated (local ones always are: `r<revision>.<lineage>`). */
+const FINGERPRINT_TOKEN = /^[A-Za-z0-9._:/+=-]+$/;
+
 const byName = <A>(m: ReadonlyMap<DeploymentName, A> | undefined): ReadonlyArray<A> =>
   m === undefined ? [] : RA.sort(OrdDeploymentName)([...m.keys()]).map((k) => m.get(k) as A);
 
@@ -371,7 +418,8 @@ export const encodeLines = function* (s: LocalState, specs: ReadonlyArray<string
       id,
       r === undefined ? "" : cachedShape(r.device),
       r?.lastHeartbeat === undefined ? "" : r.lastHeartbeat.toISOString(),
-      des.length === 0 ? "" : JSON.stringify(des.map((e) => [e.deployment, index.get(e.specHash), e.fingerprint])),
+      des.map((e) => `${e.deployment}:${index.get(e.specHash) as number}`).join(","),
+      des.every((e) => FINGERPRINT_TOKEN.test(e.fingerprint)) ? des.map((e) => e.fingerprint).join(" ") : JSON.stringify(des.map((e) => e.fingerprint)),
       obs.length === 0 ? "" : JSON.stringify(obs.map(({ device: _d, ...o }) => ({ ...o, at: o.at.toISOString() }))),
       dmg === undefined ? "" : JSON.stringify(dmg),
     ].join("\t");
