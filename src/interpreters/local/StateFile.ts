@@ -111,7 +111,8 @@ const fromLegacy = (s: LegacyState): LocalState => {
   for (const kind of ["devices", "desired", "observed"] as const)
     for (const u of s.unreadable[kind]) {
       const id = (u as { device?: { id?: unknown } | unknown } | null)?.device;
-      const deviceId = typeof id === "string" ? id : typeof id === "object" && id !== null && typeof (id as { id?: unknown }).id === "string" ? (id as { id: string }).id : "version-1";
+      const deviceId = typeof id === "string" ? id : typeof id === "object" && id !== null && typeof (id as { id?: unknown }).id === "string" ? (id as { id: string }).id : "?";
+      // Not seven columns: stays unreadable, attributed to its device when the id is valid ("?" never is).
       unreadable.push(`${deviceId}\tversion-1 ${kind} record that could not be read: ${JSON.stringify(u)}`);
     }
   return { lineage: s.lineage, serial: s.serial, revision: s.revision, reality: s.reality, specs: [], unreadable, recordedDamage: new Map(s.recordedDamage) };
