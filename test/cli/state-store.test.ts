@@ -169,6 +169,17 @@ describe("state store (files)", () => {
     expect(await b.info()).toEqual({ serial: 5, lineage: v1.lineage });
   });
 
+  it("apply reuses the state it read only while the file is unchanged: another writer's apply makes the plan stale", async () => {
+    const dir = join(ws.dir, "reuse");
+    const a = await local({ stateDir: dir });
+    const b = await local({ stateDir: dir });
+    expect((await a.apply(create("pi-00", web)))._tag).toBe("Completed");
+    await a.read();
+    expect((await b.apply(create("pi-01", web)))._tag).toBe("Completed");
+    const r = await a.apply(create("pi-01", web));
+    expect(r._tag).toBe("Stale");
+  });
+
   it("a full disk fails every action, keeps the state and leaves no temporary file", async () => {
     const dir = join(ws.dir, "full");
     const ok = await local({ stateDir: dir });

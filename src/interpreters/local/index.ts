@@ -18,7 +18,8 @@
  * (`simulate`, `register`): it changes devices and observed state only, never
  * desired state. It is for demos and tests and is labelled so in the CLI.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { desiredEditor, stalePreconditions } from "../../diff/Apply.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import type { Device } from "../../algebra/Device.ts";
@@ -28,7 +29,7 @@ import type { DesiredEntry, Reality } from "../../diff/Reality.ts";
 import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
 import { acquireLock, describeLock, forceUnlock, readLock, LockError, type LockInfo, type LockState } from "./Lock.ts";
 import { specStore } from "./SpecStore.ts";
-import { loadState, readHeader, saveState, StateCorruptError, type WriteHooks } from "./StateFile.ts";
+import { loadState, readHeader, saveState, StateCorruptError, STATE_FILE, type Loaded, type WriteHooks } from "./StateFile.ts";
 import type { LocalState } from "./StateRecords.ts";
 
 export { StateCorruptError, LockError, type LockInfo, type LockState };
@@ -81,6 +82,23 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
   const lockTimeoutMs = options.lockTimeoutMs ?? 0;
   // One store per interpreter: each spec is read and verified once, however often the state is.
   const store = specStore(stateDir);
+  // The state this interpreter last read, with the identity of the file it came from. Every write
+  // renames a new file into place (a new inode), so an unchanged identity under the lock means
+  // unchanged content: apply reuses it instead of holding a second copy of a million devices.
+  let lastRead: { readonly identity: string; readonly loaded: Loaded } | undefined;
+  const identity = (): Promise<string | undefined> =>
+    stat(join(stateDir, STATE_FILE), { bigint: true }).then(
+      (st) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`,
+      () => undefined,
+    );
+  const load = async (): Promise<Loaded> => {
+    const before = await identity();
+    if (before !== undefined && lastRead?.identity === before) return lastRead.loaded;
+    const loaded = await loadState(stateDir, store);
+    // Kept only if the file did not change while it was read (reads take no lock).
+    lastRead = before !== undefined && loaded.from === "records" && (await identity()) === before ? { identity: before, loaded } : undefined;
+    return loaded;
+  };
 
   const withLock = async <A>(operation: string, onBusy: (holder: LockState) => A, f: () => Promise<A>): Promise<A> => {
     await mkdir(stateDir, { recursive: true });
@@ -116,7 +134,7 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
     name: "local",
     stateDir,
     read: async (): Promise<ReadResult> => {
-      const { state, problems } = await loadState(stateDir, store);
+      const { state, problems } = await load();
       return { reality: state.reality, problems };
     },
     apply: (plan: Pick<Plan, "actions">, applyOptions?: ApplyOptions): Promise<ApplyResult> =>
@@ -124,7 +142,7 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
         "apply",
         (holder) => ({ _tag: "Locked", holder: describeLock(holder) }),
         async () => {
-          const { state } = await loadState(stateDir, store);
+          const { state } = await load();
           const stale = stalePreconditions(state.reality, plan);
           if (stale.length > 0) return { _tag: "Stale", stale };
           if (plan.actions.length === 0) return { _tag: "Completed", outcomes: [] };
