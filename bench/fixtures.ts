@@ -107,3 +107,67 @@ export const entryCount = (r: Reality): number => {
 };
 
 export { specHash };
+
+// -------------------------------------------------------------------------------------
+// end to end: registered devices (no declared fleet), exactly 3 deployments each
+// -------------------------------------------------------------------------------------
+
+/**
+ * The end-to-end benchmark's fleet file: 20 assignments and no fleet, so the
+ * World applies to the devices registered in the state. Every device gets
+ * exactly three deployments: `web` by env (one override by priority),
+ * `metrics` by arch, `edge` by site group. Written as a fleet file because
+ * the benchmark runs the real `fleet` command on it. `from` is the module
+ * to import the API from (the sources' absolute path: the file lives in a
+ * temporary directory outside any tsconfig).
+ */
+export const e2eFleetFile = (from: string): string => `import { and, arch, assign, deployment, label, labelIn, podman, world } from ${JSON.stringify(from)};
+
+const app = (name: string, image: string) =>
+  deployment(name, podman({ services: [{ name: "main", image, env: { APP: name }, ports: [{ container: 8080 }], restart: "always" }] }));
+const sites = (g: number) => Array.from({ length: 5 }, (_, i) => "s" + (g * 5 + i));
+
+export default world({
+  assignments: [
+    assign(label("env", "prod"), app("web", "registry.local/web:1.4")),
+    assign(label("env", "staging"), app("web", "registry.local/web:1.5-rc1")),
+    assign(label("env", "dev"), app("web", "registry.local/web:2.0-dev")),
+    assign(and(label("env", "prod"), label("tier", "core")), app("web", "registry.local/web:1.4-core"), { priority: 10 }),
+    assign(arch("aarch64"), app("metrics", "registry.local/node-exporter:arm64")),
+    assign(arch("x86_64"), app("metrics", "registry.local/node-exporter:amd64")),
+    assign(arch("armv7l"), app("metrics", "registry.local/node-exporter:armv7")),
+    ...Array.from({ length: 10 }, (_, g) => assign(labelIn("site", sites(g)), app("edge", "registry.local/edge:" + g))),
+    // Three that match no device: assignments a real World carries for hardware not yet bought.
+    assign(label("gen", "0"), app("spare", "registry.local/spare:0")),
+    assign(label("tier", "none"), app("spare", "registry.local/spare:1")),
+    assign(label("env", "none"), app("spare", "registry.local/spare:2")),
+  ],
+});
+`;
+
+/**
+ * Reality as the local backend holds it after converging on `w`: `devices`
+ * registered (heartbeat `at`), their three entries each published with a
+ * revision fingerprint, and every `1/drift`-th entry (0: none) left at a
+ * stale spec, so that the plan updates it.
+ */
+export const registeredReality = (w: World, fleet: ReadonlyArray<Device>, at: Date, drift: number, lineage8: string): { reality: Reality; revision: number } => {
+  const resolutionFor = resolver(w);
+  const devicesMap = new Map<DeviceId, { device: Device; lastHeartbeat: Date }>();
+  const desired = new Map<DeviceId, Map<DeploymentName, DesiredEntry>>();
+  const staleSpec = deployment("stale", podman({ services: [{ name: "main", image: "registry.local/stale:0" }] }));
+  const stale = specHash(staleSpec);
+  let revision = 0;
+  for (const d of fleet) {
+    devicesMap.set(d.id, { device: d, lastHeartbeat: at });
+    const entries = new Map<DeploymentName, DesiredEntry>();
+    for (const e of resolutionFor(d).entries) {
+      revision++;
+      const fingerprint = `r${revision}.${lineage8}`;
+      if (drift > 0 && revision % drift === 0) entries.set(e.name, { device: d.id, deployment: e.name, specHash: stale, fingerprint, spec: staleSpec });
+      else entries.set(e.name, { device: d.id, deployment: e.name, specHash: e.specHash, fingerprint, spec: e.deployment });
+    }
+    if (entries.size > 0) desired.set(d.id, entries);
+  }
+  return { reality: { ...emptyReality, devices: devicesMap, desired }, revision };
+};

@@ -19,7 +19,8 @@ import { backendConfig, backendFlags, type BackendValues } from "../../src/cli/b
 import { decodeSavedPlan, encodeSavedPlan, realityDigest, type SavedPlan } from "../../src/cli/SavedPlan.ts";
 import { decodeWorld } from "../../src/cli/WorldCodec.ts";
 import { decodeLock } from "../../src/interpreters/local/Lock.ts";
-import { decodeState, emptyState, encodeState } from "../../src/interpreters/local/StateFile.ts";
+import { emptyState } from "../../src/interpreters/local/StateFile.ts";
+import { decodeState, encodeState } from "../../src/interpreters/local/StateRecords.ts";
 
 // -------------------------------------------------------------------------------------
 // fixtures
@@ -85,6 +86,26 @@ const garbageText = (valid: string) =>
     fc.tuple(fc.nat(), fc.jsonValue()).map(([n, v]) => JSON.stringify(mutate(JSON.parse(valid), n, v))),
     fc.nat({ max: valid.length }).map((n) => valid.slice(0, n)),
   );
+
+/** Line-format garbage: a line replaced, dropped, doubled or cut, columns run together, or the text cut short. */
+const garbageLines = (valid: string) => {
+  const lines = valid.split("\n");
+  const at = fc.nat({ max: lines.length - 1 });
+  const edit = (i: number, f: (ls: string[]) => void): string => {
+    const ls = [...lines];
+    f(ls);
+    return ls.join("\n");
+  };
+  return fc.oneof(
+    fc.tuple(at, fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v)))).map(([i, g]) => edit(i, (ls) => void (ls[i] = g))),
+    fc.tuple(at, fc.string()).map(([i, g]) => edit(i, (ls) => void (ls[i] = `pi-01\t${g}`))),
+    at.map((i) => edit(i, (ls) => void ls.splice(i, 1))),
+    at.map((i) => edit(i, (ls) => void ls.splice(i, 0, ls[i] as string))),
+    fc.tuple(at, fc.nat()).map(([i, n]) => edit(i, (ls) => void (ls[i] = (ls[i] as string).slice(0, n % ((ls[i] as string).length + 1))))),
+    at.map((i) => edit(i, (ls) => void (ls[i] = (ls[i] as string).replace("\t", "")))),
+    fc.nat({ max: valid.length }).map((n) => valid.slice(0, n)),
+  );
+};
 
 const isMessage = (s: unknown): boolean => typeof s === "string" && s.length > 0 && !s.includes("\n    at ");
 
@@ -169,7 +190,7 @@ describe("file decoders", () => {
     expect(d.problems).toEqual([]);
     expect(encodeState(d.state)).toBe(stateText);
     fc.assert(
-      fc.property(garbageText(stateText), (text) => {
+      fc.property(garbageLines(stateText), (text) => {
         const r = decodeState(text);
         if (r._tag === "Corrupt") return isMessage(r.reason);
         // A decodable file re-encodes without losing what it could not read.

@@ -138,7 +138,7 @@ describe("fleet plan / apply", () => {
       const apply = await c.fleet(["apply", NT, "--auto-approve", "conflict.ts"]);
       expect(apply.code).toBe(1);
       expect(apply.stderr).toMatch(/^Error: apply refused: the World has 3 conflicts/);
-      expect(existsSync(join(c.dir, ".fleet", "state.json"))).toBe(false);
+      expect(existsSync(join(c.dir, ".fleet", "state.records"))).toBe(false);
     } finally {
       await c.cleanup();
     }

@@ -150,7 +150,7 @@ describe("fleet: help, usage, colours", () => {
     expect(no.out).toContain("Do you want to perform these actions?");
     expect(no.out).toContain("Apply cancelled.");
     expect(no.code).toBe(1);
-    expect(existsSync(join(ws.dir, "tty-state", "state.json"))).toBe(false);
+    expect(existsSync(join(ws.dir, "tty-state", "state.records"))).toBe(false);
     const yes = await onTerminal(`apply ${NT} --state-dir tty-state tty.ts`, "yes");
     expect(yes.code).toBe(0);
     expect(yes.out).toContain("Applying: 7/7");

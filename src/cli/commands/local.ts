@@ -67,7 +67,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     expectPositionals("local", positionals, 0, 0, "");
     if (values.fail !== undefined || values.offline !== undefined) throw new UsageError("--fail and --offline are flags of fleet local simulate");
     const info = await local.info();
-    t.out(`State:   ${local.stateDir}/state.json (${info.serial === 0 ? "none yet" : `serial ${info.serial}, lineage ${info.lineage}`})`);
+    t.out(`State:   ${local.stateDir}/state.records (${info.serial === 0 ? "none yet" : `serial ${info.serial}, lineage ${info.lineage}`})`);
     t.out(`Lock:    ${describeLockState(await local.lockState())}`);
     return ExitCode.Ok;
   }

@@ -107,7 +107,14 @@ export const describeLock = (s: LockState): string => {
 
 const tryAcquire = async (stateDir: string, info: LockInfo): Promise<boolean> => {
   const tmp = join(stateDir, `.${LOCK_FILE}.${info.id}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+  try {
+    await writeFile(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+  } catch (e) {
+    // The lock is the first write: name the directory, not the lock's temporary file.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EACCES" || code === "EPERM" || code === "EROFS") throw new LockError(`the state directory ${stateDir} is not writable (${code}); nothing was changed`);
+    throw e;
+  }
   try {
     await link(tmp, join(stateDir, LOCK_FILE));
     return true;

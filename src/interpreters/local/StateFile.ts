@@ -1,294 +1,269 @@
 /**
- * The local backend's state file, `state.json` in the state directory, like
- * Terraform's `terraform.tfstate`: a versioned envelope (format, version,
- * lineage, serial, revision) around the Reality in `RealityCodec`'s flat form.
+ * The local backend's state files, like Terraform's `terraform.tfstate`:
+ * `state.records` (one line per device, `StateRecords.ts`), the specs it
+ * refers to by hash (`specs/`, `SpecStore.ts`), and the previous generation
+ * `state.records.backup`.
  *
  * Contract:
- * - writes are atomic: the new state is written to a temporary file, fsynced
- *   and renamed over `state.json` (then the directory is fsynced); a crash at
- *   any point leaves either the previous or the new state, never a mix. The
- *   previous state is first kept, the same way, as `state.json.backup`;
- * - a file that is not a state file at all (not JSON, wrong envelope, newer
- *   format) is a `StateCorruptError` that says how to recover; it is never
- *   silently replaced by an empty state;
- * - inside a good envelope, one bad record is reported with its key and
- *   skipped (its device becomes `damaged`), and is written back verbatim so
- *   that a later apply never loses what it could not read;
+ * - writes are atomic: specs are stored first (immutable files), then the new
+ *   state is streamed to a temporary file, fsynced and renamed over
+ *   `state.records` (then the directory is fsynced); a crash at any point
+ *   leaves either the previous or the new state, never a mix. Before the
+ *   rename the previous state is hard-linked as `state.records.backup` (one
+ *   generation back, at no copying cost);
+ * - a failed write (a full disk) removes its temporary files before it
+ *   reports the error; a crashed writer's are removed by the next writer;
+ * - reading streams the file, so its size is not bounded by V8's largest
+ *   string; a file that is not a state at all (not a header, newer format,
+ *   truncated) is a `StateCorruptError` that says how to recover from the
+ *   backup; it is never silently replaced by an empty state;
+ * - inside a good file one bad line is a problem with its device's id, is
+ *   skipped (the device becomes damaged) and is written back verbatim, so a
+ *   later apply never loses what it could not read;
+ * - a version-1 `state.json` (no `state.records` yet) is read as it is and
+ *   migrated by the next write, which renames it `state.json.migrated`;
  * - `serial` counts writes; `revision` numbers desired-entry writes, and an
  *   entry's fingerprint is its revision plus the state's lineage, so a plan
  *   made against another state (or an older one) is always stale.
- * - arrays are written sorted (devices by id, entries by device then
- *   deployment) so the file is deterministic and diffs well.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import * as t from "io-ts";
-import { isRight } from "fp-ts/lib/Either.js";
-import { formatValidationErrors } from "../../algebra/DecodeError.ts";
-import { DeviceId, type DeploymentName } from "../../algebra/Name.ts";
-import {
-  DesiredEntryCodec,
-  ObservedStateCodec,
-  ReportedDeviceCodec,
-  RealityCodec,
-  reality,
-  type DesiredEntry,
-  type ObservedState,
-  type Reality,
-  type ReportedDevice,
-} from "../../diff/Reality.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
+import type { Deployment } from "../../algebra/Deployment.ts";
+import { emptyReality } from "../../diff/Reality.ts";
 import type { ReadProblem } from "../Interpreter.ts";
 import { recoveryAdvice, type BackupFound } from "./CorruptState.ts";
+import { decodeLegacyState, LEGACY_STATE_FILE, type LegacyState } from "./LegacyStateFile.ts";
+import { syncDir, type SpecStore } from "./SpecStore.ts";
+import { decodeHeader, encodeLines, specTable, stateDecoder, type Corrupt, type Decoded, type LocalState } from "./StateRecords.ts";
 
-export const STATE_FILE = "state.json";
-export const BACKUP_FILE = "state.json.backup";
-export const STATE_FORMAT = "fleet-local-state";
-export const STATE_VERSION = 1;
+export const STATE_FILE = "state.records";
+export const BACKUP_FILE = "state.records.backup";
+/** What a migrated version-1 `state.json` is renamed to (kept, never read again). */
+export const MIGRATED_FILE = "state.json.migrated";
 
-// -------------------------------------------------------------------------------------
-// model
-// -------------------------------------------------------------------------------------
-
-/** Records kept exactly as found because they could not be decoded. */
-export interface Unreadable {
-  readonly devices: ReadonlyArray<unknown>;
-  readonly desired: ReadonlyArray<unknown>;
-  readonly observed: ReadonlyArray<unknown>;
-}
-
-export interface LocalState {
-  /** Identifies one history of states; a new state directory starts a new lineage. */
-  readonly lineage: string;
-  /** Number of writes so far (0: no state file yet). */
-  readonly serial: number;
-  /** Last desired-entry revision handed out. */
-  readonly revision: number;
-  readonly reality: Reality;
-  readonly unreadable: Unreadable;
-  /** Damage recorded in the file itself (not found while reading it). */
-  readonly recordedDamage: ReadonlyArray<readonly [DeviceId, string]>;
+export class StateCorruptError extends Error {
+  override readonly name = "StateCorruptError";
 }
 
 export const emptyState = (): LocalState => ({
   lineage: randomUUID(),
   serial: 0,
   revision: 0,
-  reality: reality({}),
-  unreadable: { devices: [], desired: [], observed: [] },
-  recordedDamage: [],
+  reality: emptyReality,
+  specs: [],
+  unreadable: [],
+  recordedDamage: new Map(),
 });
 
-export class StateCorruptError extends Error {
-  override readonly name = "StateCorruptError";
-}
-
-// -------------------------------------------------------------------------------------
-// decoding
-// -------------------------------------------------------------------------------------
-
-const Int = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, "NonNegativeInteger");
-
-const Envelope = t.intersection([
-  t.type({ format: t.literal(STATE_FORMAT), version: Int, lineage: t.string, serial: Int, revision: Int }),
-  t.partial({
-    reality: t.partial({ devices: t.array(t.unknown), desired: t.array(t.unknown), observed: t.array(t.unknown), damaged: t.array(t.unknown) }),
-  }),
-]);
-
-const DamageCodec = t.tuple([DeviceId, t.string]);
-
-const field = (u: unknown, ...path: string[]): unknown => {
-  let v = u;
-  for (const k of path) v = typeof v === "object" && v !== null ? (v as Record<string, unknown>)[k] : undefined;
-  return v;
-};
-
-/** The device a record is about, when at least that much of it is readable. */
-const deviceOf = (u: unknown, ...path: string[]): DeviceId | undefined => {
-  const v = field(u, ...path);
-  return DeviceId.is(v) ? v : undefined;
-};
-
-const keyOf = (kind: string, i: number, u: unknown, idPath: string[]): string => {
-  const id = field(u, ...idPath);
-  const dep = field(u, "deployment");
-  if (typeof id !== "string") return `${kind}[${i}]`;
-  return kind === "devices" ? id : typeof dep === "string" ? `${id}.${dep}` : `${kind}[${i}]`;
-};
-
-export interface Decoded {
+export interface Loaded {
   readonly state: LocalState;
   readonly problems: ReadonlyArray<ReadProblem>;
+  /** Where the state came from: nothing yet, this format, or a version-1 file the next write migrates. */
+  readonly from: "none" | "records" | "legacy";
 }
 
-/**
- * Decodes the text of a state file. `Left` is the reason the whole file is
- * unusable; bad records inside a good envelope are `problems`.
- */
-export const decodeState = (text: string, source = STATE_FILE): { readonly _tag: "Corrupt"; readonly reason: string } | ({ readonly _tag: "Ok" } & Decoded) => {
-  let json: unknown;
+// -------------------------------------------------------------------------------------
+// reading
+// -------------------------------------------------------------------------------------
+
+const isMissing = (e: unknown): boolean => (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+
+/** Streams a state file through the line decoder; `undefined` when the file does not exist. */
+const readRecords = async (path: string, store: SpecStore): Promise<Decoded | Corrupt | undefined> => {
+  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: 1 << 20 });
+  const specProblems: ReadProblem[] = [];
+  let decoder: ReturnType<typeof stateDecoder> | undefined;
+  let rest = "";
   try {
-    json = JSON.parse(text);
+    for await (const chunk of stream as AsyncIterable<string>) {
+      let text = rest + chunk;
+      let start = 0;
+      for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
+        const line = text.slice(start, nl);
+        start = nl + 1;
+        if (decoder !== undefined) decoder.line(line);
+        else {
+          const h = decodeHeader(line);
+          if ("_tag" in h) return h;
+          decoder = stateDecoder(h, path, (hash) => store.lookup(hash, specProblems));
+        }
+      }
+      text = text.slice(start);
+      rest = text;
+    }
   } catch (e) {
-    return { _tag: "Corrupt", reason: `not valid JSON (${(e as Error).message})` };
-  }
-  if (typeof json === "object" && json !== null && typeof (json as { version?: unknown }).version === "number") {
-    const v = (json as { version: number }).version;
-    if ((json as { format?: unknown }).format === STATE_FORMAT && v > STATE_VERSION)
-      return { _tag: "Corrupt", reason: `written by a newer fleet (state format version ${v}, this fleet reads up to ${STATE_VERSION}); upgrade fleet` };
-  }
-  const env = Envelope.decode(json);
-  if (!isRight(env)) return { _tag: "Corrupt", reason: `not a fleet local state (${formatValidationErrors(env.left)})` };
-  const e = env.right;
-  const problems: ReadProblem[] = [];
-  const damaged = new Map<DeviceId, string>();
-  const unreadable = { devices: [] as unknown[], desired: [] as unknown[], observed: [] as unknown[] };
-  const bad = (kind: "devices" | "desired" | "observed", i: number, u: unknown, idPath: string[], message: string): void => {
-    const key = keyOf(kind, i, u, idPath);
-    problems.push({ source, key, message: `${kind}: ${message}` });
-    unreadable[kind].push(u);
-    const id = deviceOf(u, ...idPath);
-    if (id !== undefined && !damaged.has(id)) damaged.set(id, `${kind} record ${key}: ${message}`);
-  };
-
-  const devices: ReportedDevice[] = [];
-  (e.reality?.devices ?? []).forEach((u, i) => {
-    const r = ReportedDeviceCodec.decode(u);
-    if (isRight(r)) devices.push({ device: r.right.device, ...(r.right.lastHeartbeat !== undefined ? { lastHeartbeat: r.right.lastHeartbeat } : {}) });
-    else bad("devices", i, u, ["device", "id"], formatValidationErrors(r.left));
-  });
-  const desired: DesiredEntry[] = [];
-  (e.reality?.desired ?? []).forEach((u, i) => {
-    const r = DesiredEntryCodec.decode(u);
-    if (isRight(r)) desired.push(r.right);
-    else bad("desired", i, u, ["device"], formatValidationErrors(r.left));
-  });
-  const observed: ObservedState[] = [];
-  (e.reality?.observed ?? []).forEach((u, i) => {
-    const r = ObservedStateCodec.decode(u);
-    if (isRight(r)) observed.push(r.right);
-    else bad("observed", i, u, ["device"], formatValidationErrors(r.left));
-  });
-  const recordedDamage: Array<readonly [DeviceId, string]> = [];
-  (e.reality?.damaged ?? []).forEach((u, i) => {
-    const r = DamageCodec.decode(u);
-    if (isRight(r)) recordedDamage.push(r.right);
-    else problems.push({ source, key: `damaged[${i}]`, message: formatValidationErrors(r.left) });
-  });
-  for (const [id, why] of recordedDamage) if (!damaged.has(id)) damaged.set(id, why);
-
-  return {
-    _tag: "Ok",
-    state: {
-      lineage: e.lineage,
-      serial: e.serial,
-      revision: e.revision,
-      reality: reality({ devices, desired, observed, damaged: [...damaged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) }),
-      unreadable,
-      recordedDamage,
-    },
-    problems,
-  };
-};
-
-// -------------------------------------------------------------------------------------
-// encoding
-// -------------------------------------------------------------------------------------
-
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-const byEntry = (a: { device: DeviceId; deployment: DeploymentName }, b: { device: DeviceId; deployment: DeploymentName }): number =>
-  cmp(a.device, b.device) || cmp(a.deployment, b.deployment);
-
-export const encodeState = (s: LocalState): string => {
-  // Only what the file itself recorded as damaged is persisted: damage found while
-  // reading is a property of the unreadable records, which are written back verbatim.
-  const clean: Reality = { ...s.reality, damaged: new Map(s.recordedDamage) };
-  const flat = RealityCodec.encode(clean) as { devices: Array<{ device: { id: string } }>; desired: DesiredEntry[]; observed: ObservedState[]; damaged: unknown[] };
-  const body = {
-    format: STATE_FORMAT,
-    version: STATE_VERSION,
-    lineage: s.lineage,
-    serial: s.serial,
-    revision: s.revision,
-    reality: {
-      devices: [...flat.devices.sort((a, b) => cmp(a.device.id, b.device.id)), ...s.unreadable.devices],
-      desired: [...flat.desired.sort(byEntry), ...s.unreadable.desired],
-      observed: [...flat.observed.sort(byEntry), ...s.unreadable.observed],
-      damaged: flat.damaged,
-    },
-  };
-  return `${JSON.stringify(body, null, 2)}\n`;
-};
-
-// -------------------------------------------------------------------------------------
-// files
-// -------------------------------------------------------------------------------------
-
-export interface Loaded extends Decoded {
-  /** The file's exact text (empty when there is no state yet), kept as the next backup. */
-  readonly text: string;
-}
-
-export const loadState = async (stateDir: string): Promise<Loaded> => {
-  const path = join(stateDir, STATE_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { state: emptyState(), problems: [], text: "" };
+    if (isMissing(e)) return undefined;
     throw e;
+  } finally {
+    stream.destroy();
   }
-  const d = decodeState(text, path);
-  if (d._tag === "Ok") return { state: d.state, problems: d.problems, text };
+  if (decoder === undefined) return { _tag: "Corrupt", reason: rest === "" ? "the file is empty" : "the file has no complete first line" };
+  if (rest !== "") decoder.line(rest);
+  const d = decoder.end();
+  return d._tag === "Ok" ? { ...d, problems: [...specProblems, ...d.problems] } : d;
+};
+
+/** Version 1 in the shape of version 2: unreadable records become lines that stay unreadable (and keep their device damaged). */
+const fromLegacy = (s: LegacyState): LocalState => {
+  const unreadable: string[] = [];
+  for (const kind of ["devices", "desired", "observed"] as const)
+    for (const u of s.unreadable[kind]) {
+      const id = (u as { device?: { id?: unknown } | unknown } | null)?.device;
+      const deviceId = typeof id === "string" ? id : typeof id === "object" && id !== null && typeof (id as { id?: unknown }).id === "string" ? (id as { id: string }).id : "?";
+      // Not seven columns: stays unreadable, attributed to its device when the id is valid ("?" never is).
+      unreadable.push(`${deviceId}\tversion-1 ${kind} record that could not be read: ${JSON.stringify(u)}`);
+    }
+  return { lineage: s.lineage, serial: s.serial, revision: s.revision, reality: s.reality, specs: [], unreadable, recordedDamage: new Map(s.recordedDamage) };
+};
+
+const recovery = async (stateDir: string, store: SpecStore, path: string, reason: string): Promise<StateCorruptError> => {
   const backup = join(stateDir, BACKUP_FILE);
   let found: BackupFound;
   try {
-    const b = decodeState(await readFile(backup, "utf8"), backup);
-    found = b._tag === "Ok" ? { _tag: "Usable", serial: b.state.serial } : { _tag: "Unusable" };
+    const b = await readRecords(backup, store);
+    found = b === undefined ? { _tag: "Missing" } : b._tag === "Ok" ? { _tag: "Usable", serial: b.state.serial } : { _tag: "Unusable" };
   } catch {
-    found = { _tag: "Missing" };
+    found = { _tag: "Unusable" };
   }
-  throw new StateCorruptError(`${path}: ${d.reason}. ${recoveryAdvice(path, backup, found)}`);
+  return new StateCorruptError(`${path}: ${reason}. ${recoveryAdvice(path, backup, found)}`);
 };
 
-const TEMP = /^\.state\.json(\.backup)?\.[0-9]+\.[0-9a-f]{8}\.tmp$/;
+export const loadState = async (stateDir: string, store: SpecStore): Promise<Loaded> => {
+  const path = join(stateDir, STATE_FILE);
+  const d = await readRecords(path, store);
+  if (d !== undefined) {
+    if (d._tag === "Ok") return { state: d.state, problems: d.problems, from: "records" };
+    throw await recovery(stateDir, store, path, d.reason);
+  }
+  const legacyPath = join(stateDir, LEGACY_STATE_FILE);
+  let text: string;
+  try {
+    text = await readFile(legacyPath, "utf8");
+  } catch (e) {
+    if (isMissing(e)) return { state: emptyState(), problems: [], from: "none" };
+    if ((e as NodeJS.ErrnoException).code === "ERR_STRING_TOO_LONG")
+      throw new StateCorruptError(`${legacyPath}: a version-1 state too large to read (more than V8's largest string); migrate it with a fleet version that wrote it, or move it away to start from an empty state`);
+    throw e;
+  }
+  const legacy = decodeLegacyState(text, legacyPath);
+  if (legacy._tag === "Corrupt")
+    throw new StateCorruptError(`${legacyPath}: ${legacy.reason}. It is a version-1 state file that cannot be migrated; nothing was changed. Restore \`${legacyPath}.backup\` over it, or move it away to start from an empty state`);
+  return { state: fromLegacy(legacy.state), problems: legacy.problems, from: "legacy" };
+};
 
-/** Hooks for the crash tests: run between the temporary write and the rename. */
+/** Serial and lineage from the header alone (`fleet local info`), without reading a million lines. */
+export const readHeader = async (stateDir: string, store: SpecStore): Promise<{ readonly serial: number; readonly lineage: string }> => {
+  const path = join(stateDir, STATE_FILE);
+  let first = "";
+  try {
+    const fh = await open(path, "r");
+    try {
+      const buf = Buffer.alloc(1 << 16);
+      let at = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+        const text = buf.subarray(0, bytesRead).toString("utf8");
+        const nl = text.indexOf("\n");
+        first += nl === -1 ? text : text.slice(0, nl);
+        if (nl !== -1 || bytesRead === 0) break;
+        at += bytesRead;
+      }
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if (!isMissing(e)) throw e;
+    const { state } = await loadState(stateDir, store);
+    return { serial: state.serial, lineage: state.lineage };
+  }
+  const h = decodeHeader(first);
+  if ("_tag" in h) throw await recovery(stateDir, store, path, h.reason);
+  return { serial: h.serial, lineage: h.lineage };
+};
+
+// -------------------------------------------------------------------------------------
+// writing
+// -------------------------------------------------------------------------------------
+
+const TEMP = /^\.state\.records(\.backup)?\.[0-9]+\.[0-9a-f]{8}\.tmp$/;
+
+/** Hooks for the crash and full-disk tests. */
 export interface WriteHooks {
+  /** Runs between the temporary write and the rename. */
   readonly beforeRename?: (tempPath: string) => Promise<void> | void;
+  /** Runs before each chunk is written to the temporary file; may throw (a full disk). */
+  readonly beforeChunk?: (tempPath: string, bytesSoFar: number) => Promise<void> | void;
 }
 
-const writeAtomic = async (dir: string, name: string, text: string, hooks: WriteHooks = {}): Promise<void> => {
-  const tmp = join(dir, `.${name}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
-  const fh = await open(tmp, "wx", 0o600);
-  try {
-    await fh.writeFile(text, "utf8");
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await hooks.beforeRename?.(tmp);
-  await rename(tmp, join(dir, name));
-  // The rename itself must survive a power cut: fsync the directory.
-  const d = await open(dir, "r");
-  try {
-    await d.sync();
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is still atomic.
-  } finally {
-    await d.close();
-  }
+const CHUNK = 1 << 20;
+
+const tempName = (name: string): string => `.${name}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
+
+/** The specs a state's entries carry, one per hash, for the spec store. */
+const carriedSpecs = (s: LocalState): Map<string, Deployment> => {
+  const out = new Map<string, Deployment>();
+  for (const m of s.reality.desired.values()) for (const e of m.values()) if (e.spec !== undefined && !out.has(e.specHash)) out.set(e.specHash, e.spec);
+  return out;
 };
 
 /**
- * Writes `next` (whose serial the caller has already advanced), keeping
- * `previousText` as the backup. Call only while holding the lock.
+ * Writes `next` (whose serial the caller has already advanced) and keeps the
+ * state it replaces as the backup. Call only while holding the lock.
  */
-export const saveState = async (stateDir: string, next: LocalState, previousText: string, hooks: WriteHooks = {}): Promise<void> => {
+export const saveState = async (stateDir: string, next: LocalState, store: SpecStore, hooks: WriteHooks = {}): Promise<void> => {
   await mkdir(stateDir, { recursive: true });
   // Temporary files of writers that crashed: the lock guarantees no live writer owns one.
   for (const f of await readdir(stateDir)) if (TEMP.test(f)) await unlink(join(stateDir, f)).catch(() => undefined);
-  if (previousText !== "") await writeAtomic(stateDir, BACKUP_FILE, previousText);
-  await writeAtomic(stateDir, STATE_FILE, encodeState(next), hooks);
+  await store.store(carriedSpecs(next));
+
+  const path = join(stateDir, STATE_FILE);
+  const tmp = join(stateDir, tempName(STATE_FILE));
+  const backupTmp = join(stateDir, tempName(BACKUP_FILE));
+  try {
+    const fh = await open(tmp, "wx", 0o600);
+    try {
+      let buf = "";
+      let bytes = 0;
+      const flush = async (): Promise<void> => {
+        await hooks.beforeChunk?.(tmp, bytes);
+        bytes += Buffer.byteLength(buf);
+        await fh.write(buf);
+        buf = "";
+      };
+      for (const line of encodeLines(next, specTable(next))) {
+        buf += `${line}\n`;
+        if (buf.length >= CHUNK) await flush();
+      }
+      await flush();
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    // The state being replaced becomes the backup: a hard link, renamed into place atomically.
+    const hasPrevious = await stat(path).then(
+      () => true,
+      (e: unknown) => (isMissing(e) ? false : Promise.reject(e)),
+    );
+    if (hasPrevious) {
+      await link(path, backupTmp);
+      await rename(backupTmp, join(stateDir, BACKUP_FILE));
+      // rename(2) between two links to one file (the backup already is this state, after a crash) does nothing.
+      await unlink(backupTmp).catch(() => undefined);
+    }
+    await hooks.beforeRename?.(tmp);
+    await rename(tmp, path);
+    await syncDir(stateDir);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    await unlink(backupTmp).catch(() => undefined);
+    throw e;
+  }
+  // A migrated version-1 state is kept under another name; the new file is already the state.
+  await rename(join(stateDir, LEGACY_STATE_FILE), join(stateDir, MIGRATED_FILE)).then(
+    () => syncDir(stateDir),
+    (e: unknown) => (isMissing(e) ? undefined : Promise.reject(new Error(`migrated the state, but could not rename ${LEGACY_STATE_FILE}: ${errorMessage(e)}`))),
+  );
 };

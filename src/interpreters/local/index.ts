@@ -11,15 +11,17 @@
  *   re-reads the state under it, refuses a stale plan as a whole (`Stale`),
  *   applies every action compare-and-set and writes the result in one atomic
  *   write: all of a plan's actions are applied, or (the write failed) all of
- *   them fail, and the previous state is kept as `state.json.backup`;
+ *   them fail, and the previous state is kept as `state.records.backup`;
  * - each desired entry's fingerprint is its revision in this state's lineage.
  *
  * No agents run against a state directory, so the device side is simulated
  * (`simulate`, `register`): it changes devices and observed state only, never
  * desired state. It is for demos and tests and is labelled so in the CLI.
  */
-import { mkdir, rm } from "node:fs/promises";
-import { stalePreconditions } from "../../diff/Apply.ts";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { desiredEditor, stalePreconditions } from "../../diff/Apply.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
 import type { Plan } from "../../diff/Plan.ts";
@@ -27,10 +29,14 @@ import type { DesiredEntry, Reality } from "../../diff/Reality.ts";
 import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
 import type { ExitReleases } from "../ExitReleases.ts";
 import { acquireLock, describeLock, forceUnlock, readLock, LockError, type LockInfo, type LockState } from "./Lock.ts";
-import { loadState, saveState, StateCorruptError, type LocalState, type WriteHooks } from "./StateFile.ts";
+import { specStore } from "./SpecStore.ts";
+import { loadState, readHeader, saveState, StateCorruptError, STATE_FILE, type Loaded, type WriteHooks } from "./StateFile.ts";
+import type { LocalState } from "./StateRecords.ts";
 
 export { StateCorruptError, LockError, type LockInfo, type LockState };
-export { STATE_FILE, BACKUP_FILE, STATE_FORMAT, STATE_VERSION, decodeState } from "./StateFile.ts";
+export { STATE_FILE, BACKUP_FILE, MIGRATED_FILE } from "./StateFile.ts";
+export { STATE_FORMAT, STATE_VERSION, decodeState } from "./StateRecords.ts";
+export { SPECS_DIR } from "./SpecStore.ts";
 export { LOCK_FILE, decodeLock } from "./Lock.ts";
 
 export interface LocalOptions {
@@ -77,6 +83,25 @@ const fingerprint = (s: LocalState, revision: number): string => `r${revision}.$
 export const local = async (options: LocalOptions): Promise<LocalInterpreter> => {
   const { stateDir } = options;
   const lockTimeoutMs = options.lockTimeoutMs ?? 0;
+  // One store per interpreter: each spec is read and verified once, however often the state is.
+  const store = specStore(stateDir);
+  // The state this interpreter last read, with the identity of the file it came from. Every write
+  // renames a new file into place (a new inode), so an unchanged identity under the lock means
+  // unchanged content: apply reuses it instead of holding a second copy of a million devices.
+  let lastRead: { readonly identity: string; readonly loaded: Loaded } | undefined;
+  const identity = (): Promise<string | undefined> =>
+    stat(join(stateDir, STATE_FILE), { bigint: true }).then(
+      (st) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`,
+      () => undefined,
+    );
+  const load = async (): Promise<Loaded> => {
+    const before = await identity();
+    if (before !== undefined && lastRead?.identity === before) return lastRead.loaded;
+    const loaded = await loadState(stateDir, store);
+    // Kept only if the file did not change while it was read (reads take no lock).
+    lastRead = before !== undefined && loaded.from === "records" && (await identity()) === before ? { identity: before, loaded } : undefined;
+    return loaded;
+  };
 
   const withLock = async <A>(operation: string, onBusy: (holder: LockState) => A, f: () => Promise<A>): Promise<A> => {
     await mkdir(stateDir, { recursive: true });
@@ -103,9 +128,9 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
         throw new StateLockedError(`the state in ${stateDir} is locked by ${describeLock(holder)}`);
       },
       async () => {
-        const { state, text } = await loadState(stateDir);
+        const { state } = await loadState(stateDir, store);
         const next = f(state.reality);
-        await saveState(stateDir, { ...state, serial: state.serial + 1, reality: { ...state.reality, devices: next.devices, observed: next.observed } }, text, options.writeHooks);
+        await saveState(stateDir, { ...state, serial: state.serial + 1, reality: { ...state.reality, devices: next.devices, observed: next.observed } }, store, options.writeHooks);
       },
     );
 
@@ -113,7 +138,7 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
     name: "local",
     stateDir,
     read: async (): Promise<ReadResult> => {
-      const { state, problems } = await loadState(stateDir);
+      const { state, problems } = await load();
       return { reality: state.reality, problems };
     },
     apply: (plan: Pick<Plan, "actions">, applyOptions?: ApplyOptions): Promise<ApplyResult> =>
@@ -121,32 +146,29 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
         "apply",
         (holder) => ({ _tag: "Locked", holder: describeLock(holder) }),
         async () => {
-          const { state, text } = await loadState(stateDir);
+          const { state } = await load();
           const stale = stalePreconditions(state.reality, plan);
           if (stale.length > 0) return { _tag: "Stale", stale };
           if (plan.actions.length === 0) return { _tag: "Completed", outcomes: [] };
-          const desired = new Map<DeviceId, Map<DeploymentName, DesiredEntry>>();
-          for (const [id, m] of state.reality.desired) desired.set(id, new Map(m));
+          // Copy on write: only the devices the plan touches get a new map (a million devices, a few actions).
+          const edit = desiredEditor(state.reality);
           let revision = state.revision;
           const outcomes: ActionOutcome[] = [];
           for (const action of plan.actions) {
-            let m = desired.get(action.device);
-            if (m === undefined) desired.set(action.device, (m = new Map()));
             if (action._tag === "Delete") {
-              m.delete(action.deployment);
-              if (m.size === 0) desired.delete(action.device);
+              edit.set(action.device, action.deployment, undefined);
               outcomes.push({ _tag: "Applied", action });
             } else {
               const fp = fingerprint(state, ++revision);
-              m.set(action.deployment, { device: action.device, deployment: action.deployment, specHash: action.specHash, fingerprint: fp, spec: action.spec });
+              edit.set(action.device, action.deployment, { device: action.device, deployment: action.deployment, specHash: action.specHash, fingerprint: fp, spec: action.spec });
               outcomes.push({ _tag: "Applied", action, fingerprint: fp });
             }
           }
           try {
-            await saveState(stateDir, { ...state, serial: state.serial + 1, revision, reality: { ...state.reality, desired } }, text, options.writeHooks);
+            await saveState(stateDir, { ...state, serial: state.serial + 1, revision, reality: edit.result() }, store, options.writeHooks);
           } catch (e) {
             // One write carries every action: if it fails, none of them happened.
-            const error = `writing ${stateDir}: ${(e as Error).message}`;
+            const error = `writing ${stateDir}: ${errorMessage(e)}`;
             const failed: ActionOutcome[] = plan.actions.map((action) => ({ _tag: "Failed", action, error }));
             applyOptions?.onProgress?.({ done: failed.length, total: failed.length, failed: failed.length });
             return { _tag: "Completed", outcomes: failed };
@@ -157,8 +179,7 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
       ),
     close: async () => {},
     info: async () => {
-      const { state } = await loadState(stateDir);
-      return { serial: state.serial, lineage: state.lineage };
+      return readHeader(stateDir, store);
     },
     lockState: () => readLock(stateDir),
     forceUnlock: (id) => forceUnlock(stateDir, id),

@@ -1,0 +1,439 @@
+/**
+ * The text of the local backend's state file, version 2 (pure: no I/O).
+ *
+ * One line per device, so that a file of a million devices is read and
+ * written as a stream (the version-1 single JSON document stopped being
+ * readable past about 110k devices) and one bad line costs one device:
+ *
+ * ```
+ * {"format":"fleet-local-state","version":2,"lineage":…,"serial":…,"revision":…,"specs":["sha256:…",…]}
+ * <device id> TAB <device JSON without id | ""> TAB <last heartbeat ISO | ""> TAB <desired | ""> TAB <fingerprints | ""> TAB <observed | ""> TAB <damage JSON string | "">
+ * …
+ * {"end":"fleet-local-state","devices":<number of device lines>}
+ * ```
+ *
+ * - specs are content-addressed: `specs` in the header lists spec hashes in
+ *   the order this lineage first stored them (append-only, so the index a
+ *   line uses never changes meaning, even for a line kept verbatim), and the
+ *   spec itself lives once per hash in the spec store (`SpecStore.ts`);
+ * - desired entries are split in two columns: `deployment:specIndex,…` in
+ *   deployment-name order, which repeats across devices and is decoded once
+ *   per distinct text, and their fingerprints, space-separated (a JSON array
+ *   of strings when one of them is not a plain token); decoding the desired
+ *   column as JSON per device was the largest cost of reading a million;
+ * - JSON never contains a raw TAB and ids are DNS labels, so TAB splits
+ *   columns unambiguously;
+ * - the trailer's count catches a truncated file (a copy cut short), which a
+ *   line format would otherwise read as a smaller fleet;
+ * - lines are written ordered by device id (`OrdDeviceId`), entries by
+ *   deployment name, so the file is deterministic and diffs well.
+ *
+ * Laws (test/cli/state-store.test.ts): `decode(encode(s))` gives `s` back
+ * (specs resolved by hash); a line that cannot be read is a problem naming its
+ * device (which becomes damaged) and is written back byte for byte; a second
+ * line for one device is such a problem too, never silently collapsed.
+ */
+import * as RA from "fp-ts/lib/ReadonlyArray.js";
+import { DeviceCodec, type Device } from "../../algebra/Device.ts";
+import type { Deployment } from "../../algebra/Deployment.ts";
+import { formatValidationErrors } from "../../algebra/DecodeError.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
+import { DeploymentName, DeviceId, OrdDeploymentName, OrdDeviceId } from "../../algebra/Name.ts";
+import { ObservedStateCodec, type DesiredEntry, type ObservedState, type Reality, type ReportedDevice } from "../../diff/Reality.ts";
+import type { ReadProblem } from "../Interpreter.ts";
+
+export const STATE_FORMAT = "fleet-local-state";
+export const STATE_VERSION = 2;
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+export interface LocalState {
+  /** Identifies one history of states; a new state directory starts a new lineage. */
+  readonly lineage: string;
+  /** Number of writes so far (0: no state file yet). */
+  readonly serial: number;
+  /** Last desired-entry revision handed out. */
+  readonly revision: number;
+  readonly reality: Reality;
+  /** Spec hashes in the order this lineage first stored them; lines refer to specs by index here. */
+  readonly specs: ReadonlyArray<string>;
+  /** Device lines kept exactly as found because they could not be read (written back verbatim). */
+  readonly unreadable: ReadonlyArray<string>;
+  /** Damage recorded in the file itself (not found while reading it). */
+  readonly recordedDamage: ReadonlyMap<DeviceId, string>;
+}
+
+/** Why a whole file is unusable (a bad line is a problem instead). */
+export interface Corrupt {
+  readonly _tag: "Corrupt";
+  readonly reason: string;
+}
+
+export interface Decoded {
+  readonly _tag: "Ok";
+  readonly state: LocalState;
+  readonly problems: ReadonlyArray<ReadProblem>;
+}
+
+/** The spec stored under a hash, or `undefined` (missing or untrusted: the store reports why). */
+export type SpecLookup = (hash: string) => Deployment | undefined;
+
+// -------------------------------------------------------------------------------------
+// decoding
+// -------------------------------------------------------------------------------------
+
+interface Header {
+  readonly lineage: string;
+  readonly serial: number;
+  readonly revision: number;
+  readonly specs: ReadonlyArray<string>;
+}
+
+const isCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+
+const parseJson = (text: string): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string } => {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (e) {
+    return { ok: false, reason: errorMessage(e) };
+  }
+};
+
+/** The header line, or why the file is not a version-2 state. */
+export const decodeHeader = (line: string): Header | Corrupt => {
+  const j = parseJson(line);
+  if (!j.ok) return { _tag: "Corrupt", reason: `the first line is not a state header (${j.reason})` };
+  const h = j.value as Record<string, unknown> | null;
+  if (typeof h !== "object" || h === null || h["format"] !== STATE_FORMAT) return { _tag: "Corrupt", reason: "the first line is not a fleet local state header" };
+  if (typeof h["version"] === "number" && h["version"] > STATE_VERSION)
+    return { _tag: "Corrupt", reason: `written by a newer fleet (state format version ${h["version"]}, this fleet reads up to ${STATE_VERSION}); upgrade fleet` };
+  if (h["version"] !== STATE_VERSION) return { _tag: "Corrupt", reason: `state format version ${JSON.stringify(h["version"])} in a version-${STATE_VERSION} file name` };
+  const specs = h["specs"];
+  if (typeof h["lineage"] !== "string" || !isCount(h["serial"]) || !isCount(h["revision"]) || !Array.isArray(specs) || !specs.every((s) => typeof s === "string"))
+    return { _tag: "Corrupt", reason: "the state header lacks lineage, serial, revision or specs" };
+  return { lineage: h["lineage"], serial: h["serial"], revision: h["revision"], specs: specs as string[] };
+};
+
+interface Slot {
+  readonly name: DeploymentName;
+  readonly hash: string;
+  readonly spec: Deployment | undefined;
+}
+
+const TRAILER_PREFIX = `{"end":"${STATE_FORMAT}"`;
+
+/**
+ * Reads device lines one at a time (so a caller can stream a file) and
+ * builds the state. Shares what repeats across a million devices: decoded
+ * device attributes by their JSON text, deployment names, specs by hash.
+ */
+export const stateDecoder = (header: Header, source: string, specAt: SpecLookup) => {
+  const devices = new Map<DeviceId, ReportedDevice>();
+  const desired = new Map<DeviceId, Map<DeploymentName, DesiredEntry>>();
+  const observed = new Map<DeviceId, Map<DeploymentName, ObservedState>>();
+  const damaged = new Map<DeviceId, string>();
+  const recordedDamage = new Map<DeviceId, string>();
+  const unreadable: string[] = [];
+  const problems: ReadProblem[] = [];
+  const seen = new Set<string>();
+  // Device attributes repeat across a fleet: decode each distinct text once and share the result.
+  const shapes = new Map<string, Omit<Device, "id"> | string>();
+  const names = new Map<string, DeploymentName>();
+  const specByIndex = new Map<number, { readonly hash: string; readonly spec: Deployment | undefined }>();
+  let lines = 0;
+  let trailer: number | undefined;
+  let afterEnd = false;
+
+  const shapeOf = (text: string): Omit<Device, "id"> | string => {
+    let s = shapes.get(text);
+    if (s === undefined) {
+      const j = parseJson(text);
+      if (!j.ok) s = `device: ${j.reason}`;
+      else if (typeof j.value !== "object" || j.value === null || Array.isArray(j.value)) s = "device: expected an object";
+      else {
+        // Any valid id lets the one device codec check the rest; the real id is set per line.
+        const r = DeviceCodec.decode({ ...(j.value as object), id: "x" });
+        if (r._tag === "Left") s = `device: ${formatValidationErrors(r.left)}`;
+        else {
+          const { id: _id, ...rest } = r.right;
+          s = Object.freeze(rest);
+        }
+      }
+      shapes.set(text, s);
+    }
+    return s;
+  };
+
+  const nameOf = (u: unknown): DeploymentName | undefined => {
+    if (typeof u !== "string") return undefined;
+    let n = names.get(u);
+    if (n === undefined) {
+      if (!DeploymentName.is(u)) return undefined;
+      names.set(u, (n = u));
+    }
+    return n;
+  };
+
+  const specFor = (i: unknown): { readonly hash: string; readonly spec: Deployment | undefined } | undefined => {
+    if (typeof i !== "number") return undefined;
+    let s = specByIndex.get(i);
+    if (s === undefined) {
+      const hash = header.specs[i];
+      if (hash === undefined) return undefined;
+      specByIndex.set(i, (s = { hash, spec: specAt(hash) }));
+    }
+    return s;
+  };
+
+  /** A desired column (`name:index,…`), decoded once per distinct text; a string is why it cannot be read. */
+  const patterns = new Map<string, ReadonlyArray<Slot> | string>();
+  const patternOf = (text: string): ReadonlyArray<Slot> | string => {
+    let p = patterns.get(text);
+    if (p === undefined) {
+      const slots: Slot[] = [];
+      const names = new Set<string>();
+      for (const part of text.split(",")) {
+        const colon = part.lastIndexOf(":");
+        const name = nameOf(colon === -1 ? part : part.slice(0, colon));
+        const index = colon === -1 ? NaN : Number(part.slice(colon + 1));
+        if (name === undefined) {
+          p = `desired: ${JSON.stringify(part)} is not deployment:specIndex`;
+          break;
+        }
+        const spec = Number.isSafeInteger(index) ? specFor(index) : undefined;
+        if (spec === undefined) {
+          p = `desired ${name}: spec index ${JSON.stringify(part.slice(colon + 1))} is not in the header's specs`;
+          break;
+        }
+        if (names.has(name)) {
+          p = `desired ${name}: two entries for one deployment`;
+          break;
+        }
+        names.add(name);
+        slots.push({ name, hash: spec.hash, spec: spec.spec });
+      }
+      patterns.set(text, (p ??= slots));
+    }
+    return p;
+  };
+
+  /** Decodes one line's columns; a string is why it cannot be read. */
+  const decodeLine = (id: DeviceId, cols: ReadonlyArray<string>): string | undefined => {
+    const [dev = "", hb = "", des = "", fps = "", obs = "", dmg = ""] = cols;
+    let reported: ReportedDevice | undefined;
+    if (dev !== "") {
+      const shape = shapeOf(dev);
+      if (typeof shape === "string") return shape;
+      const device = Object.freeze({ id, ...shape }) as Device;
+      if (hb === "") reported = { device };
+      else {
+        const at = new Date(hb);
+        if (Number.isNaN(at.getTime())) return `lastHeartbeat: invalid date ${JSON.stringify(hb)}`;
+        reported = { device, lastHeartbeat: at };
+      }
+    } else if (hb !== "") return "lastHeartbeat without a device";
+    let entries: Map<DeploymentName, DesiredEntry> | undefined;
+    if (des !== "") {
+      const pattern = patternOf(des);
+      if (typeof pattern === "string") return pattern;
+      let prints: ReadonlyArray<unknown>;
+      if (fps.startsWith("[")) {
+        const j = parseJson(fps);
+        if (!j.ok || !Array.isArray(j.value)) return "fingerprints: expected a JSON array or space-separated tokens";
+        prints = j.value as unknown[];
+      } else prints = fps === "" ? [] : fps.split(" ");
+      if (prints.length !== pattern.length) return `fingerprints: ${prints.length} for ${pattern.length} desired entries`;
+      entries = new Map();
+      for (let i = 0; i < pattern.length; i++) {
+        const { name, hash, spec } = pattern[i] as Slot;
+        const fingerprint = prints[i];
+        if (typeof fingerprint !== "string" || fingerprint === "") return `desired ${name}: fingerprint: expected a non-empty string`;
+        entries.set(name, spec === undefined ? { device: id, deployment: name, specHash: hash, fingerprint } : { device: id, deployment: name, specHash: hash, fingerprint, spec });
+      }
+    } else if (fps !== "") return "fingerprints without desired entries";
+    let states: Map<DeploymentName, ObservedState> | undefined;
+    if (obs !== "") {
+      const j = parseJson(obs);
+      if (!j.ok) return `observed: ${j.reason}`;
+      if (!Array.isArray(j.value)) return "observed: expected an array";
+      states = new Map();
+      for (const o of j.value as unknown[]) {
+        const r = ObservedStateCodec.decode(typeof o === "object" && o !== null ? { ...o, device: id } : o);
+        if (r._tag === "Left") return `observed: ${formatValidationErrors(r.left)}`;
+        if (states.has(r.right.deployment)) return `observed ${r.right.deployment}: two reports for one deployment`;
+        states.set(r.right.deployment, r.right);
+      }
+    }
+    let damage: string | undefined;
+    if (dmg !== "") {
+      const j = parseJson(dmg);
+      if (!j.ok || typeof j.value !== "string") return "damage: expected a JSON string";
+      damage = j.value;
+    }
+    if (reported !== undefined) devices.set(id, reported);
+    if (entries !== undefined && entries.size > 0) desired.set(id, entries);
+    if (states !== undefined && states.size > 0) observed.set(id, states);
+    if (damage !== undefined) {
+      recordedDamage.set(id, damage);
+      if (!damaged.has(id)) damaged.set(id, damage);
+    }
+    return undefined;
+  };
+
+  const bad = (key: string, id: DeviceId | undefined, line: string, message: string): void => {
+    problems.push({ source, key, message });
+    unreadable.push(line);
+    // Unreadable is not evidence of absence: the device is left alone. What was read of it (a first
+    // line, when this is a second) stays in the state, so that it is written back too.
+    if (id !== undefined && !damaged.has(id)) damaged.set(id, message);
+  };
+
+  return {
+    /** One line of the file after the header (without its newline). */
+    line: (line: string): void => {
+      if (trailer !== undefined) {
+        // Not a line of this state (two files run together?): the whole file is suspect.
+        if (line !== "") afterEnd = true;
+        return;
+      }
+      if (line.startsWith(TRAILER_PREFIX)) {
+        const j = parseJson(line);
+        const n = j.ok ? (j.value as { devices?: unknown }).devices : undefined;
+        trailer = isCount(n) ? n : -1;
+        return;
+      }
+      lines++;
+      const cols = line.split("\t");
+      const raw = cols[0] ?? "";
+      const id = DeviceId.is(raw) ? raw : undefined;
+      if (id === undefined) return bad(`line ${lines + 1}`, undefined, line, `${JSON.stringify(raw.slice(0, 80))} is not a device id`);
+      if (cols.length !== 7) return bad(id, id, line, `expected 7 tab-separated columns, found ${cols.length}`);
+      if (seen.has(id)) return bad(id, id, line, `a second record for device ${id} (line ${lines + 1}); both are kept as they are`);
+      seen.add(id);
+      const why = decodeLine(id, cols.slice(1));
+      if (why !== undefined) bad(id, id, line, why);
+    },
+    /** The state, or why the file as a whole is unusable. */
+    end: (): Decoded | Corrupt => {
+      if (trailer === undefined) return { _tag: "Corrupt", reason: `the file ends after ${lines} device lines without its end line (truncated)` };
+      if (afterEnd) return { _tag: "Corrupt", reason: "text follows the end line" };
+      if (trailer !== lines) return { _tag: "Corrupt", reason: `the end line counts ${trailer} device lines, the file has ${lines} (truncated or edited)` };
+      return {
+        _tag: "Ok",
+        state: { lineage: header.lineage, serial: header.serial, revision: header.revision, reality: { devices, desired, observed, damaged }, specs: header.specs, unreadable, recordedDamage },
+        problems,
+      };
+    },
+  };
+};
+
+/** Decodes a whole state file's text (tests, small files); `loadState` streams instead. */
+export const decodeState = (text: string, source = "state", specAt: SpecLookup = () => undefined): Decoded | Corrupt => {
+  const nl = text.indexOf("\n");
+  const header = decodeHeader(nl === -1 ? text : text.slice(0, nl));
+  if ("_tag" in header) return header;
+  const d = stateDecoder(header, source, specAt);
+  if (nl !== -1) {
+    const lines = text.slice(nl + 1).split("\n");
+    // A final newline ends the last line; it does not start another.
+    if (lines[lines.length - 1] === "") lines.pop();
+    for (const l of lines) d.line(l);
+  }
+  return d.end();
+};
+
+// -------------------------------------------------------------------------------------
+// encoding
+// -------------------------------------------------------------------------------------
+
+/** The spec table `s` needs: its own, plus each new hash in device then deployment order. */
+export const specTable = (s: LocalState): ReadonlyArray<string> => {
+  const index = new Map(s.specs.map((h, i) => [h, i]));
+  const out = [...s.specs];
+  for (const id of deviceIds(s))
+    for (const e of s.reality.desired.get(id)?.values() ?? [])
+      if (!index.has(e.specHash)) {
+        index.set(e.specHash, out.length);
+        out.push(e.specHash);
+      }
+  return out;
+};
+
+const deviceIdsCache = new WeakMap<LocalState, ReadonlyArray<DeviceId>>();
+
+/** Every device the state says anything about, ordered by `OrdDeviceId`. */
+export const deviceIds = (s: LocalState): ReadonlyArray<DeviceId> => {
+  let ids = deviceIdsCache.get(s);
+  if (ids === undefined) {
+    const all = new Set<DeviceId>(s.reality.devices.keys());
+    for (const k of s.reality.desired.keys()) all.add(k);
+    for (const k of s.reality.observed.keys()) all.add(k);
+    for (const k of s.recordedDamage.keys()) all.add(k);
+    ids = RA.sort(OrdDeviceId)([...all]);
+    deviceIdsCache.set(s, ids);
+  }
+  return ids;
+};
+
+/** Fingerprints written bare, space-separated (local ones always are: `r<revision>.<lineage>`). */
+const FINGERPRINT_TOKEN = /^[A-Za-z0-9._:/+=-]+$/;
+
+const byName = <A>(m: ReadonlyMap<DeploymentName, A> | undefined): ReadonlyArray<A> =>
+  m === undefined ? [] : RA.sort(OrdDeploymentName)([...m.keys()]).map((k) => m.get(k) as A);
+
+/**
+ * The file's lines (each without its newline): header, one line per device,
+ * the lines that could not be read as they were, and the end line. `specs`
+ * is `specTable(s)`.
+ */
+export const encodeLines = function* (s: LocalState, specs: ReadonlyArray<string>): Generator<string> {
+  yield JSON.stringify({ format: STATE_FORMAT, version: STATE_VERSION, lineage: s.lineage, serial: s.serial, revision: s.revision, specs });
+  const index = new Map(specs.map((h, i) => [h, i]));
+  // Device attributes repeat: encode each distinct object once.
+  const shapes = new Map<Device["labels"], Map<string, string>>();
+  const shapeText = (d: Device): string => {
+    const { id: _id, ...rest } = DeviceCodec.encode(d) as Device;
+    const text = JSON.stringify(rest);
+    return text;
+  };
+  const cachedShape = (d: Device): string => {
+    let byArch = shapes.get(d.labels);
+    if (byArch === undefined) shapes.set(d.labels, (byArch = new Map()));
+    // Only devices with nothing but labels and arch share a cached text (the common case).
+    if (d.inventory !== undefined || d.agentVersion !== undefined) return shapeText(d);
+    let t = byArch.get(d.arch);
+    if (t === undefined) byArch.set(d.arch, (t = shapeText(d)));
+    return t;
+  };
+  let n = 0;
+  for (const id of deviceIds(s)) {
+    const r = s.reality.devices.get(id);
+    const des = byName(s.reality.desired.get(id));
+    const obs = byName(s.reality.observed.get(id));
+    const dmg = s.recordedDamage.get(id);
+    n++;
+    yield [
+      id,
+      r === undefined ? "" : cachedShape(r.device),
+      r?.lastHeartbeat === undefined ? "" : r.lastHeartbeat.toISOString(),
+      des.map((e) => `${e.deployment}:${index.get(e.specHash) as number}`).join(","),
+      des.every((e) => FINGERPRINT_TOKEN.test(e.fingerprint)) ? des.map((e) => e.fingerprint).join(" ") : JSON.stringify(des.map((e) => e.fingerprint)),
+      obs.length === 0 ? "" : JSON.stringify(obs.map(({ device: _d, ...o }) => ({ ...o, at: o.at.toISOString() }))),
+      dmg === undefined ? "" : JSON.stringify(dmg),
+    ].join("\t");
+  }
+  for (const l of s.unreadable) {
+    n++;
+    yield l;
+  }
+  yield JSON.stringify({ end: STATE_FORMAT, devices: n });
+};
+
+/** The whole file as one string (tests, small states); `saveState` streams `encodeLines` instead. */
+export const encodeState = (s: LocalState): string => {
+  let out = "";
+  for (const l of encodeLines(s, specTable(s))) out += `${l}\n`;
+  return out;
+};

@@ -1,0 +1,229 @@
+/**
+ * The local backend's version-2 store: the line codec's round-trip law, and
+ * the hardening cases, each against a real state directory:
+ * - two lines for one device: a problem, the device damaged, both lines kept;
+ * - a spec file that does not hash to its name: a problem, never trusted, and
+ *   the next write stores the right content again;
+ * - a version-1 `state.json`: read as it is, migrated by the next write;
+ * - a full disk (ENOSPC injected into the writer): every action failed, the
+ *   state unchanged, no temporary file left;
+ * - a read-only state directory: one line saying the directory is not writable.
+ */
+import { spawn } from "node:child_process";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { device } from "../../src/algebra/Device.ts";
+import { deployment, podman, specHash, type Deployment } from "../../src/algebra/Deployment.ts";
+import { unsafeDeploymentName, unsafeDeviceId } from "../../src/algebra/Name.ts";
+import { reality, type Reality } from "../../src/diff/Reality.ts";
+import type { Plan } from "../../src/diff/Plan.ts";
+import { local } from "../../src/interpreters/local/index.ts";
+import { emptyState } from "../../src/interpreters/local/StateFile.ts";
+import { decodeState, encodeState } from "../../src/interpreters/local/StateRecords.ts";
+import { deploymentArb, realityArb } from "../laws/arbitraries.ts";
+import { REPO, fleetFile, workspace, type Workspace } from "./support.ts";
+
+const NT = "--no-typecheck";
+const web = deployment("web", podman({ services: [{ name: "httpd", image: "httpd:2.4" }] }));
+const create = (id: string, spec: Deployment): Pick<Plan, "actions"> => ({
+  actions: [
+    {
+      _tag: "Create",
+      device: unsafeDeviceId(id),
+      deployment: unsafeDeploymentName(spec.name),
+      spec,
+      specHash: specHash(spec),
+      reason: { assignment: "a", selector: "@all", priority: 0 },
+      presence: "online",
+    },
+  ],
+});
+
+describe("state records (pure)", () => {
+  it("law: decoding an encoded state gives its Reality back, specs resolved by hash", () => {
+    fc.assert(
+      fc.property(realityArb({ damaged: true }), fc.array(deploymentArb, { maxLength: 3 }), (r, specs) => {
+        // Give some entries their spec, as applies do.
+        const bySpec = new Map(specs.map((d) => [specHash(d), d]));
+        const withSpecs: Reality = {
+          ...r,
+          desired: new Map(
+            [...r.desired].map(([id, m], i) => {
+              const spec = specs[i % Math.max(1, specs.length)];
+              return [id, new Map([...m].map(([n, e]) => [n, spec === undefined ? e : { ...e, specHash: specHash(spec), spec }]))];
+            }),
+          ),
+        };
+        const s = { ...emptyState(), serial: 2, revision: 7, reality: withSpecs, recordedDamage: new Map(r.damaged) };
+        const d = decodeState(encodeState(s), "t", (h) => bySpec.get(h));
+        if (d._tag !== "Ok") throw new Error(d.reason);
+        expect(d.problems).toEqual([]);
+        expect(d.state.reality).toEqual(withSpecs);
+        expect(encodeState(d.state)).toBe(encodeState(s));
+      }),
+    );
+  });
+
+  it("two lines for one device: a problem naming it, the device damaged, both lines written back", () => {
+    const r = reality({ devices: [{ device: device("pi-01", { labels: { env: "prod" } }) }, { device: device("pi-02") }] });
+    const text = encodeState({ ...emptyState(), reality: r });
+    const lines = text.split("\n");
+    const second = (lines[1] as string).replace('"prod"', '"dev"');
+    const doubled = [lines[0], lines[1], second, ...lines.slice(2)].join("\n").replace('"devices":2}', '"devices":3}');
+    const d = decodeState(doubled, "state.records");
+    if (d._tag !== "Ok") throw new Error(d.reason);
+    expect(d.problems).toEqual([{ source: "state.records", key: "pi-01", message: "a second record for device pi-01 (line 3); both are kept as they are" }]);
+    expect(d.state.reality.damaged.get(unsafeDeviceId("pi-01"))).toContain("a second record");
+    expect(d.state.reality.devices.get(unsafeDeviceId("pi-01"))?.device.labels).toEqual({ env: "prod" });
+    const again = encodeState(d.state).split("\n");
+    expect(again).toContain(lines[1]);
+    expect(again).toContain(second);
+  });
+
+  it("fingerprints that are not plain tokens round-trip as JSON", () => {
+    const e = (fingerprint: string, name: string) => ({ device: unsafeDeviceId("pi-01"), deployment: unsafeDeploymentName(name), specHash: specHash(web), fingerprint });
+    const r = reality({ desired: [e("a b", "web"), e('["x"]', "db")] });
+    const text = encodeState({ ...emptyState(), reality: r });
+    expect(text).toContain('db:0,web:0\t["[\\"x\\"]","a b"]\t');
+    const d = decodeState(text);
+    if (d._tag !== "Ok") throw new Error(d.reason);
+    expect(d.state.reality).toEqual(r);
+  });
+
+  it("a file cut short between lines is corrupt, not a smaller fleet", () => {
+    const text = encodeState({ ...emptyState(), reality: reality({ devices: [{ device: device("pi-01") }] }) });
+    const d = decodeState(text.slice(0, text.lastIndexOf('{"end"')));
+    expect(d).toEqual({ _tag: "Corrupt", reason: "the file ends after 1 device lines without its end line (truncated)" });
+  });
+});
+
+describe("state store (files)", () => {
+  let ws: Workspace;
+  beforeAll(async () => {
+    ws = await workspace();
+  });
+  afterAll(async () => {
+    await ws.cleanup();
+  });
+
+  it("a spec file that does not hash to its name is reported and not trusted; the next write repairs it", async () => {
+    const dir = join(ws.dir, "tampered");
+    const b = await local({ stateDir: dir });
+    expect((await b.apply(create("pi-01", web)))._tag).toBe("Completed");
+    const file = join(dir, "specs", `${specHash(web).replace(":", "-")}.json`);
+    const good = await readFile(file, "utf8");
+    await writeFile(file, good.replace("httpd:2.4", "evil:1"));
+    const fresh = await local({ stateDir: dir });
+    const r = await fresh.read();
+    expect(r.problems).toHaveLength(1);
+    expect(r.problems[0]?.source).toBe(file);
+    expect(r.problems[0]?.message).toMatch(/^the spec file's content hashes to sha256:[0-9a-f]{64}, not to its name; not trusted$/);
+    const entry = r.reality.desired.get(unsafeDeviceId("pi-01"))?.get(unsafeDeploymentName("web"));
+    expect(entry?.specHash).toBe(specHash(web));
+    expect(entry?.spec).toBeUndefined();
+    // The next write that carries the spec stores it again.
+    const other = deployment("metrics", podman({ services: [{ name: "e", image: "e:1" }] }));
+    expect((await fresh.apply({ actions: [...create("pi-02", web).actions, ...create("pi-02", other).actions] }))._tag).toBe("Completed");
+    expect(await readFile(file, "utf8")).toBe(good);
+    expect((await (await local({ stateDir: dir })).read()).problems).toEqual([]);
+  });
+
+  it("a version-1 state.json is read as it is and migrated by the next write", async () => {
+    const dir = join(ws.dir, "v1");
+    await mkdir(dir, { recursive: true });
+    const v1 = {
+      format: "fleet-local-state",
+      version: 1,
+      lineage: "0b9a3c52-6f0e-4c1e-9d43-3d2f7f1c8a11",
+      serial: 4,
+      revision: 2,
+      reality: {
+        devices: [{ device: { id: "pi-01", labels: { env: "prod" }, arch: "aarch64" }, lastHeartbeat: "2026-11-30T10:00:00.000Z" }],
+        desired: [
+          { device: "pi-01", deployment: "web", specHash: specHash(web), fingerprint: "r2.0b9a3c52", spec: web },
+          { device: "pi-02", deployment: "web", specHash: 42, fingerprint: "r1.0b9a3c52" },
+        ],
+        observed: [],
+        damaged: [],
+      },
+    };
+    await writeFile(join(dir, "state.json"), JSON.stringify(v1, null, 2));
+    const b = await local({ stateDir: dir });
+    const before = await b.read();
+    expect(before.problems.map((p) => p.key)).toEqual(["pi-02.web"]);
+    expect(before.reality.desired.get(unsafeDeviceId("pi-01"))?.get(unsafeDeploymentName("web"))).toEqual({ device: "pi-01", deployment: "web", specHash: specHash(web), fingerprint: "r2.0b9a3c52", spec: web });
+    expect(await b.info()).toEqual({ serial: 4, lineage: v1.lineage });
+    // A write migrates: the new file is the state, the old one is kept aside.
+    await b.register([device("pi-03")], new Date("2026-11-30T11:00:00Z"));
+    expect((await readdir(dir)).sort()).toEqual(["specs", "state.json.migrated", "state.records"]);
+    const after = await (await local({ stateDir: dir })).read();
+    expect(after.reality.desired).toEqual(before.reality.desired);
+    expect([...after.reality.devices.keys()]).toEqual(["pi-01", "pi-03"]);
+    // The unreadable version-1 record stays unreadable (pi-02 damaged), and is kept.
+    expect(after.problems.map((p) => p.key)).toEqual(["pi-02"]);
+    expect(after.reality.damaged.has(unsafeDeviceId("pi-02"))).toBe(true);
+    expect(await readFile(join(dir, "state.records"), "utf8")).toContain('"specHash":42');
+    expect(await b.info()).toEqual({ serial: 5, lineage: v1.lineage });
+  });
+
+  it("apply reuses the state it read only while the file is unchanged: another writer's apply makes the plan stale", async () => {
+    const dir = join(ws.dir, "reuse");
+    const a = await local({ stateDir: dir });
+    const b = await local({ stateDir: dir });
+    expect((await a.apply(create("pi-00", web)))._tag).toBe("Completed");
+    await a.read();
+    expect((await b.apply(create("pi-01", web)))._tag).toBe("Completed");
+    const r = await a.apply(create("pi-01", web));
+    expect(r._tag).toBe("Stale");
+  });
+
+  it("a full disk fails every action, keeps the state and leaves no temporary file", async () => {
+    const dir = join(ws.dir, "full");
+    const ok = await local({ stateDir: dir });
+    expect((await ok.apply(create("pi-01", web)))._tag).toBe("Completed");
+    const before = await readFile(join(dir, "state.records"), "utf8");
+    const full = await local({
+      stateDir: dir,
+      writeHooks: {
+        beforeChunk: () => {
+          throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        },
+      },
+    });
+    const r = await full.apply(create("pi-02", web));
+    if (r._tag !== "Completed") throw new Error(r._tag);
+    expect(r.outcomes.map((o) => o._tag)).toEqual(["Failed"]);
+    expect(r.outcomes[0]?._tag === "Failed" && r.outcomes[0].error).toMatch(/^writing .*full: ENOSPC: no space left on device, write$/);
+    expect(await readFile(join(dir, "state.records"), "utf8")).toBe(before);
+    expect((await readdir(dir)).sort()).toEqual(["specs", "state.records"]);
+    expect((await readdir(join(dir, "specs"))).every((f) => !f.endsWith(".tmp"))).toBe(true);
+  });
+
+  it("a read-only state directory: one line saying so, nothing left behind", async () => {
+    await ws.write("fleet.ts", fleetFile());
+    const dir = join(ws.dir, "ro");
+    await mkdir(dir);
+    await chmod(dir, 0o555);
+    // root ignores modes: run the CLI as nobody then (the workspace must be readable to it).
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) await chmod(ws.dir, 0o755);
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(REPO, "bin", "fleet.js"), "apply", NT, "--auto-approve", "--state-dir", dir, "fleet.ts"], {
+        cwd: ws.dir,
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, FLEET_CACHE_DIR: join(ws.dir, ".cache-ro"), NO_COLOR: "1", HOME: ws.dir },
+        ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+      });
+      let stderr = "";
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+      child.on("close", (code) => resolve({ code, stderr }));
+    });
+    expect(r.stderr).toBe(`Error: the state directory ${dir} is not writable (EACCES); nothing was changed\n`);
+    expect(r.code).toBe(1);
+    expect(await readdir(dir)).toEqual([]);
+    expect(existsSync(join(dir, "state.records"))).toBe(false);
+  });
+});
