@@ -74,7 +74,7 @@ export const benchWorld = (n: number): World => world({ fleet: devices(n), assig
 export const benchReality = (w: World): Reality => {
   const resolutionFor = resolver(w);
   const desired = new Map<DeviceId, Map<DeploymentName, DesiredEntry>>();
-  const fleet = O.isSome(w.fleet) ? w.fleet.value : [];
+  const fleet = O.isSome(w.fleet) ? w.fleet.value.devices : [];
   const stale = "sha256:" + "0".repeat(64);
   let total = 0;
   let i = 0;

@@ -10,7 +10,7 @@
  */
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { ActionOutcome, ReadProblem } from "../interpreters/Interpreter.ts";
-import type { Action, Conflict, Plan, Skipped, Summary } from "../diff/Plan.ts";
+import { matchConflict, type Action, type Conflict, type Plan, type Skipped, type Summary } from "../diff/Plan.ts";
 import type { DeploymentStatusSummary, DeviceStatus } from "../diff/Status.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
 
@@ -32,10 +32,12 @@ export const planHeader = (h: {
 
 export const warning = (p: ReadProblem): string => line({ type: "warning", source: p.source, key: p.key, message: p.message });
 
-export const conflict = (c: Conflict): string =>
-  c._tag === "DeploymentConflict"
-    ? line({ type: "conflict", kind: "deployment", device: c.device, deployment: c.deployment, priority: c.priority, candidates: c.candidates })
-    : line({ type: "conflict", kind: "device", device: c.device, declarations: c.declarations.map((d) => DeviceCodec.encode(d)) });
+export const conflict: (c: Conflict) => string = matchConflict({
+  DeploymentConflict: (c) => line({ type: "conflict", kind: "deployment", device: c.device, deployment: c.deployment, priority: c.priority, candidates: c.candidates }),
+  DeviceConflict: (c) => line({ type: "conflict", kind: "device", device: c.device, declarations: c.declarations.map((d) => DeviceCodec.encode(d)) }),
+  HostPortConflict: (c) => line({ type: "conflict", kind: "host-port", device: c.device, protocol: c.protocol, hostPort: c.hostPort, bindings: c.bindings }),
+  MountConflict: (c) => line({ type: "conflict", kind: "mount", device: c.device, deployment: c.deployment, service: c.service, target: c.target, sources: c.sources }),
+});
 
 export const skipped = (s: Skipped): string => line({ type: "skipped", device: s.device, reason: s.reason });
 

@@ -8,7 +8,7 @@
  */
 import { shortHash } from "../algebra/Deployment.ts";
 import type { Device } from "../algebra/Device.ts";
-import type { Action, AssignedBy, Conflict, Plan, Presence } from "../diff/Plan.ts";
+import { matchConflict, type Action, type AssignedBy, type Conflict, type Plan, type Presence } from "../diff/Plan.ts";
 import type { ActionOutcome } from "../interpreters/Interpreter.ts";
 import type { Paint } from "./Terminal.ts";
 
@@ -39,15 +39,22 @@ const deviceText = (d: Device): string => {
 export const conflictLines = (conflicts: ReadonlyArray<Conflict>, p: Paint): ReadonlyArray<string> => {
   if (conflicts.length === 0) return [];
   const out = [p.red(p.bold(`Conflicts (${conflicts.length}): apply is refused until they are resolved`))];
-  for (const c of conflicts) {
-    if (c._tag === "DeploymentConflict")
-      out.push(
-        `  ${p.red("!")} ${c.device} ${c.deployment}: different specs at priority ${c.priority} from ${c.candidates
-          .map((x) => `${x.assignment} (${shortHash(x.specHash)})`)
-          .join(", ")}; give one a higher priority or make them agree`,
-      );
-    else out.push(`  ${p.red("!")} ${c.device}: declared ${c.declarations.length} times, differently: ${c.declarations.map(deviceText).join(" vs ")}`);
-  }
+  for (const c of conflicts)
+    out.push(
+      `  ${p.red("!")} ${matchConflict({
+        DeploymentConflict: (c) =>
+          `${c.device} ${c.deployment}: different specs at priority ${c.priority} from ${c.candidates
+            .map((x) => `${x.assignment} (${shortHash(x.specHash)})`)
+            .join(", ")}; give one a higher priority or make them agree`,
+        DeviceConflict: (c) => `${c.device}: declared ${c.declarations.length} times, differently: ${c.declarations.map(deviceText).join(" vs ")}`,
+        HostPortConflict: (c) =>
+          `${c.device}: host port ${c.hostPort}/${c.protocol} is bound ${c.bindings.length} times, by ${c.bindings
+            .map((b) => `${b.deployment}/${b.service}${b.hostIp !== undefined ? ` on ${b.hostIp}` : ""}`)
+            .join(", ")}; the device is left as it is`,
+        MountConflict: (c) =>
+          `${c.device} ${c.deployment}: service ${c.service} mounts ${c.sources.join(", ")} all at ${c.target}; the device is left as it is`,
+      })(c)}`,
+    );
   out.push("");
   return out;
 };

@@ -11,6 +11,7 @@
 import type { Device } from "../../algebra/Device.ts";
 import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
 import type { ObservedState, ReportedDevice } from "../../diff/Reality.ts";
+import { declarations } from "../../world/World.ts";
 import * as O from "fp-ts/lib/Option.js";
 import { orUsage, parseDeviceArg, parseEntryKey, parseFlags, wantsHelp, expectPositionals } from "../Args.ts";
 import { backendConfig, openBackend } from "../backends.ts";
@@ -81,7 +82,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
 
   const { reality } = await local.read();
   const declared: ReadonlyArray<Device> =
-    positionals.length === 0 ? [] : O.getOrElse((): ReadonlyArray<Device> => [])((await loadFleetFiles(positionals, inventoryOf(reality))).world.fleet);
+    positionals.length === 0 ? [] : O.getOrElse((): ReadonlyArray<Device> => [])(declarations((await loadFleetFiles(positionals, inventoryOf(reality))).world));
   if (declared.length === 0 && reality.devices.size === 0)
     throw new CliError("nothing to simulate: no device is registered and no fleet file declares one (pass the fleet files that declare the devices)");
   const now = new Date();

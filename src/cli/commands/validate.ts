@@ -77,7 +77,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     throw e;
   }
   for (const f of fleet.files) {
-    const declared = O.isSome(f.world.fleet) ? `${f.world.fleet.value.length} device${f.world.fleet.value.length === 1 ? "" : "s"} declared, ` : "";
+    const declared = O.isSome(f.world.fleet) ? `${f.world.fleet.value.devices.length} device${f.world.fleet.value.devices.length === 1 ? "" : "s"} declared, ` : "";
     const what = f.kind === "function" ? "a function of the inventory (called with no devices)" : "a World";
     t.out(`${p.green("✓")} ${f.path}: ${what}: ${declared}${f.world.assignments.length} assignment${f.world.assignments.length === 1 ? "" : "s"}`);
   }
@@ -89,7 +89,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   } else {
     const plan = diff(w, emptyReality, { now: new Date(0) });
     const deviceConflicts = plan.conflicts.filter((c) => c._tag === "DeviceConflict");
-    const found = overlaps(w.assignments, w.fleet.value);
+    const found = overlaps(w.assignments, w.fleet.value.devices);
     const conflicts = found.filter((o) => o.kind === "conflict");
     const others = found.filter((o) => o.kind !== "conflict");
     if (deviceConflicts.length > 0) {
@@ -101,7 +101,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       for (const o of conflicts) t.out(`  ${p.red("!")} ${overlapLine(o)}`);
       errors += conflicts.length;
     }
-    if (deviceConflicts.length === 0 && conflicts.length === 0) t.out(`${p.green("✓")} no conflicts on the ${w.fleet.value.length} declared devices`);
+    if (deviceConflicts.length === 0 && conflicts.length === 0) t.out(`${p.green("✓")} no conflicts on the ${w.fleet.value.devices.length} declared devices`);
     if (others.length > 0) {
       t.out(p.bold(`Overlaps (${others.length}):`));
       for (const o of others) t.out(`  ${o.kind === "redundant" ? p.yellow("~") : p.cyan("↑")} ${overlapLine(o)}`);
