@@ -113,6 +113,7 @@ export const deviceStatus = (d: DeviceStatus): string =>
     device: d.device,
     presence: d.presence,
     ...(d.lastHeartbeat !== undefined ? { lastHeartbeat: d.lastHeartbeat.toISOString() } : {}),
+    ...(d.leftAlone !== undefined ? { leftAlone: d.leftAlone } : {}),
     deployments: d.deployments.map((x) => ({
       deployment: x.deployment,
       state: x.state,
