@@ -60,7 +60,7 @@ export const targets = (world: World, reality: Reality): Targets => {
   const leftAlone = new Map<DeviceId, LeftAlone>();
   for (const [id, why] of reality.damaged) leftAlone.set(id, { _tag: "Unreadable", why });
   const conflicts: Conflict[] = [];
-  for (const [id, declarations] of world.redeclared) {
+  for (const { id, declarations } of world.redeclared) {
     conflicts.push({ _tag: "DeviceConflict", device: id, declarations });
     if (!leftAlone.has(id)) leftAlone.set(id, { _tag: "Redeclared", declarations });
   }

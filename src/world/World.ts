@@ -24,6 +24,12 @@ import { OrdAssignment, type Assignment } from "./Assignment.ts";
 // model
 // -------------------------------------------------------------------------------------
 
+export interface Redeclaration {
+  readonly id: DeviceId;
+  /** Every declaration of the id, in `OrdDevice` order. */
+  readonly declarations: ReadonlyArray<Device>;
+}
+
 export interface World {
   readonly _tag: "World";
   /**
@@ -32,8 +38,8 @@ export interface World {
    * declaration in `OrdDevice` order (the diff leaves such a device alone).
    */
   readonly fleet: O.Option<Fleet.Fleet>;
-  /** Ids declared more than once, differently: every declaration, in `OrdDevice` order. Keys in id order. */
-  readonly redeclared: ReadonlyMap<DeviceId, ReadonlyArray<Device>>;
+  /** Ids declared more than once, differently, in id order (plain data, so a World survives JSON). */
+  readonly redeclared: ReadonlyArray<Redeclaration>;
   /** In `OrdAssignment` order, unique by id. */
   readonly assignments: ReadonlyArray<Assignment>;
 }
@@ -47,19 +53,19 @@ const uniqueSorted = <A>(xs: ReadonlyArray<A>, ord: Ord<A>): ReadonlyArray<A> =>
   return Object.freeze(sorted.filter((x, i) => i === 0 || ord.compare(sorted[i - 1] as A, x) !== 0));
 };
 
-const noRedeclarations: ReadonlyMap<DeviceId, ReadonlyArray<Device>> = new Map();
+const noRedeclarations: ReadonlyArray<Redeclaration> = Object.freeze([]);
 
 /** Declarations in `OrdDevice` order, unique by value: a run of one id is a redeclaration. */
-const redeclarationsOf = (sorted: ReadonlyArray<Device>): ReadonlyMap<DeviceId, ReadonlyArray<Device>> => {
-  let out: Map<DeviceId, ReadonlyArray<Device>> | undefined;
+const redeclarationsOf = (sorted: ReadonlyArray<Device>): ReadonlyArray<Redeclaration> => {
+  const out: Redeclaration[] = [];
   for (let i = 0; i < sorted.length; ) {
     const id = (sorted[i] as Device).id;
     let j = i + 1;
     while (j < sorted.length && (sorted[j] as Device).id === id) j++;
-    if (j - i > 1) (out ??= new Map()).set(id, Object.freeze(sorted.slice(i, j)));
+    if (j - i > 1) out.push(Object.freeze({ id, declarations: Object.freeze(sorted.slice(i, j)) }));
     i = j;
   }
-  return out ?? noRedeclarations;
+  return out.length === 0 ? noRedeclarations : Object.freeze(out);
 };
 
 const make = (declared: O.Option<ReadonlyArray<Device>>, assignments: ReadonlyArray<Assignment>): World => {
@@ -87,17 +93,23 @@ export const emptyWorld: World = make(O.none, []);
 // queries
 // -------------------------------------------------------------------------------------
 
+/** The declarations of an id declared twice differently (a handful at most: a linear scan). */
+const redeclarationOf =
+  (id: DeviceId) =>
+  (w: World): ReadonlyArray<Device> | undefined =>
+    w.redeclared.find((r) => r.id === id)?.declarations;
+
 /** Every declaration (`None` when the World declares no fleet), in `OrdDevice` order, unique by value. */
 export const declarations = (w: World): O.Option<ReadonlyArray<Device>> =>
   O.map((fleet: Fleet.Fleet) =>
-    w.redeclared.size === 0 ? fleet.devices : fleet.devices.flatMap((d) => w.redeclared.get(d.id) ?? [d]),
+    w.redeclared.length === 0 ? fleet.devices : fleet.devices.flatMap((d) => redeclarationOf(d.id)(w) ?? [d]),
   )(w.fleet);
 
 /** How a World declares one id: not at all, once, or several times differently. */
 export const declarationsOf =
   (id: DeviceId) =>
   (w: World): ReadonlyArray<Device> =>
-    w.redeclared.get(id) ?? (O.isSome(w.fleet) ? O.match(() => [], (d: Device) => [d])(Fleet.lookup(id)(w.fleet.value)) : []);
+    redeclarationOf(id)(w) ?? (O.isSome(w.fleet) ? O.match(() => [], (d: Device) => [d])(Fleet.lookup(id)(w.fleet.value)) : []);
 
 // -------------------------------------------------------------------------------------
 // instances
