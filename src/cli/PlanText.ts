@@ -6,6 +6,8 @@
  *
  * Pure: lines in, lines out; the order is the plan's canonical order.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import { shortHash } from "../algebra/Deployment.ts";
 import type { Device } from "../algebra/Device.ts";
 import { matchConflict, type Action, type AssignedBy, type Conflict, type Plan, type Presence } from "../diff/Plan.ts";
@@ -67,7 +69,7 @@ const groups = <K extends string>(actions: ReadonlyArray<Action>, key: (a: Actio
     if (list === undefined) m.set(k, [a]);
     else list.push(a);
   }
-  return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...m.entries()].sort(Ord.contramap(([k]: readonly [string, unknown]) => k)(S.Ord).compare);
 };
 
 export const actionLines = (plan: Plan, groupBy: GroupBy, p: Paint): ReadonlyArray<string> => {

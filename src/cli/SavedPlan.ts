@@ -16,6 +16,7 @@
  * spec hash, keys unique, canonical order) and permissive about extra
  * fields; it never throws (fuzzed in test/cli/decoders.test.ts).
  */
+import * as S from "fp-ts/lib/string.js";
 import * as t from "io-ts";
 import { DateFromISOString } from "../algebra/Time.ts";
 import * as E from "fp-ts/lib/Either.js";
@@ -49,9 +50,9 @@ export const realityDigest = (r: Reality): string => {
   const desired: string[] = [];
   for (const e of desiredEntries(r)) desired.push(`${e.device}.${e.deployment}=${e.fingerprint}`);
   return contentHash({
-    desired: desired.sort(),
-    devices: [...r.devices.values()].map((d) => canonicalJson(DeviceCodec.encode(d.device))).sort(),
-    damaged: [...r.damaged.keys()].sort(),
+    desired: desired.sort(S.Ord.compare),
+    devices: [...r.devices.values()].map((d) => canonicalJson(DeviceCodec.encode(d.device))).sort(S.Ord.compare),
+    damaged: [...r.damaged.keys()].sort(S.Ord.compare),
   });
 };
 

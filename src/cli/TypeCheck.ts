@@ -15,6 +15,7 @@
  * - TypeScript is a development dependency: when it is not installed the
  *   result is `Unavailable` and the caller decides.
  */
+import * as S from "fp-ts/lib/string.js";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -77,7 +78,7 @@ export const typeCheck = async (
     return { _tag: "Unavailable", reason: "the typescript package is not installed" };
   }
   const cwd = options.cwd ?? process.cwd();
-  const roots = files.map((f) => resolve(cwd, f)).sort();
+  const roots = files.map((f) => resolve(cwd, f)).sort(S.Ord.compare);
   let configText = "";
   try {
     configText = await readFile(options.tsconfig, "utf8");

@@ -8,6 +8,7 @@
  * - `fleet local simulate [FILE…]`: one round of every agent;
  * - `fleet local info`: the state file's serial and lineage, and the lock.
  */
+import * as S from "fp-ts/lib/string.js";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
 import type { ObservedState, ReportedDevice } from "../../diff/Reality.ts";
@@ -127,7 +128,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     }
     return { devices, observed };
   });
-  for (const k of [...unknownFails].sort()) t.err(`${t.e.yellow("Warning:")} --fail ${k}: nothing is published under that key`);
+  for (const k of [...unknownFails].sort(S.Ord.compare)) t.err(`${t.e.yellow("Warning:")} --fail ${k}: nothing is published under that key`);
   t.out(
     `${t.o.yellow("Simulated")} agents on the local backend (no real device was contacted): ${registered} device${registered === 1 ? "" : "s"} online${offline.size > 0 ? `, ${offline.size} offline` : ""}; reported ${running} Running, ${failed} Failed.`,
   );

@@ -20,6 +20,9 @@
  * - arrays are written sorted (devices by id, entries by device then
  *   deployment) so the file is deterministic and diffs well.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
+import { concatAll } from "fp-ts/lib/Monoid.js";
 import { randomUUID } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -186,7 +189,7 @@ export const decodeState = (text: string, source = STATE_FILE): { readonly _tag:
       lineage: e.lineage,
       serial: e.serial,
       revision: e.revision,
-      reality: reality({ devices, desired, observed, damaged: [...damaged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) }),
+      reality: reality({ devices, desired, observed, damaged: [...damaged].sort(Ord.contramap(([k]: readonly [string, unknown]) => k)(S.Ord).compare) }),
       unreadable,
       recordedDamage,
     },
@@ -198,9 +201,10 @@ export const decodeState = (text: string, source = STATE_FILE): { readonly _tag:
 // encoding
 // -------------------------------------------------------------------------------------
 
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-const byEntry = (a: { device: DeviceId; deployment: DeploymentName }, b: { device: DeviceId; deployment: DeploymentName }): number =>
-  cmp(a.device, b.device) || cmp(a.deployment, b.deployment);
+const byEntry = concatAll(Ord.getMonoid<{ device: DeviceId; deployment: DeploymentName }>())([
+  Ord.contramap((e: { device: DeviceId }) => e.device)(S.Ord),
+  Ord.contramap((e: { deployment: DeploymentName }) => e.deployment)(S.Ord),
+]).compare;
 
 export const encodeState = (s: LocalState): string => {
   // Only what the file itself recorded as damaged is persisted: damage found while
@@ -214,7 +218,7 @@ export const encodeState = (s: LocalState): string => {
     serial: s.serial,
     revision: s.revision,
     reality: {
-      devices: [...flat.devices.sort((a, b) => cmp(a.device.id, b.device.id)), ...s.unreadable.devices],
+      devices: [...flat.devices.sort(Ord.contramap((d: { device: { id: string } }) => d.device.id)(S.Ord).compare), ...s.unreadable.devices],
       desired: [...flat.desired.sort(byEntry), ...s.unreadable.desired],
       observed: [...flat.observed.sort(byEntry), ...s.unreadable.observed],
       damaged: flat.damaged,
