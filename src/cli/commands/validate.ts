@@ -88,7 +88,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     );
   } else {
     const plan = diff(w, emptyReality, { now: new Date(0) });
-    const deviceConflicts = plan.conflicts.filter((c) => c._tag === "DeviceConflict");
+    const deviceConflicts = plan.conflicts.filter((c) => c._tag !== "DeploymentConflict"); // deployment conflicts come with the overlaps below
     const found = overlaps(w.assignments, w.fleet.value.devices);
     const conflicts = found.filter((o) => o.kind === "conflict");
     const others = found.filter((o) => o.kind !== "conflict");
