@@ -35,5 +35,5 @@ describe("host-port clashes", () => {
     const apply = await ws.fleet(["apply", NT, "--auto-approve", "clash.ts"]);
     expect(apply.code).toBe(1);
     expect(existsSync(join(ws.dir, ".fleet", "state.json"))).toBe(false);
-  });
+  }, 180_000); // five CLI runs, one with the type check, on a shared machine
 });
