@@ -82,7 +82,7 @@ const child = (mode: Mode, size: number): ChildResult => {
       }
     } else if (mode === "pipeline") {
       const compiled = w.assignments.map((a) => ({ a, p: compile(a.selector) }));
-      const fleet = O.isSome(w.fleet) ? w.fleet.value : [];
+      const fleet = O.isSome(w.fleet) ? w.fleet.value.devices : [];
       for (let i = 0; i < Math.min(runs, 3); i++) {
         const t = timed(() => {
           const desired: Record<string, Record<string, string>> = {};

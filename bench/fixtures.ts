@@ -34,8 +34,15 @@ export const devices = (n: number): Device[] => {
   return out;
 };
 
+// Each application binds its own host port: deployments that bound one port twice would clash, and the diff leaves such a device alone.
+const hostPorts = new Map<string, number>();
+const hostPort = (name: string): number => {
+  if (!hostPorts.has(name)) hostPorts.set(name, 20_000 + hostPorts.size);
+  return hostPorts.get(name) as number;
+};
+
 const app = (name: string, image: string): Deployment =>
-  deployment(name, podman({ services: [{ name: "main", image, env: { APP: name }, ports: [{ container: 8080 }], restart: "always" }] }));
+  deployment(name, podman({ services: [{ name: "main", image, env: { APP: name }, ports: [{ container: 8080, host: hostPort(name) }], restart: "always" }] }));
 
 export const assignments = (): Assignment[] => {
   const a: Assignment[] = [
@@ -74,7 +81,7 @@ export const benchWorld = (n: number): World => world({ fleet: devices(n), assig
 export const benchReality = (w: World): Reality => {
   const resolutionFor = resolver(w);
   const desired = new Map<DeviceId, Map<DeploymentName, DesiredEntry>>();
-  const fleet = O.isSome(w.fleet) ? w.fleet.value : [];
+  const fleet = O.isSome(w.fleet) ? w.fleet.value.devices : [];
   const stale = "sha256:" + "0".repeat(64);
   let total = 0;
   let i = 0;

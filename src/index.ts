@@ -96,7 +96,7 @@ export {
 
 // worlds
 export { assign, selector, InvalidAssignmentError, type Assignment, type AssignOptions } from "./world/Assignment.ts";
-export { world, emptyWorld, WorldMonoid, EqWorld, worldHash, type World } from "./world/World.ts";
+export { world, emptyWorld, WorldMonoid, EqWorld, worldHash, declarations, declarationsOf, type World, type Redeclaration } from "./world/World.ts";
 
 // diff
 export {
@@ -113,7 +113,10 @@ export {
 } from "./diff/Reality.ts";
 export {
   matchAction,
+  matchConflict,
   compareActions,
+  OrdAction,
+  OrdConflict,
   isEmptyPlan,
   type Action,
   type ActionTag,
@@ -124,7 +127,10 @@ export {
   type AssignedBy,
   type Skipped,
 } from "./diff/Plan.ts";
-export { diff, resolver, DEFAULT_OFFLINE_AFTER_MS, type DiffOptions } from "./diff/Diff.ts";
+export { diff, resolver, planDevice, removedDevices, presenceAt, DEFAULT_OFFLINE_AFTER_MS, type DiffOptions, type DeviceStep } from "./diff/Diff.ts";
+export { targets, skippedOf, type Targets, type LeftAlone } from "./diff/Targets.ts";
+export { clashes, type Clash, type HostPortClash, type MountClash, type PortBinding } from "./diff/Clash.ts";
+export { explainDevice, type DeviceExplanation, type NameRow, type Fate, type UnknownDevice } from "./diff/DeviceExplanation.ts";
 export { applyPlan, stalePreconditions, type StaleEntry } from "./diff/Apply.ts";
 export { resolve, type Resolution, type Shadowed } from "./diff/Resolve.ts";
 export {

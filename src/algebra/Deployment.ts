@@ -11,7 +11,12 @@
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { DeploymentName, isDnsLabel, parseDeploymentName, formatInvalidName } from "./Name.ts";
+import * as B from "fp-ts/lib/boolean.js";
+import { concatAll } from "fp-ts/lib/Monoid.js";
+import * as N from "fp-ts/lib/number.js";
+import * as Ord from "fp-ts/lib/Ord.js";
+import * as S from "fp-ts/lib/string.js";
+import { DeploymentName, OrdDeploymentName, isDnsLabel, parseDeploymentName, formatInvalidName } from "./Name.ts";
 import { contentHash } from "./Canonical.ts";
 import { formatValidationErrors } from "./DecodeError.ts";
 
@@ -100,21 +105,38 @@ export type ServiceInput = t.TypeOf<typeof ServiceInput>;
 
 const PodmanV0Input = t.type({ _tag: t.literal("PodmanV0"), services: t.array(ServiceInput) });
 
-const byKey =
-  <A>(key: (a: A) => string) =>
-  (x: A, y: A): number => {
-    const a = key(x);
-    const b = key(y);
-    return a < b ? -1 : a > b ? 1 : 0;
-  };
+// -------------------------------------------------------------------------------------
+// instances (the canonical orders of a normalised spec)
+// -------------------------------------------------------------------------------------
+
+const OrdEnvEntry: Ord.Ord<readonly [string, string]> = Ord.contramap(([k]: readonly [string, string]) => k)(S.Ord);
+
+/** By container path, then source and mode, so that even two mounts at one path (a clash) order canonically. */
+export const OrdVolumeMount: Ord.Ord<VolumeMount> = concatAll(Ord.getMonoid<VolumeMount>())([
+  Ord.contramap((v: VolumeMount) => v.target)(S.Ord),
+  Ord.contramap((v: VolumeMount) => v.source)(S.Ord),
+  Ord.contramap((v: VolumeMount) => v.readOnly)(B.Ord),
+]);
+
+/** By protocol and container port, then host port and address. */
+export const OrdPortMapping: Ord.Ord<PortMapping> = concatAll(Ord.getMonoid<PortMapping>())([
+  Ord.contramap((p: PortMapping) => p.protocol)(S.Ord),
+  Ord.contramap((p: PortMapping) => p.container)(N.Ord),
+  Ord.contramap((p: PortMapping) => p.host ?? p.container)(N.Ord),
+  Ord.contramap((p: PortMapping) => p.hostIp ?? "")(S.Ord),
+]);
+
+export const OrdServiceByName: Ord.Ord<Service> = Ord.contramap((s: Service) => s.name)(S.Ord);
+
+export const OrdDeploymentByName: Ord.Ord<Deployment> = Ord.contramap((d: Deployment) => d.name)(OrdDeploymentName);
 
 const normaliseService = (s: ServiceInput): Service =>
   Object.freeze({
     name: s.name,
     image: s.image,
-    env: Object.freeze(Object.fromEntries(Object.entries(s.env ?? {}).sort(byKey(([k]) => k)))),
+    env: Object.freeze(Object.fromEntries(Object.entries(s.env ?? {}).sort(OrdEnvEntry.compare))),
     volumes: Object.freeze(
-      (s.volumes ?? []).map((v) => Object.freeze({ source: v.source, target: v.target, readOnly: v.readOnly ?? false })).sort(byKey((v) => v.target)),
+      (s.volumes ?? []).map((v) => Object.freeze({ source: v.source, target: v.target, readOnly: v.readOnly ?? false })).sort(OrdVolumeMount.compare),
     ),
     ports: Object.freeze(
       (s.ports ?? [])
@@ -126,7 +148,7 @@ const normaliseService = (s: ServiceInput): Service =>
             protocol: p.protocol ?? "tcp",
           }),
         )
-        .sort(byKey((p) => `${p.protocol}/${String(p.container).padStart(5, "0")}`)),
+        .sort(OrdPortMapping.compare),
     ),
     restart: s.restart ?? "no",
     ...(s.command !== undefined ? { command: Object.freeze([...s.command]) } : {}),
@@ -145,7 +167,7 @@ export const ScoreCodec = new t.Type<Score, unknown, unknown>(
         if (dup !== undefined) return t.failure(u, c, `service name ${JSON.stringify(dup)} is used twice`);
         if (p.services.length === 0) return t.failure(u, c, "a PodmanV0 score needs at least one service");
         return t.success<Score>(
-          Object.freeze({ _tag: "PodmanV0", services: Object.freeze(p.services.map(normaliseService).sort(byKey((s) => s.name))) }),
+          Object.freeze({ _tag: "PodmanV0", services: Object.freeze(p.services.map(normaliseService).sort(OrdServiceByName.compare)) }),
         );
       }),
     ),

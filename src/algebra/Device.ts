@@ -6,6 +6,8 @@
  * devices with one id but different labels are different values, which is how
  * the World detects a device declared twice in two ways.
  */
+import * as S from "fp-ts/lib/string.js";
+import { concatAll } from "fp-ts/lib/Monoid.js";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
@@ -160,10 +162,7 @@ export const EqDevice: Eq<Device> = {
 export const OrdDeviceById: Ord.Ord<Device> = Ord.contramap((d: Device) => d.id)(OrdDeviceId);
 
 /** By id, then by canonical content, so that even conflicting duplicates order deterministically. */
-export const OrdDevice: Ord.Ord<Device> = Ord.fromCompare((a, b) => {
-  const byId = OrdDeviceId.compare(a.id, b.id);
-  if (byId !== 0) return byId;
-  const ca = canonicalJson(DeviceCodec.encode(a));
-  const cb = canonicalJson(DeviceCodec.encode(b));
-  return ca < cb ? -1 : ca > cb ? 1 : 0;
-});
+export const OrdDevice: Ord.Ord<Device> = concatAll(Ord.getMonoid<Device>())([
+  OrdDeviceById,
+  Ord.contramap((d: Device) => canonicalJson(DeviceCodec.encode(d)))(S.Ord),
+]);

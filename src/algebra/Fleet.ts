@@ -14,6 +14,7 @@
  *   `filter(!p) = difference(fleet, filter(p))`.
  * - `partition(p)` gives `[filter(!p), filter(p)]`, disjoint, whose union is the fleet.
  */
+import * as S from "fp-ts/lib/string.js";
 import type { Eq } from "fp-ts/lib/Eq.js";
 import type { Predicate } from "fp-ts/lib/Predicate.js";
 import * as O from "fp-ts/lib/Option.js";
@@ -135,7 +136,7 @@ export const groupByLabel =
       if (g === undefined) groups.set(v, [d]);
       else g.push(d);
     }
-    return new Map([...groups.keys()].sort().map((v) => [v, fromSorted(groups.get(v) as Device[])]));
+    return new Map([...groups.keys()].sort(S.Ord.compare).map((v) => [v, fromSorted(groups.get(v) as Device[])]));
   };
 
 // -------------------------------------------------------------------------------------

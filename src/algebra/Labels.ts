@@ -6,6 +6,7 @@
  *   prefix is a DNS-1123 subdomain of at most 253 chars.
  * - value: empty, or 1-63 chars of the same form as a name.
  */
+import * as S from "fp-ts/lib/string.js";
 import * as t from "io-ts";
 
 export type Labels = Readonly<Record<string, string>>;
@@ -65,7 +66,7 @@ export const LabelsCodec = new t.Type<Labels, Record<string, string>, unknown>(
 
 /** A frozen copy with keys in code-unit order, so printing and hashing are stable. */
 export const sortedLabels = (labels: Readonly<Record<string, string>>): Labels => {
-  const keys = Object.keys(labels).sort();
+  const keys = Object.keys(labels).sort(S.Ord.compare);
   const out: Record<string, string> = Object.create(null);
   for (const k of keys) out[k] = labels[k] as string;
   return Object.freeze(out);

@@ -12,7 +12,7 @@
  */
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { ActionOutcome, ReadProblem } from "../interpreters/Interpreter.ts";
-import type { Action, Conflict, Plan, Skipped, Summary } from "../diff/Plan.ts";
+import { matchConflict, type Action, type Conflict, type Plan, type Skipped, type Summary } from "../diff/Plan.ts";
 import type { DeploymentStatusSummary, DeviceStatus, FleetStatus } from "../diff/Status.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
 import * as O from "fp-ts/lib/Option.js";
@@ -50,10 +50,12 @@ export const worldWarning = (w: WorldWarning): string =>
     message: formatWorldWarning(w),
   });
 
-export const conflict = (c: Conflict): string =>
-  c._tag === "DeploymentConflict"
-    ? line({ type: "conflict", kind: "deployment", device: c.device, deployment: c.deployment, priority: c.priority, candidates: c.candidates })
-    : line({ type: "conflict", kind: "device", device: c.device, declarations: c.declarations.map((d) => DeviceCodec.encode(d)) });
+export const conflict: (c: Conflict) => string = matchConflict({
+  DeploymentConflict: (c) => line({ type: "conflict", kind: "deployment", device: c.device, deployment: c.deployment, priority: c.priority, candidates: c.candidates }),
+  DeviceConflict: (c) => line({ type: "conflict", kind: "device", device: c.device, declarations: c.declarations.map((d) => DeviceCodec.encode(d)) }),
+  HostPortConflict: (c) => line({ type: "conflict", kind: "host-port", device: c.device, protocol: c.protocol, hostPort: c.hostPort, bindings: c.bindings }),
+  MountConflict: (c) => line({ type: "conflict", kind: "mount", device: c.device, deployment: c.deployment, service: c.service, target: c.target, sources: c.sources }),
+});
 
 export const skipped = (s: Skipped): string => line({ type: "skipped", device: s.device, reason: s.reason });
 
@@ -130,6 +132,7 @@ export const deviceStatus = (d: DeviceStatus): string =>
     device: d.device,
     presence: d.presence,
     ...(d.lastHeartbeat !== undefined ? { lastHeartbeat: d.lastHeartbeat.toISOString() } : {}),
+    ...(d.leftAlone !== undefined ? { leftAlone: d.leftAlone } : {}),
     deployments: d.deployments.map((x) => ({
       deployment: x.deployment,
       state: x.state,

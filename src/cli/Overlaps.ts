@@ -9,7 +9,10 @@
  * Pure; each pair appears once (names in order), with the devices in id
  * order; the list is ordered by deployment, then the pair's names.
  */
-import type { Device } from "../algebra/Device.ts";
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
+import { concatAll } from "fp-ts/lib/Monoid.js";
+import { OrdDeviceById, type Device } from "../algebra/Device.ts";
 import { specHash } from "../algebra/Deployment.ts";
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import { compile } from "../selectors/Selector.ts";
@@ -26,13 +29,18 @@ export interface Overlap {
   readonly devices: ReadonlyArray<DeviceId>;
 }
 
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+/** By deployment, then the two assignments' names. */
+export const OrdOverlap: Ord.Ord<Overlap> = concatAll(Ord.getMonoid<Overlap>())([
+  Ord.contramap((o: Overlap) => o.deployment)(S.Ord),
+  Ord.contramap((o: Overlap) => o.first.name)(S.Ord),
+  Ord.contramap((o: Overlap) => o.second.name)(S.Ord),
+]);
 
 export const overlaps = (assignments: ReadonlyArray<Assignment>, devices: ReadonlyArray<Device>): ReadonlyArray<Overlap> => {
   const predicates = assignments.map((a) => compile(a.selector));
   const found = new Map<string, { deployment: DeploymentName; a: Assignment; b: Assignment; hashA: string; hashB: string; devices: DeviceId[] }>();
   const seen = new Set<DeviceId>();
-  for (const d of [...devices].sort((x, y) => cmp(x.id, y.id))) {
+  for (const d of [...devices].sort(OrdDeviceById.compare)) {
     if (seen.has(d.id)) continue;
     seen.add(d.id);
     const offers = new Map<DeploymentName, Array<{ a: Assignment; hash: string }>>();
@@ -49,7 +57,7 @@ export const overlaps = (assignments: ReadonlyArray<Assignment>, devices: Readon
         for (let j = i + 1; j < list.length; j++) {
           const [x, y] = [list[i], list[j]] as [{ a: Assignment; hash: string }, { a: Assignment; hash: string }];
           // Winner first for overrides; otherwise by name, so the pair has one key.
-          const [p, q] = x.a.priority !== y.a.priority ? (x.a.priority > y.a.priority ? [x, y] : [y, x]) : cmp(x.a.name, y.a.name) <= 0 ? [x, y] : [y, x];
+          const [p, q] = x.a.priority !== y.a.priority ? (x.a.priority > y.a.priority ? [x, y] : [y, x]) : S.Ord.compare(x.a.name, y.a.name) <= 0 ? [x, y] : [y, x];
           const key = `${name}\u0000${p.a.id}\u0000${q.a.id}`;
           const f = found.get(key);
           if (f === undefined) found.set(key, { deployment: name, a: p.a, b: q.a, hashA: p.hash, hashB: q.hash, devices: [d.id] });
@@ -66,5 +74,5 @@ export const overlaps = (assignments: ReadonlyArray<Assignment>, devices: Readon
         devices: f.devices,
       }),
     )
-    .sort((x, y) => cmp(x.deployment, y.deployment) || cmp(x.first.name, y.first.name) || cmp(x.second.name, y.second.name));
+    .sort(OrdOverlap.compare);
 };

@@ -6,9 +6,11 @@
  *
  * Pure: lines in, lines out; the order is the plan's canonical order.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import { shortHash } from "../algebra/Deployment.ts";
 import type { Device } from "../algebra/Device.ts";
-import type { Action, AssignedBy, Conflict, Plan, Presence } from "../diff/Plan.ts";
+import { matchConflict, type Action, type AssignedBy, type Conflict, type Plan, type Presence } from "../diff/Plan.ts";
 import type { ActionOutcome } from "../interpreters/Interpreter.ts";
 import type { ApplyCounts } from "../program/Apply.ts";
 import type { Paint } from "./Terminal.ts";
@@ -37,18 +39,24 @@ const deviceText = (d: Device): string => {
   return `labels {${labels}} arch ${d.arch}`;
 };
 
+/** One conflict as one line of text (no colour). */
+export const conflictText: (c: Conflict) => string = matchConflict({
+  DeploymentConflict: (c) =>
+    `${c.device} ${c.deployment}: different specs at priority ${c.priority} from ${c.candidates
+      .map((x) => `${x.assignment} (${shortHash(x.specHash)})`)
+      .join(", ")}; give one a higher priority or make them agree`,
+  DeviceConflict: (c) => `${c.device}: declared ${c.declarations.length} times, differently: ${c.declarations.map(deviceText).join(" vs ")}`,
+  HostPortConflict: (c) =>
+    `${c.device}: host port ${c.hostPort}/${c.protocol} is bound ${c.bindings.length} times, by ${c.bindings
+      .map((b) => `${b.deployment}/${b.service}${b.hostIp !== undefined ? ` on ${b.hostIp}` : ""}`)
+      .join(", ")}; the device is left as it is`,
+  MountConflict: (c) => `${c.device} ${c.deployment}: service ${c.service} mounts ${c.sources.join(", ")} all at ${c.target}; the device is left as it is`,
+});
+
 export const conflictLines = (conflicts: ReadonlyArray<Conflict>, p: Paint): ReadonlyArray<string> => {
   if (conflicts.length === 0) return [];
   const out = [p.red(p.bold(`Conflicts (${conflicts.length}): apply is refused until they are resolved`))];
-  for (const c of conflicts) {
-    if (c._tag === "DeploymentConflict")
-      out.push(
-        `  ${p.red("!")} ${c.device} ${c.deployment}: different specs at priority ${c.priority} from ${c.candidates
-          .map((x) => `${x.assignment} (${shortHash(x.specHash)})`)
-          .join(", ")}; give one a higher priority or make them agree`,
-      );
-    else out.push(`  ${p.red("!")} ${c.device}: declared ${c.declarations.length} times, differently: ${c.declarations.map(deviceText).join(" vs ")}`);
-  }
+  for (const c of conflicts) out.push(`  ${p.red("!")} ${conflictText(c)}`);
   out.push("");
   return out;
 };
@@ -61,7 +69,7 @@ const groups = <K extends string>(actions: ReadonlyArray<Action>, key: (a: Actio
     if (list === undefined) m.set(k, [a]);
     else list.push(a);
   }
-  return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...m.entries()].sort(Ord.contramap(([k]: readonly [string, unknown]) => k)(S.Ord).compare);
 };
 
 export const actionLines = (plan: Plan, groupBy: GroupBy, p: Paint): ReadonlyArray<string> => {

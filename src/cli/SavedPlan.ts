@@ -19,14 +19,14 @@ import * as t from "io-ts";
 import * as O from "fp-ts/lib/Option.js";
 import { DateFromISOString } from "../algebra/Time.ts";
 import * as E from "fp-ts/lib/Either.js";
-import { DeviceCodec } from "../algebra/Device.ts";
+import { DeviceCodec, type Device } from "../algebra/Device.ts";
 import { DeploymentCodec, shortHash, specHash } from "../algebra/Deployment.ts";
 import { errorMessage } from "../algebra/ErrorMessage.ts";
 import { formatProblem, formatValidationErrors } from "../algebra/DecodeError.ts";
 import { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import { compareActions, summarise, type Action, type Skipped } from "../diff/Plan.ts";
 import type { BindingRefusal, SavedPlan } from "../program/Binding.ts";
-import type { World } from "../world/World.ts";
+import { declarations, type World } from "../world/World.ts";
 import { decodeWorld } from "./WorldCodec.ts";
 
 export type { SavedPlan };
@@ -38,7 +38,10 @@ export const PLAN_VERSION = 2;
 /** A World as plain JSON that `decodeWorld` rebuilds (devices and deployments through their codecs). */
 const worldJson = (w: World): unknown => ({
   _tag: "World",
-  fleet: O.isSome(w.fleet) ? { _tag: "Some", value: w.fleet.value.map((d) => DeviceCodec.encode(d)) } : { _tag: "None" },
+  fleet: O.match(
+    () => ({ _tag: "None" }),
+    (ds: ReadonlyArray<Device>) => ({ _tag: "Some", value: ds.map((d) => DeviceCodec.encode(d)) }),
+  )(declarations(w)),
   assignments: w.assignments.map((a) => ({
     _tag: "Assignment",
     selector: a.selector,

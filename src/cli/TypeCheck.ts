@@ -18,6 +18,7 @@
  * - TypeScript is a development dependency: when it is not installed the
  *   result is `Unavailable` and the caller decides.
  */
+import * as S from "fp-ts/lib/string.js";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -95,7 +96,7 @@ export const typeCheck = async (
     return { _tag: "Unavailable", reason: "the typescript package is not installed" };
   }
   const cwd = options.cwd ?? process.cwd();
-  const roots = files.map((f) => resolve(cwd, f)).sort();
+  const roots = files.map((f) => resolve(cwd, f)).sort(S.Ord.compare);
   let configText = JSON.stringify(FLEET_FILE_OPTIONS);
   if (options.tsconfig !== undefined)
     try {

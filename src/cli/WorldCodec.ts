@@ -144,13 +144,23 @@ const FleetOptionCodec = new t.Type<ReadonlyArray<t.TypeOf<typeof DeviceCodec>> 
   (u, c) => {
     const tag = typeof u === "object" && u !== null ? (u as { _tag?: unknown })._tag : undefined;
     if (tag === "None") return t.success(undefined);
-    if (tag === "Some") return E.map((v: { value: ReadonlyArray<t.TypeOf<typeof DeviceCodec>> }) => v.value)(t.type({ value: Fleet }).validate(u, c));
+    // A World holds a Fleet (`{ _tag: "Fleet", devices }`); older copies of the library held the array itself.
+    if (tag === "Some")
+      return E.map((v: { value: ReadonlyArray<t.TypeOf<typeof DeviceCodec>> | { devices: ReadonlyArray<t.TypeOf<typeof DeviceCodec>> } }) => ("devices" in v.value ? v.value.devices : v.value))(
+        t.type({ value: t.union([Fleet, t.type({ _tag: t.literal("Fleet"), devices: Fleet })]) }).validate(u, c),
+      );
     return t.failure(u, c, `expected an fp-ts Option of devices ({ _tag: "None" } or { _tag: "Some", value: [...] }), got ${describe(u)}`);
   },
   (f) => f,
 );
 
-const WorldShape = t.type({ _tag: t.literal("World"), fleet: FleetOptionCodec, assignments: t.array(AssignmentCodec) });
+/** The declarations of ids declared twice differently (absent in older copies of the library). */
+const RedeclaredCodec = t.array(t.type({ declarations: Fleet }));
+
+const WorldShape = t.intersection([
+  t.type({ _tag: t.literal("World"), fleet: FleetOptionCodec, assignments: t.array(AssignmentCodec) }),
+  t.partial({ redeclared: RedeclaredCodec }),
+]);
 
 /** Whether a value claims to be a World (before checking that it really is one). */
 export const looksLikeWorld = (u: unknown): boolean => typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "World";
@@ -163,6 +173,6 @@ export const decodeWorld = (u: unknown): E.Either<ReadonlyArray<DecodeProblem>, 
   if (notData !== undefined) return E.left([notData]);
   const r = WorldShape.decode(u);
   if (E.isLeft(r)) return E.left(decodeProblems(r.left));
-  const { fleet, assignments } = r.right;
-  return E.right(world({ ...(fleet !== undefined ? { fleet } : {}), assignments }));
+  const { fleet, assignments, redeclared } = r.right;
+  return E.right(world({ ...(fleet !== undefined ? { fleet: [...fleet, ...(redeclared ?? []).flatMap((r) => r.declarations)] } : {}), assignments }));
 };

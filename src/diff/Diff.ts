@@ -3,6 +3,16 @@
  * world, pure and closed-form (no clock, environment or randomness inside;
  * `now` is only used to say which targets are offline).
  *
+ * It is two steps: `planDevice` for each device of the fleet that is not left
+ * alone (`targets`), then `removedDevices` for the entries of devices no
+ * longer in the fleet. `planDevice` is the unit an incremental planner
+ * re-runs when one device or its entries change.
+ *
+ * A device whose deployments clash (one host port bound twice, two volumes
+ * at one path of a service; `Clash.ts`) is left exactly as it is, like a
+ * device declared twice: the clash is reported as a conflict, the device is
+ * skipped, and nothing it runs is touched until the World is fixed.
+ *
  * Laws (test/laws/diff.test.ts), with `applyPlan` the reference semantics:
  * - convergence: `diff(W, applyPlan(R, diff(W, R)))` has no actions;
  * - idempotence: applying a plan twice equals applying it once;
@@ -13,18 +23,21 @@
  * - locality: diffing the shards of a partitioned fleet and concatenating
  *   gives the same plan;
  * - determinism: equal inputs give equal plans, in the same order;
+ * - the fast diff equals the naive model (test/laws/model.ts);
+ * - no plan gives a device two bindings of one host port;
  * - dirty edges: damaged or conflicted devices get no action; failed reports
  *   and heartbeats never change the actions; a partially applied plan
  *   re-plans to exactly its remainder.
  */
-import * as O from "fp-ts/lib/Option.js";
-import { OrdDeviceById, type Device } from "../algebra/Device.ts";
-import type { DeviceId } from "../algebra/Name.ts";
+import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import type { World } from "../world/World.ts";
-import { compile } from "../selectors/Selector.ts";
-import type { Reality } from "./Reality.ts";
-import { compareActions, summarise, type Action, type Conflict, type Plan, type Presence, type Skipped } from "./Plan.ts";
-import { resolve, type Resolution } from "./Resolve.ts";
+import { clashes, type Clash } from "./Clash.ts";
+import { OrdAction, OrdConflict, OrdSkipped, summarise, type Action, type Conflict, type Plan, type Presence, type Skipped } from "./Plan.ts";
+import type { DesiredEntry, Reality } from "./Reality.ts";
+import { resolver, type Resolution } from "./Resolve.ts";
+import { skippedOf, targets, type Targets } from "./Targets.ts";
+
+export { resolver } from "./Resolve.ts";
 
 export interface DiffOptions {
   /** The time against which heartbeats are judged. */
@@ -35,86 +48,6 @@ export interface DiffOptions {
 
 export const DEFAULT_OFFLINE_AFTER_MS = 90_000;
 
-
-const compareConflicts = (a: Conflict, b: Conflict): number => {
-  if (a.device !== b.device) return a.device < b.device ? -1 : 1;
-  if (a._tag !== b._tag) return a._tag === "DeviceConflict" ? -1 : 1;
-  const da = a._tag === "DeploymentConflict" ? a.deployment : "";
-  const db = b._tag === "DeploymentConflict" ? b.deployment : "";
-  return da < db ? -1 : da > db ? 1 : 0;
-};
-
-/** Merges two action lists that are each in canonical order. */
-const mergeSorted = (xs: Action[], ys: Action[]): Action[] => {
-  if (ys.length === 0) return xs;
-  if (xs.length === 0) return ys;
-  const out: Action[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < xs.length && j < ys.length) out.push(compareActions(xs[i] as Action, ys[j] as Action) <= 0 ? (xs[i++] as Action) : (ys[j++] as Action));
-  while (i < xs.length) out.push(xs[i++] as Action);
-  while (j < ys.length) out.push(ys[j++] as Action);
-  return out;
-};
-
-/** The fleet to evaluate, with conflicting declarations reported and their devices frozen. */
-export const fleetOf = (
-  world: World,
-  reality: Reality,
-  conflicts: Conflict[],
-  frozen: Map<DeviceId, string>,
-): { readonly devices: ReadonlyArray<Device>; readonly has: (id: DeviceId) => boolean } => {
-  if (O.isNone(world.fleet)) {
-    const devices = [...reality.devices.values()].map((r) => r.device).sort(OrdDeviceById.compare);
-    return { devices, has: (id) => reality.devices.has(id) };
-  }
-  // Declarations are sorted by id and unique by value: a run of one id is a conflict.
-  const decl = world.fleet.value;
-  const devices: Device[] = [];
-  for (let i = 0; i < decl.length; ) {
-    const first = decl[i] as Device;
-    let j = i + 1;
-    while (j < decl.length && (decl[j] as Device).id === first.id) j++;
-    if (j - i > 1) {
-      conflicts.push({ _tag: "DeviceConflict", device: first.id, declarations: decl.slice(i, j) });
-      if (!frozen.has(first.id)) frozen.set(first.id, "declared more than once, differently");
-    }
-    devices.push(first);
-    i = j;
-  }
-  // Only the orphan scan needs membership, and usually it is skipped: build the set on first use.
-  let ids: Set<DeviceId> | undefined;
-  return { devices, has: (id) => (ids ??= new Set(devices.map((d) => d.id))).has(id) };
-};
-
-/**
- * Per-device resolution for a World, cached by match signature (which
- * assignments match): devices matching the same assignments share one result.
- */
-export const resolver = (world: World): ((d: Device) => Resolution) => {
-  const assignments = world.assignments;
-  const predicates = assignments.map((a) => compile(a.selector));
-  const n = predicates.length;
-  const cache = new Map<number | string, Resolution>();
-  return (d) => {
-    let key: number | string;
-    if (n <= 30) {
-      let mask = 0;
-      for (let i = 0; i < n; i++) if ((predicates[i] as (d: Device) => boolean)(d)) mask |= 1 << i;
-      key = mask;
-    } else {
-      key = predicates.map((p) => (p(d) ? "1" : "0")).join("");
-    }
-    let res = cache.get(key);
-    if (res === undefined) {
-      const k = key;
-      res = resolve(assignments.filter((_, i) => (typeof k === "number" ? (k & (1 << i)) !== 0 : k[i] === "1")));
-      cache.set(key, res);
-    }
-    return res;
-  };
-};
-
 /** Whether a device can act now, judged from its last heartbeat. */
 export const presence = (reality: Reality, id: DeviceId, nowMs: number, offlineAfterMs: number): Presence => {
   const r = reality.devices.get(id);
@@ -122,109 +55,191 @@ export const presence = (reality: Reality, id: DeviceId, nowMs: number, offlineA
   return r.lastHeartbeat !== undefined && nowMs - r.lastHeartbeat.getTime() <= offlineAfterMs ? "online" : "offline";
 };
 
+/** `presence` at the options' `now`. */
+export const presenceAt =
+  (reality: Reality, options: DiffOptions) =>
+  (id: DeviceId): Presence =>
+    presence(reality, id, options.now.getTime(), options.offlineAfterMs ?? DEFAULT_OFFLINE_AFTER_MS);
+
+// -------------------------------------------------------------------------------------
+// one device
+// -------------------------------------------------------------------------------------
+
+export type DeviceStep =
+  | {
+      /** The actions that make the device's published entries its resolution, in `OrdAction` order. */
+      readonly _tag: "Planned";
+      readonly actions: ReadonlyArray<Action>;
+      /** Deployment conflicts: their names get no action, their published entries stay. */
+      readonly conflicts: ReadonlyArray<Conflict>;
+      /** Published entries already as desired. */
+      readonly unchanged: number;
+    }
+  | {
+      /** The device's deployments clash: no action, the device is left exactly as it is. */
+      readonly _tag: "Clashing";
+      readonly conflicts: ReadonlyArray<Conflict>;
+      readonly reason: string;
+    };
+
+const NO_ACTIONS: ReadonlyArray<Action> = Object.freeze([]);
+const NO_CONFLICTS: ReadonlyArray<Conflict> = Object.freeze([]);
+
+/**
+ * What the device would run after the plan: its resolved deployments, plus
+ * the published specs of names in conflict (those entries stay). Clashes
+ * among the resolved ones are computed once per resolution.
+ */
+const clashesOf = (res: Resolution, published: ReadonlyMap<DeploymentName, DesiredEntry> | undefined): ReadonlyArray<Clash> => {
+  if (res.conflicted.size === 0 || published === undefined) return res.clashes;
+  const kept = [...res.conflicted].flatMap((name) => published.get(name)?.spec ?? []);
+  return kept.length === 0 ? res.clashes : clashes([...res.entries.map((e) => e.deployment), ...kept]);
+};
+
+const clashConflict = (device: DeviceId, c: Clash): Conflict =>
+  c._tag === "HostPort"
+    ? { _tag: "HostPortConflict", device, protocol: c.protocol, hostPort: c.hostPort, bindings: c.bindings }
+    : { _tag: "MountConflict", device, deployment: c.deployment, service: c.service, target: c.target, sources: c.sources };
+
+const clashText = (c: Clash): string =>
+  c._tag === "HostPort" ? `host port ${c.hostPort}/${c.protocol} bound ${c.bindings.length} times` : `${c.deployment}/${c.service} mounts ${c.sources.length} volumes at ${c.target}`;
+
+/**
+ * One device: its resolution against its published entries. Missing →
+ * Create, another hash → Update, published but not resolved (and not in
+ * conflict) → Delete. `presenceOf` is only called when there is an action.
+ */
+export const planDevice = (
+  device: DeviceId,
+  res: Resolution,
+  published: ReadonlyMap<DeploymentName, DesiredEntry> | undefined,
+  presenceOf: (id: DeviceId) => Presence,
+): DeviceStep => {
+  const deploymentConflicts =
+    res.conflicts.length === 0 ? NO_CONFLICTS : res.conflicts.map((c): Conflict => ({ _tag: "DeploymentConflict", device, ...c }));
+  const clashing = clashesOf(res, published);
+  if (clashing.length > 0)
+    return {
+      _tag: "Clashing",
+      conflicts: [...deploymentConflicts, ...clashing.map((c) => clashConflict(device, c))],
+      reason: `deployments clash: ${clashing.map(clashText).join("; ")}`,
+    };
+
+  let actions: Action[] | undefined;
+  let presence: Presence | undefined;
+  // Walk the device's own (cold) published entries once, looking names up in the
+  // resolution, which many devices share and so is hot.
+  let unchanged = 0;
+  let matched = 0;
+  if (published !== undefined)
+    for (const p of published.values()) {
+      const e = res.byName.get(p.deployment);
+      if (e === undefined) {
+        if (res.conflicted.has(p.deployment)) continue;
+        (actions ??= []).push({
+          _tag: "Delete",
+          device,
+          deployment: p.deployment,
+          previous: { specHash: p.specHash, fingerprint: p.fingerprint },
+          reason: { _tag: "Unassigned" },
+          presence: (presence ??= presenceOf(device)),
+        });
+      } else if (p.specHash === e.specHash) {
+        matched++;
+        unchanged++;
+      } else {
+        matched++;
+        (actions ??= []).push({
+          _tag: "Update",
+          device,
+          deployment: e.name,
+          spec: e.deployment,
+          specHash: e.specHash,
+          previous: { specHash: p.specHash, fingerprint: p.fingerprint },
+          reason: e.by,
+          presence: (presence ??= presenceOf(device)),
+        });
+      }
+    }
+  if (matched < res.entries.length)
+    for (const e of res.entries)
+      if (published?.has(e.name) !== true)
+        (actions ??= []).push({
+          _tag: "Create",
+          device,
+          deployment: e.name,
+          spec: e.deployment,
+          specHash: e.specHash,
+          reason: e.by,
+          presence: (presence ??= presenceOf(device)),
+        });
+  // Published entries come in their map's order: put the device's actions in canonical order.
+  if (actions !== undefined && actions.length > 1) actions.sort(OrdAction.compare);
+  return { _tag: "Planned", actions: actions ?? NO_ACTIONS, conflicts: deploymentConflicts, unchanged };
+};
+
+// -------------------------------------------------------------------------------------
+// devices no longer in the fleet
+// -------------------------------------------------------------------------------------
+
+/** Deletes for the published entries of devices outside the fleet (damaged ones excepted), in `OrdAction` order. */
+export const removedDevices = (t: Targets, reality: Reality, presenceOf: (id: DeviceId) => Presence): ReadonlyArray<Action> => {
+  const removed: Action[] = [];
+  for (const [device, entries] of reality.desired) {
+    if (t.fleet.byId.has(device) || t.leftAlone.has(device)) continue;
+    const presence = presenceOf(device);
+    for (const [deployment, p] of entries)
+      removed.push({ _tag: "Delete", device, deployment, previous: { specHash: p.specHash, fingerprint: p.fingerprint }, reason: { _tag: "DeviceRemoved" }, presence });
+  }
+  return removed.sort(OrdAction.compare);
+};
+
+/** Merges two action lists that are each in canonical order. */
+const mergeSorted = (xs: ReadonlyArray<Action>, ys: ReadonlyArray<Action>): ReadonlyArray<Action> => {
+  if (ys.length === 0) return xs;
+  if (xs.length === 0) return ys;
+  const out: Action[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < xs.length && j < ys.length) out.push(OrdAction.compare(xs[i] as Action, ys[j] as Action) <= 0 ? (xs[i++] as Action) : (ys[j++] as Action));
+  while (i < xs.length) out.push(xs[i++] as Action);
+  while (j < ys.length) out.push(ys[j++] as Action);
+  return out;
+};
+
+// -------------------------------------------------------------------------------------
+// the fleet
+// -------------------------------------------------------------------------------------
+
 export const diff = (world: World, reality: Reality, options: DiffOptions): Plan => {
-  const nowMs = options.now.getTime();
-  const offlineAfter = options.offlineAfterMs ?? DEFAULT_OFFLINE_AFTER_MS;
-  const presenceOf = (id: DeviceId): Presence => presence(reality, id, nowMs, offlineAfter);
-
-  const conflicts: Conflict[] = [];
-  // A device we cannot read completely, or whose declaration is ambiguous, is left exactly as it is.
-  const frozen = new Map<DeviceId, string>([...reality.damaged].map(([id, why]) => [id, `unreadable record: ${why}`]));
-  const fleet = fleetOf(world, reality, conflicts, frozen);
-
+  const presenceOf = presenceAt(reality, options);
+  const t = targets(world, reality);
   const resolutionFor = resolver(world);
 
-  let actions: Action[] = [];
+  const actions: Action[] = [];
+  const conflicts: Conflict[] = [...t.conflicts];
+  const skipped: Skipped[] = [...skippedOf(t)];
   let unchanged = 0;
-  let evaluated = 0;
-  const anyFrozen = frozen.size > 0;
-  let publishedSeen = 0;
-  for (const d of fleet.devices) {
-    if (anyFrozen && frozen.has(d.id)) continue;
-    evaluated++;
-    const res = resolutionFor(d);
-    for (const c of res.conflicts) conflicts.push({ _tag: "DeploymentConflict", device: d.id, ...c });
+  let withEntries = 0;
+  for (const d of t.devices) {
     const published = reality.desired.get(d.id);
-    if (published !== undefined) publishedSeen++;
-    const start = actions.length;
-    let presence: Presence | undefined;
-    // Walk what is published (one pass over the device's own, cold, entries) and
-    // look each name up in the resolution, shared by many devices and so hot.
-    let matched = 0;
-    let fromPublished = 0;
-    if (published !== undefined)
-      for (const p of published.values()) {
-        const e = res.byName.get(p.deployment);
-        if (e === undefined) {
-          if (res.conflicted.has(p.deployment)) continue;
-          presence ??= presenceOf(d.id);
-          actions.push({
-            _tag: "Delete",
-            device: d.id,
-            deployment: p.deployment,
-            previous: { specHash: p.specHash, fingerprint: p.fingerprint },
-            reason: { _tag: "Unassigned" },
-            presence,
-          });
-          fromPublished++;
-          continue;
-        }
-        matched++;
-        if (p.specHash === e.specHash) unchanged++;
-        else {
-          presence ??= presenceOf(d.id);
-          actions.push({
-            _tag: "Update",
-            device: d.id,
-            deployment: e.name,
-            spec: e.deployment,
-            specHash: e.specHash,
-            previous: { specHash: p.specHash, fingerprint: p.fingerprint },
-            reason: e.by,
-            presence,
-          });
-          fromPublished++;
-        }
-      }
-    let created = 0;
-    if (matched < res.entries.length)
-      for (const e of res.entries) {
-        if (published?.has(e.name) === true) continue;
-        presence ??= presenceOf(d.id);
-        actions.push({ _tag: "Create", device: d.id, deployment: e.name, spec: e.deployment, specHash: e.specHash, reason: e.by, presence });
-        created++;
-      }
-    // Creates come in name order; what came from the published map comes in its own order.
-    if (fromPublished > 1 || (fromPublished === 1 && created > 0)) {
-      const mine = actions.splice(start).sort(compareActions);
-      for (const a of mine) actions.push(a);
+    if (published !== undefined) withEntries++;
+    const step = planDevice(d.id, resolutionFor(d), published, presenceOf);
+    for (const c of step.conflicts) conflicts.push(c);
+    if (step._tag === "Clashing") skipped.push({ device: d.id, reason: step.reason });
+    else {
+      for (const a of step.actions) actions.push(a);
+      unchanged += step.unchanged;
     }
   }
+  // When every device with entries was met above (the common case), no device was removed.
+  const removed = withEntries < reality.desired.size ? removedDevices(t, reality, presenceOf) : NO_ACTIONS;
+  const all = mergeSorted(actions, removed);
 
-  // Published entries of devices that are no longer in the fleet at all. When every
-  // device with entries was met above (the common case), there are none: skip the scan.
-  const removed: Action[] = [];
-  if (publishedSeen < reality.desired.size) for (const [id, entries] of reality.desired) {
-    if (fleet.has(id) || frozen.has(id)) continue;
-    const presence = presenceOf(id);
-    for (const [name, p] of entries)
-      removed.push({
-        _tag: "Delete",
-        device: id,
-        deployment: name,
-        previous: { specHash: p.specHash, fingerprint: p.fingerprint },
-        reason: { _tag: "DeviceRemoved" },
-        presence,
-      });
-  }
-  actions = mergeSorted(actions, removed.sort(compareActions));
-
-  const skipped: Skipped[] = [...frozen].map(([device, reason]) => ({ device, reason })).sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
-  conflicts.sort(compareConflicts);
   return {
-    actions,
-    conflicts,
-    skipped,
-    summary: summarise(actions, { unchanged, devices: evaluated, conflicts: conflicts.length, skipped: skipped.length }),
+    actions: all,
+    conflicts: conflicts.sort(OrdConflict.compare),
+    skipped: skipped.sort(OrdSkipped.compare),
+    summary: summarise(all, { unchanged, devices: t.devices.length, conflicts: conflicts.length, skipped: skipped.length }),
   };
 };

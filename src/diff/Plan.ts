@@ -6,9 +6,14 @@
  * an update or delete) so that any interpreter can compare-and-set and refuse
  * a stale plan.
  */
+import * as N from "fp-ts/lib/number.js";
+import * as Ord from "fp-ts/lib/Ord.js";
+import * as S from "fp-ts/lib/string.js";
+import { concatAll } from "fp-ts/lib/Monoid.js";
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { Device } from "../algebra/Device.ts";
-import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
+import { OrdDeploymentName, OrdDeviceId, type DeploymentName, type DeviceId } from "../algebra/Name.ts";
+import type { HostPortClash, MountClash } from "./Clash.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -88,7 +93,24 @@ export type Conflict =
       readonly _tag: "DeviceConflict";
       readonly device: DeviceId;
       readonly declarations: ReadonlyArray<Device>;
-    };
+    }
+  | ({
+      /** The device's deployments bind one host port twice: it could not start them all. */
+      readonly _tag: "HostPortConflict";
+      readonly device: DeviceId;
+    } & HostPortClash)
+  | ({
+      /** One service of the device's deployments mounts two volumes at one container path. */
+      readonly _tag: "MountConflict";
+      readonly device: DeviceId;
+    } & MountClash);
+
+export type ConflictTag = Conflict["_tag"];
+
+export const matchConflict =
+  <R>(cases: { readonly [T in ConflictTag]: (c: Extract<Conflict, { _tag: T }>) => R }) =>
+  (c: Conflict): R =>
+    (cases[c._tag] as (c: Conflict) => R)(c);
 
 export interface Skipped {
   readonly device: DeviceId;
@@ -121,9 +143,42 @@ export interface Plan {
 
 export const isEmptyPlan = (p: Plan): boolean => p.actions.length === 0;
 
-/** Canonical order of actions: by device, then deployment. */
-export const compareActions = (a: Action, b: Action): number =>
-  a.device < b.device ? -1 : a.device > b.device ? 1 : a.deployment < b.deployment ? -1 : a.deployment > b.deployment ? 1 : 0;
+// -------------------------------------------------------------------------------------
+// instances
+// -------------------------------------------------------------------------------------
+
+/** Canonical order of actions: by device, then deployment (one action per key, so total). */
+export const OrdAction: Ord.Ord<Action> = concatAll(Ord.getMonoid<Action>())([
+  Ord.contramap((a: Action) => a.device)(OrdDeviceId),
+  Ord.contramap((a: Action) => a.deployment)(OrdDeploymentName),
+]);
+
+/** `OrdAction.compare`, under its older name. */
+export const compareActions: (a: Action, b: Action) => number = OrdAction.compare;
+
+const conflictRank: { readonly [T in ConflictTag]: number } = { DeviceConflict: 0, DeploymentConflict: 1, HostPortConflict: 2, MountConflict: 3 };
+
+/** What tells two conflicts of one kind on one device apart. */
+const conflictDetail = matchConflict<string>({
+  DeviceConflict: () => "",
+  DeploymentConflict: (c) => c.deployment,
+  HostPortConflict: (c) => `${c.protocol}/${String(c.hostPort).padStart(5, "0")}`,
+  MountConflict: (c) => `${c.deployment}/${c.service}/${c.target}`,
+});
+
+/** By device, then kind (declarations first), then what the conflict is about. */
+export const OrdConflict: Ord.Ord<Conflict> = concatAll(Ord.getMonoid<Conflict>())([
+  Ord.contramap((c: Conflict) => c.device)(OrdDeviceId),
+  Ord.contramap((c: Conflict) => conflictRank[c._tag])(N.Ord),
+  Ord.contramap(conflictDetail)(S.Ord),
+]);
+
+export const OrdCandidate: Ord.Ord<Candidate> = concatAll(Ord.getMonoid<Candidate>())([
+  Ord.contramap((c: Candidate) => c.assignment)(S.Ord),
+  Ord.contramap((c: Candidate) => c.specHash)(S.Ord),
+]);
+
+export const OrdSkipped: Ord.Ord<Skipped> = Ord.contramap((s: Skipped) => s.device)(OrdDeviceId);
 
 export const summarise = (
   actions: ReadonlyArray<Action>,

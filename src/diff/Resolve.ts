@@ -7,11 +7,15 @@
  * per match signature: devices that match the same assignments share one.
  */
 import * as S from "fp-ts/lib/string.js";
+import type { Device } from "../algebra/Device.ts";
+import { compile } from "../selectors/Selector.ts";
+import type { World } from "../world/World.ts";
 import { specHash, type Deployment } from "../algebra/Deployment.ts";
 import type { DeploymentName } from "../algebra/Name.ts";
 import type { Assignment } from "../world/Assignment.ts";
 import { printSelector } from "../selectors/Print.ts";
-import type { AssignedBy, Candidate } from "./Plan.ts";
+import { OrdCandidate, type AssignedBy, type Candidate } from "./Plan.ts";
+import { clashes, type Clash } from "./Clash.ts";
 
 export interface Resolved {
   readonly name: DeploymentName;
@@ -42,6 +46,8 @@ export interface Resolution {
   /** Names in conflict: the diff must not touch their published entries. */
   readonly conflicted: ReadonlySet<DeploymentName>;
   readonly shadowed: ReadonlyArray<Shadowed>;
+  /** Host ports and mount paths the entries claim twice (computed once per resolution, not per device). */
+  readonly clashes: ReadonlyArray<Clash>;
 }
 
 const selectorText = new WeakMap<Assignment, string>();
@@ -83,9 +89,7 @@ export const resolve = (matching: ReadonlyArray<Assignment>): Resolution => {
       if (o.assignment.priority < top)
         shadowed.push({ assignment: o.assignment.name, deployment: name, priority: o.assignment.priority, by: first.assignment.name });
     if (hashes.size > 1) {
-      const candidates = winners
-        .map((o) => ({ assignment: o.assignment.name, specHash: o.hash }))
-        .sort((x, y) => byString(x.assignment, y.assignment) || byString(x.specHash, y.specHash));
+      const candidates = winners.map((o) => ({ assignment: o.assignment.name, specHash: o.hash })).sort(OrdCandidate.compare);
       conflicts.push({ deployment: name, priority: top, candidates });
     } else {
       entries.push({ name, deployment: first.deployment, specHash: first.hash, by: assignedBy(first.assignment) });
@@ -97,5 +101,34 @@ export const resolve = (matching: ReadonlyArray<Assignment>): Resolution => {
     conflicts,
     conflicted: new Set(conflicts.map((c) => c.deployment)),
     shadowed,
+    clashes: clashes(entries.map((e) => e.deployment)),
+  };
+};
+
+/**
+ * Per-device resolution for a World, cached by match signature (which
+ * assignments match): devices matching the same assignments share one result.
+ */
+export const resolver = (world: World): ((d: Device) => Resolution) => {
+  const assignments = world.assignments;
+  const predicates = assignments.map((a) => compile(a.selector));
+  const n = predicates.length;
+  const cache = new Map<number | string, Resolution>();
+  return (d) => {
+    let key: number | string;
+    if (n <= 30) {
+      let mask = 0;
+      for (let i = 0; i < n; i++) if ((predicates[i] as (d: Device) => boolean)(d)) mask |= 1 << i;
+      key = mask;
+    } else {
+      key = predicates.map((p) => (p(d) ? "1" : "0")).join("");
+    }
+    let res = cache.get(key);
+    if (res === undefined) {
+      const k = key;
+      res = resolve(assignments.filter((_, i) => (typeof k === "number" ? (k & (1 << i)) !== 0 : k[i] === "1")));
+      cache.set(key, res);
+    }
+    return res;
   };
 };

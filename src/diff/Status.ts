@@ -8,12 +8,21 @@
  * `failed` when it reports Failed for that hash, is `offline` when its
  * heartbeat is stale or it never registered, and `pending` otherwise
  * (including reports about an older spec).
+ *
+ * Devices the diff leaves alone (unreadable records, declared twice,
+ * deployments that clash; see `Targets.ts` and `Diff.ts`) are listed too,
+ * with why, and count for no deployment: status says what the diff says.
  */
+import * as Ord from "fp-ts/lib/Ord.js";
+import * as S from "fp-ts/lib/string.js";
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
+import { OrdDeviceId } from "../algebra/Name.ts";
 import type { World } from "../world/World.ts";
-import { DEFAULT_OFFLINE_AFTER_MS, fleetOf, presence, resolver, type DiffOptions } from "./Diff.ts";
-import type { Conflict, Presence } from "./Plan.ts";
+import { planDevice, presenceAt, type DiffOptions } from "./Diff.ts";
+import type { Presence } from "./Plan.ts";
 import type { Phase, Reality } from "./Reality.ts";
+import { resolver } from "./Resolve.ts";
+import { leftAloneText, targets } from "./Targets.ts";
 
 export interface DeploymentStatusSummary {
   readonly deployment: DeploymentName;
@@ -43,33 +52,42 @@ export interface DeviceStatus {
   readonly device: DeviceId;
   readonly presence: Presence;
   readonly lastHeartbeat?: Date;
+  /** Set when the diff leaves the device exactly as it is: why. Its `deployments` are then empty. */
+  readonly leftAlone?: string;
   readonly deployments: ReadonlyArray<DeviceDeploymentStatus>;
 }
 
 export interface FleetStatus {
   /** In deployment-name order. */
   readonly deployments: ReadonlyArray<DeploymentStatusSummary>;
-  /** In device-id order. */
+  /** In device-id order: the fleet, and every device the diff leaves alone. */
   readonly devices: ReadonlyArray<DeviceStatus>;
 }
 
+export const OrdDeviceStatus: Ord.Ord<DeviceStatus> = Ord.contramap((d: DeviceStatus) => d.device)(OrdDeviceId);
+
 export const status = (world: World, reality: Reality, options: DiffOptions): FleetStatus => {
-  const nowMs = options.now.getTime();
-  const offlineAfter = options.offlineAfterMs ?? DEFAULT_OFFLINE_AFTER_MS;
-  const conflicts: Conflict[] = [];
-  const frozen = new Map<DeviceId, string>(reality.damaged);
-  const fleet = fleetOf(world, reality, conflicts, frozen);
+  const presenceOf = presenceAt(reality, options);
+  const t = targets(world, reality);
   const resolutionFor = resolver(world);
+  const device = (id: DeviceId, rest: Pick<DeviceStatus, "deployments"> & { readonly leftAlone?: string }): DeviceStatus => {
+    const hb = reality.devices.get(id)?.lastHeartbeat;
+    return { device: id, presence: presenceOf(id), ...(hb !== undefined ? { lastHeartbeat: hb } : {}), ...rest };
+  };
 
   type Acc = { matched: number; succeeded: number; failed: number; pending: number; offline: number; lastError?: DeploymentStatusSummary["lastError"] };
   const acc = new Map<DeploymentName, Acc>();
-  const devices: DeviceStatus[] = [];
-  for (const d of fleet.devices) {
-    if (frozen.has(d.id)) continue;
+  const devices: DeviceStatus[] = [...t.leftAlone].map(([id, l]) => device(id, { leftAlone: leftAloneText(l), deployments: [] }));
+  for (const d of t.devices) {
     const res = resolutionFor(d);
-    const p = presence(reality, d.id, nowMs, offlineAfter);
+    const p = presenceOf(d.id);
     const observed = reality.observed.get(d.id);
     const published = reality.desired.get(d.id);
+    const step = planDevice(d.id, res, published, presenceOf);
+    if (step._tag === "Clashing") {
+      devices.push(device(d.id, { leftAlone: step.reason, deployments: [] }));
+      continue;
+    }
     const rows: DeviceDeploymentStatus[] = [];
     for (const e of res.entries) {
       let a = acc.get(e.name);
@@ -103,12 +121,11 @@ export const status = (world: World, reality: Reality, options: DiffOptions): Fl
         ...(o !== undefined ? { at: o.at } : {}),
       });
     }
-    const hb = reality.devices.get(d.id)?.lastHeartbeat;
-    devices.push({ device: d.id, presence: p, ...(hb !== undefined ? { lastHeartbeat: hb } : {}), deployments: rows });
+    devices.push(device(d.id, { deployments: rows }));
   }
-  const names = [...acc.keys()].sort();
+  const names = [...acc.keys()].sort(S.Ord.compare);
   return {
     deployments: names.map((deployment) => ({ deployment, ...(acc.get(deployment) as Acc) })),
-    devices,
+    devices: devices.sort(OrdDeviceStatus.compare),
   };
 };

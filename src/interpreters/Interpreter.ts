@@ -11,6 +11,9 @@
  *   writes each entry compare-and-set, and reports every action's outcome;
  * - a failed write fails that action only; the others still run.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
+import { concatAll } from "fp-ts/lib/Monoid.js";
 import type { Action, Plan } from "../diff/Plan.ts";
 import type { Reality } from "../diff/Reality.ts";
 import type { StaleEntry } from "../diff/Apply.ts";
@@ -24,6 +27,15 @@ export interface ReadProblem {
   /** Absent: the record could not be read and was skipped. `DuplicateAgent`: it was read, and shows two agents running as one device. */
   readonly kind?: "DuplicateAgent";
 }
+
+/** By source, then key. */
+export const OrdReadProblem: Ord.Ord<ReadProblem> = concatAll(Ord.getMonoid<ReadProblem>())([
+  Ord.contramap((p: ReadProblem) => p.source)(S.Ord),
+  Ord.contramap((p: ReadProblem) => p.key)(S.Ord),
+]);
+
+/** By key alone, for one source's problems. */
+export const OrdReadProblemByKey: Ord.Ord<ReadProblem> = Ord.contramap((p: ReadProblem) => p.key)(S.Ord);
 
 export interface ReadResult {
   readonly reality: Reality;

@@ -8,7 +8,8 @@
  * Nothing here prints, exits or reads a clock: `now` is a parameter.
  */
 import { OrdDevice, type Device } from "../algebra/Device.ts";
-import { diff, fleetOf } from "../diff/Diff.ts";
+import { diff } from "../diff/Diff.ts";
+import { targets } from "../diff/Targets.ts";
 import type { Conflict, Plan } from "../diff/Plan.ts";
 import type { Reality } from "../diff/Reality.ts";
 import type { DeviceId } from "../algebra/Name.ts";
@@ -45,7 +46,7 @@ export interface Planned {
 export const inventoryOf = (r: Reality): ReadonlyArray<Device> => [...r.devices.values()].map((d) => d.device).sort(OrdDevice.compare);
 
 /** The devices the diff evaluates: the declared fleet, else the registered devices. */
-export const evaluatedDevices = (world: World, reality: Reality): ReadonlyArray<Device> => fleetOf(world, reality, [] as Conflict[], new Map<DeviceId, string>()).devices;
+export const evaluatedDevices = (world: World, reality: Reality): ReadonlyArray<Device> => targets(world, reality).fleet.devices;
 
 export const buildWorld = async (source: WorldSource, reality: Reality): Promise<World> =>
   typeof source === "function" ? source(inventoryOf(reality)) : source;

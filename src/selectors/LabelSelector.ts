@@ -6,6 +6,7 @@
  * `Some(ls)`, `fromLabelSelector(ls)` is `Some(s')` with `s'` equivalent to `s`.
  * `>`/`<`, `@arch`, `@id`, `or` and `@none` have no LabelSelector form.
  */
+import * as Ord from "fp-ts/lib/Ord.js";
 import * as O from "fp-ts/lib/Option.js";
 import * as Str from "fp-ts/lib/string.js";
 import * as t from "io-ts";
@@ -25,6 +26,9 @@ export interface LabelSelector {
   readonly matchLabels?: Readonly<Record<string, string>>;
   readonly matchExpressions?: ReadonlyArray<LabelSelectorRequirement>;
 }
+
+/** `matchLabels` entries by key. */
+const OrdLabelEntry: Ord.Ord<readonly [string, string]> = Ord.contramap(([k]: readonly [string, string]) => k)(Str.Ord);
 
 export const LabelSelectorCodec = t.partial({
   matchLabels: t.record(t.string, t.string),
@@ -110,7 +114,7 @@ export const fromLabelSelector = (input: unknown): O.Option<Selector> => {
   if (E.isLeft(decoded)) return O.none;
   const ls = decoded.right;
   const parts: Selector[] = [];
-  for (const [k, v] of Object.entries(ls.matchLabels ?? {}).sort(([a], [b]) => Str.Ord.compare(a, b))) {
+  for (const [k, v] of Object.entries(ls.matchLabels ?? {}).sort(OrdLabelEntry.compare)) {
     if (!isLabelKey(k) || !isLabelValue(v)) return O.none;
     parts.push(S.label(k, v));
   }

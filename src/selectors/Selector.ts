@@ -12,6 +12,7 @@
  * distributivity, double negation), and filtering a fleet is a homomorphism
  * into fleets under intersection, union and difference.
  */
+import * as S from "fp-ts/lib/string.js";
 import type { BooleanAlgebra } from "fp-ts/lib/BooleanAlgebra.js";
 import type { Monoid } from "fp-ts/lib/Monoid.js";
 import type { Device } from "../algebra/Device.ts";
@@ -72,7 +73,7 @@ const checkInt = (key: string, n: number): number => {
   if (!Number.isSafeInteger(n)) throw new InvalidSelectorError(`label ${JSON.stringify(key)}: ${n} is not an integer`);
   return n;
 };
-const uniqueSorted = <A extends string>(xs: Iterable<A>): ReadonlyArray<A> => Object.freeze([...new Set(xs)].sort());
+const uniqueSorted = <A extends string>(xs: Iterable<A>): ReadonlyArray<A> => Object.freeze([...new Set(xs)].sort(S.Ord.compare));
 
 export const all: Selector = Object.freeze({ _tag: "All" });
 export const none: Selector = Object.freeze({ _tag: "None" });
@@ -263,7 +264,7 @@ export const labelKeys: (s: Selector) => ReadonlyArray<string> = match<ReadonlyA
   LabelLt: (c) => [c.key],
   Arch: () => [],
   DeviceIds: () => [],
-  And: (c) => [...new Set(c.operands.flatMap((o) => labelKeys(o)))].sort(),
-  Or: (c) => [...new Set(c.operands.flatMap((o) => labelKeys(o)))].sort(),
+  And: (c) => [...new Set(c.operands.flatMap((o) => labelKeys(o)))].sort(S.Ord.compare),
+  Or: (c) => [...new Set(c.operands.flatMap((o) => labelKeys(o)))].sort(S.Ord.compare),
   Not: (c) => labelKeys(c.operand),
 });

@@ -5,10 +5,12 @@
  * equal priorities are a conflict, reported, never resolved silently.
  */
 import * as E from "fp-ts/lib/Either.js";
+import * as N from "fp-ts/lib/number.js";
 import type { Ord } from "fp-ts/lib/Ord.js";
 import * as S from "fp-ts/lib/string.js";
-import { contramap } from "fp-ts/lib/Ord.js";
-import { specHash, type Deployment } from "../algebra/Deployment.ts";
+import { contramap, getMonoid, reverse } from "fp-ts/lib/Ord.js";
+import { concatAll } from "fp-ts/lib/Monoid.js";
+import { OrdDeploymentByName, specHash, type Deployment } from "../algebra/Deployment.ts";
 import { contentHash } from "../algebra/Canonical.ts";
 import type { Selector } from "../selectors/Selector.ts";
 import { InvalidSelectorError } from "../selectors/Selector.ts";
@@ -70,7 +72,7 @@ export const assign = (
       throw new InvalidAssignmentError(`assignment gives deployment ${JSON.stringify(d.name)} twice with different specs`);
     byName.set(d.name, d);
   }
-  const sorted = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = [...byName.values()].sort(OrdDeploymentByName.compare);
   const printed = printSelector(s);
   const name = opts.name ?? printed;
   const id = contentHash({ selector: printed, deployments: sorted.map(specHash), priority, name });
@@ -82,3 +84,10 @@ export const assign = (
 // -------------------------------------------------------------------------------------
 
 export const OrdAssignment: Ord<Assignment> = contramap((a: Assignment) => a.id)(S.Ord);
+
+/** The order an explanation lists assignments in: highest priority first, then by name (then id). */
+export const OrdAssignmentByPriority: Ord<Assignment> = concatAll(getMonoid<Assignment>())([
+  contramap((a: Assignment) => a.priority)(reverse(N.Ord)),
+  contramap((a: Assignment) => a.name)(S.Ord),
+  OrdAssignment,
+]);

@@ -13,7 +13,10 @@
 import * as O from "fp-ts/lib/Option.js";
 import type { Eq } from "fp-ts/lib/Eq.js";
 import type { Monoid } from "fp-ts/lib/Monoid.js";
-import { DeviceCodec, OrdDevice, type Device } from "../algebra/Device.ts";
+import type { Ord } from "fp-ts/lib/Ord.js";
+import { DeviceCodec, EqDevice, OrdDevice, type Device } from "../algebra/Device.ts";
+import * as Fleet from "../algebra/Fleet.ts";
+import type { DeviceId } from "../algebra/Name.ts";
 import { contentHash } from "../algebra/Canonical.ts";
 import { OrdAssignment, type Assignment } from "./Assignment.ts";
 
@@ -21,10 +24,22 @@ import { OrdAssignment, type Assignment } from "./Assignment.ts";
 // model
 // -------------------------------------------------------------------------------------
 
+export interface Redeclaration {
+  readonly id: DeviceId;
+  /** Every declaration of the id, in `OrdDevice` order. */
+  readonly declarations: ReadonlyArray<Device>;
+}
+
 export interface World {
   readonly _tag: "World";
-  /** `None`: the fleet is whatever devices report. `Some`: exactly these declarations, in `OrdDevice` order. */
-  readonly fleet: O.Option<ReadonlyArray<Device>>;
+  /**
+   * `None`: the fleet is whatever devices report. `Some`: the declared devices,
+   * one per id; for an id declared several times differently, the least
+   * declaration in `OrdDevice` order (the diff leaves such a device alone).
+   */
+  readonly fleet: O.Option<Fleet.Fleet>;
+  /** Ids declared more than once, differently, in id order (plain data, so a World survives JSON). */
+  readonly redeclared: ReadonlyArray<Redeclaration>;
   /** In `OrdAssignment` order, unique by id. */
   readonly assignments: ReadonlyArray<Assignment>;
 }
@@ -33,17 +48,36 @@ export interface World {
 // constructors
 // -------------------------------------------------------------------------------------
 
-const uniqueSorted = <A>(xs: ReadonlyArray<A>, compare: (a: A, b: A) => number): ReadonlyArray<A> => {
-  const sorted = [...xs].sort(compare);
-  return Object.freeze(sorted.filter((x, i) => i === 0 || compare(sorted[i - 1] as A, x) !== 0));
+const uniqueSorted = <A>(xs: ReadonlyArray<A>, ord: Ord<A>): ReadonlyArray<A> => {
+  const sorted = [...xs].sort(ord.compare);
+  return Object.freeze(sorted.filter((x, i) => i === 0 || ord.compare(sorted[i - 1] as A, x) !== 0));
 };
 
-const make = (fleet: O.Option<ReadonlyArray<Device>>, assignments: ReadonlyArray<Assignment>): World =>
-  Object.freeze({
+const noRedeclarations: ReadonlyArray<Redeclaration> = Object.freeze([]);
+
+/** Declarations in `OrdDevice` order, unique by value: a run of one id is a redeclaration. */
+const redeclarationsOf = (sorted: ReadonlyArray<Device>): ReadonlyArray<Redeclaration> => {
+  const out: Redeclaration[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    const id = (sorted[i] as Device).id;
+    let j = i + 1;
+    while (j < sorted.length && (sorted[j] as Device).id === id) j++;
+    if (j - i > 1) out.push(Object.freeze({ id, declarations: Object.freeze(sorted.slice(i, j)) }));
+    i = j;
+  }
+  return out.length === 0 ? noRedeclarations : Object.freeze(out);
+};
+
+const make = (declared: O.Option<ReadonlyArray<Device>>, assignments: ReadonlyArray<Assignment>): World => {
+  const sorted = O.map((ds: ReadonlyArray<Device>) => uniqueSorted(ds, OrdDevice))(declared);
+  return Object.freeze({
     _tag: "World",
-    fleet: O.map((ds: ReadonlyArray<Device>) => uniqueSorted(ds, OrdDevice.compare))(fleet),
-    assignments: uniqueSorted(assignments, OrdAssignment.compare),
+    // fromDevices keeps the first of an id: the least declaration, whatever the order of merging.
+    fleet: O.map(Fleet.fromDevices)(sorted),
+    redeclared: O.isNone(sorted) ? noRedeclarations : redeclarationsOf(sorted.value),
+    assignments: uniqueSorted(assignments, OrdAssignment),
   });
+};
 
 /** `world({ fleet: [device(...)], assignments: [assign(...)] })`; omit `fleet` to use the reporting devices. */
 export const world = (input: { readonly fleet?: ReadonlyArray<Device>; readonly assignments: ReadonlyArray<Assignment> }): World =>
@@ -55,22 +89,51 @@ export const emptyWorld: World = make(O.none, []);
 // instances
 // -------------------------------------------------------------------------------------
 
-const concatFleets = (x: O.Option<ReadonlyArray<Device>>, y: O.Option<ReadonlyArray<Device>>): O.Option<ReadonlyArray<Device>> =>
-  O.isNone(x) ? y : O.isNone(y) ? x : O.some([...x.value, ...y.value]);
+// -------------------------------------------------------------------------------------
+// queries
+// -------------------------------------------------------------------------------------
+
+/** The declarations of an id declared twice differently (a handful at most: a linear scan). */
+const redeclarationOf =
+  (id: DeviceId) =>
+  (w: World): ReadonlyArray<Device> | undefined =>
+    w.redeclared.find((r) => r.id === id)?.declarations;
+
+/** Every declaration (`None` when the World declares no fleet), in `OrdDevice` order, unique by value. */
+export const declarations = (w: World): O.Option<ReadonlyArray<Device>> =>
+  O.map((fleet: Fleet.Fleet) =>
+    w.redeclared.length === 0 ? fleet.devices : fleet.devices.flatMap((d) => redeclarationOf(d.id)(w) ?? [d]),
+  )(w.fleet);
+
+/** How a World declares one id: not at all, once, or several times differently. */
+export const declarationsOf =
+  (id: DeviceId) =>
+  (w: World): ReadonlyArray<Device> =>
+    redeclarationOf(id)(w) ?? (O.isSome(w.fleet) ? O.match(() => [], (d: Device) => [d])(Fleet.lookup(id)(w.fleet.value)) : []);
+
+// -------------------------------------------------------------------------------------
+// instances
+// -------------------------------------------------------------------------------------
+
+const concatDeclarations = (x: World, y: World): O.Option<ReadonlyArray<Device>> => {
+  const dx = declarations(x);
+  const dy = declarations(y);
+  return O.isNone(dx) ? dy : O.isNone(dy) ? dx : O.some([...dx.value, ...dy.value]);
+};
 
 /** Merge of two teams' worlds. Commutative and idempotent; `emptyWorld` is the identity. */
 export const WorldMonoid: Monoid<World> = {
-  concat: (x, y) => make(concatFleets(x.fleet, y.fleet), [...x.assignments, ...y.assignments]),
+  concat: (x, y) => make(concatDeclarations(x, y), [...x.assignments, ...y.assignments]),
   empty: emptyWorld,
 };
 
+const EqDeclarations: Eq<O.Option<ReadonlyArray<Device>>> = O.getEq({
+  equals: (a, b) => a.length === b.length && a.every((d, i) => EqDevice.equals(d, b[i] as Device)),
+});
+
 export const EqWorld: Eq<World> = {
   equals: (a, b) =>
-    O.isSome(a.fleet) === O.isSome(b.fleet) &&
-    (O.isNone(a.fleet) ||
-      (O.isSome(b.fleet) &&
-        a.fleet.value.length === b.fleet.value.length &&
-        a.fleet.value.every((d, i) => OrdDevice.compare(d, (b.fleet as O.Some<ReadonlyArray<Device>>).value[i] as Device) === 0))) &&
+    EqDeclarations.equals(declarations(a), declarations(b)) &&
     a.assignments.length === b.assignments.length &&
     a.assignments.every((x, i) => x.id === b.assignments[i]?.id),
 };
@@ -78,6 +141,9 @@ export const EqWorld: Eq<World> = {
 /** Content hash of the whole World; a saved plan is bound to it. */
 export const worldHash = (w: World): string =>
   contentHash({
-    fleet: O.isNone(w.fleet) ? null : w.fleet.value.map((d) => DeviceCodec.encode(d)),
+    fleet: O.match(
+      () => null,
+      (ds: ReadonlyArray<Device>) => ds.map((d) => DeviceCodec.encode(d)),
+    )(declarations(w)),
     assignments: w.assignments.map((a) => a.id),
   });

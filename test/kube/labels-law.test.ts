@@ -10,7 +10,7 @@ import fc from "fast-check";
 import * as O from "fp-ts/lib/Option.js";
 import { device } from "../../src/algebra/Device.ts";
 import type { DeviceId } from "../../src/algebra/Name.ts";
-import { fleetOf } from "../../src/diff/Diff.ts";
+import { targets } from "../../src/diff/Targets.ts";
 import { wantedLabels } from "../../src/interpreters/kube/DeviceLabels.ts";
 import { fromLabelSelector, toLabelSelector } from "../../src/selectors/LabelSelector.ts";
 import { matches } from "../../src/selectors/Selector.ts";
@@ -28,7 +28,7 @@ describe("Device labels: kubectl -l agrees with the fleet", () => {
         const objects = IDS as ReadonlyArray<string> as ReadonlyArray<DeviceId>;
         const wanted = wantedLabels(w, objects, r);
         const listed = objects.filter((id) => matches(k8s.value)(device(id, { labels: { ...(wanted.get(id)?.labels ?? {}) } }))).sort();
-        const fleet = fleetOf(w, r, [], new Map()).devices;
+        const fleet = targets(w, r).fleet.devices;
         const inFleet = new Set<string>(fleet.map((d) => d.id));
         const strays = objects.filter((id) => !inFleet.has(id));
         const expected = [...fleet.filter(matches(s)).map((d) => d.id), ...strays.filter((id) => matches(s)(device(id, { labels: {} })))].sort();

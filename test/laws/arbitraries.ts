@@ -9,7 +9,7 @@ import type { Selector } from "../../src/selectors/Selector.ts";
 import { device, type Device } from "../../src/algebra/Device.ts";
 import { deployment, podman, type Deployment } from "../../src/algebra/Deployment.ts";
 import { assign, type Assignment } from "../../src/world/Assignment.ts";
-import { world, type World } from "../../src/world/World.ts";
+import { emptyWorld, world, WorldMonoid, type World } from "../../src/world/World.ts";
 import * as Fleet from "../../src/algebra/Fleet.ts";
 import { reality, type Reality } from "../../src/diff/Reality.ts";
 import { specHash } from "../../src/algebra/Deployment.ts";
@@ -155,3 +155,68 @@ export const realityArb = (opts: { readonly damaged?: boolean } = {}): fc.Arbitr
         damaged: damaged.map((id) => [id as DeviceId, "bad JSON"] as const),
       }),
     );
+
+// -------------------------------------------------------------------------------------
+// worlds with every kind of conflict: redeclared devices, equal-priority specs,
+// host ports bound twice, two volumes at one path
+// -------------------------------------------------------------------------------------
+
+const portArb = fc.record(
+  {
+    container: fc.constantFrom(80, 81),
+    host: fc.constantFrom(8080, 9090),
+    hostIp: fc.constantFrom("127.0.0.1", "10.0.0.1", "0.0.0.0"),
+    protocol: fc.constantFrom("tcp" as const, "udp" as const),
+  },
+  { requiredKeys: ["container"] },
+);
+const volumeArb = fc.record({ source: fc.constantFrom("a", "b", "/srv/c"), target: fc.constantFrom("/data", "/logs") });
+const serviceArb = (name: string) =>
+  fc.record({
+    name: fc.constant(name),
+    image: fc.constantFrom("registry.local/app:1", "registry.local/app:2"),
+    ports: fc.array(portArb, { maxLength: 2 }),
+    volumes: fc.array(volumeArb, { maxLength: 2 }),
+  });
+
+/** Deployments whose services may bind host ports (on some or every address) and mount volumes, so that they clash. */
+export const clashyDeploymentArb: fc.Arbitrary<Deployment> = fc
+  .tuple(fc.constantFrom(...DEPLOYMENTS), fc.subarray(["main", "side"], { minLength: 1 }).chain((names) => fc.tuple(...names.map(serviceArb))))
+  .map(([name, services]) => deployment(name, podman({ services })));
+
+const clashyAssignmentArb: fc.Arbitrary<Assignment> = fc
+  .record({
+    selector: selectorArb,
+    deployments: fc.uniqueArray(clashyDeploymentArb, { minLength: 1, maxLength: 3, selector: (d) => d.name }),
+    priority: fc.integer({ min: 0, max: 2 }),
+  })
+  .map(({ selector, deployments, priority }) => assign(selector, deployments, { priority }));
+
+/** One or two teams' worlds merged: devices may be declared twice differently, specs conflict, ports and mounts clash. */
+export const clashyWorldArb: fc.Arbitrary<World> = fc
+  .array(
+    fc.record({ fleet: fc.option(devicesArb(4), { nil: undefined }), assignments: fc.array(clashyAssignmentArb, { maxLength: 3 }) }).map((w) => world(w)),
+    { minLength: 1, maxLength: 2 },
+  )
+  .map((ws) => ws.reduce(WorldMonoid.concat, emptyWorld));
+
+/** `realityArb({ damaged: true })` where some published entries carry their spec (as the local and NATS backends store it). */
+export const clashyRealityArb: fc.Arbitrary<Reality> = fc
+  .tuple(realityArb({ damaged: true }), fc.array(fc.option(clashyDeploymentArb, { nil: undefined }), { minLength: 12, maxLength: 12 }))
+  .map(([r, specs]) => {
+    let i = 0;
+    const desired = new Map(
+      [...r.desired].map(([id, m]) => [
+        id,
+        new Map(
+          [...m].map(([name, e]) => {
+            const s = specs[i++ % specs.length];
+            if (s === undefined) return [name, e];
+            const spec = deployment(name, s.score);
+            return [name, { ...e, spec, specHash: specHash(spec) }];
+          }),
+        ),
+      ]),
+    );
+    return { ...r, desired };
+  });

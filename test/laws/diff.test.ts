@@ -9,7 +9,7 @@ import { diff } from "../../src/diff/Diff.ts";
 import { applyPlan, stalePreconditions } from "../../src/diff/Apply.ts";
 import { reality, type Reality } from "../../src/diff/Reality.ts";
 import type { Action, Plan } from "../../src/diff/Plan.ts";
-import { world, type World } from "../../src/world/World.ts";
+import { declarations, world, type World } from "../../src/world/World.ts";
 import { labelKeys, matches } from "../../src/selectors/Selector.ts";
 import { device, type Device } from "../../src/algebra/Device.ts";
 import type { DeviceId } from "../../src/algebra/Name.ts";
@@ -84,8 +84,9 @@ describe("diff laws", () => {
   it("monotonicity: removing a label only changes assignments that read it", () =>
     fc.assert(
       fc.property(worldArb, fc.constantFrom(...KEYS), (w, key) => {
-        if (O.isNone(w.fleet)) return true;
-        const fleet = w.fleet.value;
+        const declared = declarations(w);
+        if (O.isNone(declared)) return true;
+        const fleet = declared.value;
         return fleet.every((d, i) => {
           const { [key]: _removed, ...rest } = d.labels;
           const d2 = device(d.id, { labels: rest, arch: d.arch });
@@ -106,7 +107,7 @@ describe("diff laws", () => {
       fc.property(inputs, fc.subarray<string>([...IDS]), ([w, r], shardA) => {
         const inA = (id: string): boolean => shardA.includes(id);
         const restrict = (keep: (id: string) => boolean): [World, Reality] => [
-          O.isNone(w.fleet) ? w : world({ fleet: w.fleet.value.filter((d) => keep(d.id)), assignments: w.assignments }),
+          O.isNone(w.fleet) ? w : world({ fleet: O.getOrElse((): ReadonlyArray<Device> => [])(declarations(w)).filter((d) => keep(d.id)), assignments: w.assignments }),
           {
             devices: new Map([...r.devices].filter(([id]) => keep(id))),
             desired: new Map([...r.desired].filter(([id]) => keep(id))),
@@ -131,7 +132,7 @@ describe("diff laws", () => {
           observed: r.observed,
           damaged: new Map([...r.damaged].reverse()),
         };
-        const w2 = world({ ...(O.isSome(w.fleet) ? { fleet: [...w.fleet.value].reverse() } : {}), assignments: [...w.assignments].reverse() });
+        const w2 = world({ ...O.match(() => ({}), (ds: ReadonlyArray<Device>) => ({ fleet: [...ds].reverse() }))(declarations(w)), assignments: [...w.assignments].reverse() });
         return JSON.stringify(plan(w, r)) === JSON.stringify(plan(w, r)) && JSON.stringify(plan(w2, reversed)) === JSON.stringify(plan(w, r));
       }),
     ));

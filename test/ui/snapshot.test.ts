@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import { unsafeDeviceId } from "../../src/algebra/Name.ts";
-import { fleetOf } from "../../src/diff/Diff.ts";
+import { targets } from "../../src/diff/Targets.ts";
 import { status } from "../../src/diff/Status.ts";
 import { printSelector } from "../../src/selectors/Print.ts";
 import { compile } from "../../src/selectors/Selector.ts";
@@ -39,7 +39,7 @@ describe("dashboard views", () => {
         const v = devicesView(o, printSelector(s));
         if (E.isLeft(v)) return false;
         const accepts = compile(s);
-        const expected = fleetOf(o.world, o.reality, [], new Map()).devices.filter(accepts).map((d) => d.id).sort();
+        const expected = targets(o.world, o.reality).fleet.devices.filter(accepts).map((d) => d.id).sort();
         expect(v.right.devices.map((d) => d.id)).toEqual(expected);
         return true;
       }),
@@ -80,7 +80,7 @@ describe("dashboard views", () => {
   it("every assignment's verdict in the drill-down is the compiled selector's verdict on the device", () =>
     fc.assert(
       fc.property(observationArb, (o) => {
-        for (const d of fleetOf(o.world, o.reality, [], new Map()).devices) {
+        for (const d of targets(o.world, o.reality).fleet.devices) {
           const x = explainDevice(o, unsafeDeviceId(d.id));
           if (E.isLeft(x)) return false;
           // Names may repeat across assignments: compare the sorted (name, verdict) pairs.

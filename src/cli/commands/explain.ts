@@ -8,21 +8,20 @@
  * The device the selectors see is the one the diff sees: the declaration
  * when the World declares a fleet, else the registered device.
  */
+import * as E from "fp-ts/lib/Either.js";
 import * as O from "fp-ts/lib/Option.js";
 import { shortHash } from "../../algebra/Deployment.ts";
-import type { Device } from "../../algebra/Device.ts";
-import { OrdDeploymentName, type DeploymentName } from "../../algebra/Name.ts";
-import { DeviceCodec } from "../../algebra/Device.ts";
-import * as J from "../JsonLines.ts";
-import { DEFAULT_OFFLINE_AFTER_MS, presence, resolver } from "../../diff/Diff.ts";
-import { explain, renderExplanation } from "../../selectors/Explain.ts";
-import type { Assignment } from "../../world/Assignment.ts";
+import { DeviceCodec, type Device } from "../../algebra/Device.ts";
+import { DEFAULT_OFFLINE_AFTER_MS } from "../../diff/Diff.ts";
+import { explainDevice, type NameRow } from "../../diff/DeviceExplanation.ts";
+import { renderExplanation } from "../../selectors/Explain.ts";
 import { expectPositionals, orUsage, parseDeviceArg, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
 import { backendConfig, backendFlags, backendHelp } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
 import { checkTypes, loadTimeoutFlag, loadTimeoutHelp, loadTimeoutOf, readInputs, reportProblems, withBackend } from "../Inputs.ts";
-import { assignedByText } from "../PlanText.ts";
+import * as J from "../JsonLines.ts";
+import { assignedByText, conflictLines } from "../PlanText.ts";
 import { table } from "../Table.ts";
 import { terminal } from "../Terminal.ts";
 import { ago } from "./status.ts";
@@ -37,8 +36,8 @@ the device reports (presence, heartbeat, published and observed state).
 Flags:
   --json                        print JSON lines (docs/cli.md) instead of text
   --no-typecheck                do not type-check the fleet files first (faster)
-${loadTimeoutHelp}
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
+${loadTimeoutHelp}
   -h, --help                    show this help
 
 ${backendHelp}
@@ -50,8 +49,27 @@ const describeDevice = (d: Device): string => {
   return `${labels.length === 0 ? "no labels" : labels.join(", ")}; arch ${d.arch}${d.agentVersion !== undefined ? `; agent ${d.agentVersion}` : ""}`;
 };
 
-const byPriorityThenName = (a: Assignment, b: Assignment): number =>
-  b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** What apply does with one name, from the diff's own step for the device. */
+const fateNote = (n: NameRow): string => {
+  switch (n.fate._tag) {
+    case "Act": {
+      const a = n.fate.action;
+      return a._tag === "Create"
+        ? "not published yet: apply creates it"
+        : a._tag === "Update"
+          ? "published spec is outdated: apply updates it"
+          : a.reason._tag === "Unassigned"
+            ? "published but not desired: apply deletes it"
+            : "the device is not in the fleet: apply deletes it";
+    }
+    case "LeftAlone":
+      return n.published !== undefined || n.desired !== undefined ? "left as it is" : "";
+    case "InConflict":
+      return "in conflict: apply leaves it as published";
+    case "AsDesired":
+      return n.desired !== undefined && n.observed?.specHash !== undefined && n.observed.specHash !== n.desired.specHash ? "the device runs an older spec" : "";
+  }
+};
 
 export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const t = terminal();
@@ -63,9 +81,9 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const { values, positionals } = parseFlags("explain", argv, {
     ...backendFlags,
     help: { type: "boolean", short: "h" },
-    json: { type: "boolean" },
     "no-typecheck": { type: "boolean" },
     "offline-after": { type: "string" },
+    json: { type: "boolean" },
     ...loadTimeoutFlag,
   });
   expectPositionals("explain", positionals, 2, Infinity, "fleet file and device (fleet explain FILE… DEVICE)");
@@ -79,107 +97,83 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     const { reality, problems, fleet } = await readInputs(b, files, loadTimeoutOf("explain", values));
     const json = values.json === true;
     reportProblems(problems, t, json);
-    const w = fleet.world;
     const now = new Date();
-    const declarations = O.isSome(w.fleet) ? w.fleet.value.filter((d) => d.id === id) : [];
-    const registered = reality.devices.get(id);
-    const inFleet = O.isNone(w.fleet) ? registered !== undefined : declarations.length > 0;
-    const seen: Device | undefined = O.isSome(w.fleet) ? (declarations[0] ?? registered?.device) : registered?.device;
-    if (seen === undefined)
-      throw new CliError(`device ${id} is neither declared by the World${O.isNone(w.fleet) ? " (which declares no fleet)" : ""} nor registered with the backend`);
-
-    const damage = reality.damaged.get(id);
-    const res = resolver(w)(seen);
-    const assignments = [...w.assignments].sort(byPriorityThenName);
-    const published = reality.desired.get(id);
-    const observed = reality.observed.get(id);
-    const pr = presence(reality, id, now.getTime(), offlineAfterMs);
-    const hb = registered?.lastHeartbeat;
+    const x = explainDevice(fleet.world, reality, id, { now, offlineAfterMs });
+    if (E.isLeft(x))
+      throw new CliError(`device ${id} is neither declared by the World${x.left.fleetDeclared ? "" : " (which declares no fleet)"} nor registered with the backend`);
+    const e = x.right;
     if (json) {
+      const hb = e.registered?.lastHeartbeat;
       t.out(
         J.line({
           type: "device",
           device: id,
-          inFleet,
-          ...(O.isSome(w.fleet) ? { declared: declarations.map((d) => DeviceCodec.encode(d)) } : {}),
-          ...(registered !== undefined ? { registered: DeviceCodec.encode(registered.device) } : {}),
-          presence: pr,
+          inFleet: e.inFleet,
+          ...(O.isSome(e.declarations) ? { declared: e.declarations.value.map((d) => DeviceCodec.encode(d)) } : {}),
+          ...(e.registered !== undefined ? { registered: DeviceCodec.encode(e.registered.device) } : {}),
+          presence: e.presence,
           ...(hb !== undefined ? { lastHeartbeat: hb.toISOString() } : {}),
-          ...(damage !== undefined ? { unreadable: damage } : {}),
+          ...(e.unreadable !== undefined ? { unreadable: e.unreadable } : {}),
+          ...(e.leftAlone !== undefined ? { leftAlone: e.leftAlone } : {}),
         }),
       );
-      for (const a of assignments) {
-        const e = explain(a.selector, seen);
-        const gives = a.deployments.map((d) => {
-          const by = e.verdict ? res.shadowed.find((x) => x.assignment === a.name && x.deployment === d.name)?.by : undefined;
-          return { deployment: d.name, ...(by !== undefined ? { shadowedBy: by } : {}) };
-        });
-        t.out(J.line({ type: "assignment", assignment: a.name, priority: a.priority, matches: e.verdict, gives, explanation: e }));
-      }
-      if (inFleet) for (const e of res.entries) t.out(J.line({ type: "desired", deployment: e.name, specHash: e.specHash, assignedBy: e.by }));
-      for (const c of res.conflicts) t.out(J.conflict({ _tag: "DeploymentConflict", device: id, deployment: c.deployment, priority: c.priority, candidates: c.candidates }));
-      for (const x of res.shadowed) t.out(J.line({ type: "shadowed", assignment: x.assignment, deployment: x.deployment, priority: x.priority, by: x.by }));
-      const names = [...new Set<DeploymentName>([...(inFleet ? res.entries.map((e) => e.name) : []), ...(published?.keys() ?? []), ...(observed?.keys() ?? [])])].sort(OrdDeploymentName.compare);
-      for (const n of names) {
-        const want = inFleet ? res.byName.get(n) : undefined;
-        const pub = published?.get(n);
-        const obs = observed?.get(n);
+      for (const a of e.assignments)
+        t.out(J.line({ type: "assignment", assignment: a.assignment.name, priority: a.assignment.priority, matches: a.explanation.verdict, gives: a.gives, explanation: a.explanation }));
+      if (e.inFleet) for (const r of e.resolution.entries) t.out(J.line({ type: "desired", deployment: r.name, specHash: r.specHash, assignedBy: r.by }));
+      for (const c of e.conflicts) t.out(J.conflict(c));
+      for (const x of e.resolution.shadowed) t.out(J.line({ type: "shadowed", assignment: x.assignment, deployment: x.deployment, priority: x.priority, by: x.by }));
+      for (const n of e.names)
         t.out(
           J.line({
             type: "report",
-            deployment: n,
-            ...(want !== undefined ? { desired: want.specHash } : {}),
-            ...(pub !== undefined ? { published: pub.specHash } : {}),
-            ...(obs?.specHash !== undefined ? { observed: obs.specHash } : {}),
-            ...(obs !== undefined ? { phase: obs.phase, at: obs.at.toISOString() } : {}),
-            ...(obs?.error !== undefined ? { error: obs.error } : {}),
+            deployment: n.deployment,
+            ...(n.desired !== undefined ? { desired: n.desired.specHash } : {}),
+            ...(n.published !== undefined ? { published: n.published.specHash } : {}),
+            ...(n.observed?.specHash !== undefined ? { observed: n.observed.specHash } : {}),
+            ...(n.observed !== undefined ? { phase: n.observed.phase, at: n.observed.at.toISOString() } : {}),
+            ...(n.observed?.error !== undefined ? { error: n.observed.error } : {}),
           }),
         );
-      }
       return ExitCode.Ok;
     }
 
     t.out(p.bold(`Device ${id}`));
-    if (O.isSome(w.fleet)) {
-      if (declarations.length === 0) t.out(`  declared:   ${p.yellow("no")} (the World declares a fleet without it: its published deployments would be deleted)`);
-      for (const d of declarations) t.out(`  declared:   ${describeDevice(d)}`);
-      if (declarations.length > 1) t.out(`  ${p.red("conflict:")}   declared ${declarations.length} times, differently: the diff leaves it alone`);
+    if (O.isSome(e.declarations)) {
+      const ds = e.declarations.value;
+      if (ds.length === 0) t.out(`  declared:   ${p.yellow("no")} (the World declares a fleet without it: its published deployments would be deleted)`);
+      for (const d of ds) t.out(`  declared:   ${describeDevice(d)}`);
+      if (ds.length > 1) t.out(`  ${p.red("conflict:")}   declared ${ds.length} times, differently`);
     }
-    t.out(`  registered: ${registered === undefined ? "no" : describeDevice(registered.device)}`);
-    t.out(`  presence:   ${pr === "unregistered" ? "not registered" : pr}${hb !== undefined ? `, last heartbeat ${ago(hb, now)} (${hb.toISOString()})` : pr === "offline" ? ", no heartbeat yet" : ""}`);
-    if (O.isSome(w.fleet) && registered !== undefined && declarations.length > 0 && describeDevice(registered.device) !== describeDevice(declarations[0] as Device))
-      t.out(`  ${p.yellow("note:")}       it registered with other labels or arch than declared; selectors use the declaration`);
-    if (damage !== undefined) t.out(`  ${p.red("unreadable:")} ${damage}; the diff leaves this device exactly as it is`);
+    t.out(`  registered: ${e.registered === undefined ? "no" : describeDevice(e.registered.device)}`);
+    const hb = e.registered?.lastHeartbeat;
+    t.out(`  presence:   ${e.presence === "unregistered" ? "not registered" : e.presence}${hb !== undefined ? `, last heartbeat ${ago(hb, now)} (${hb.toISOString()})` : e.presence === "offline" ? ", no heartbeat yet" : ""}`);
+    if (e.registeredDiffers) t.out(`  ${p.yellow("note:")}       it registered with other labels or arch than declared; selectors use the declaration`);
+    if (e.unreadable !== undefined) t.out(`  ${p.red("unreadable:")} ${e.unreadable}`);
+    if (e.leftAlone !== undefined) t.out(`  ${p.red("left alone:")} ${e.leftAlone}; the diff leaves this device exactly as it is`);
     t.out("");
 
-    const shadowedBy = new Map(res.shadowed.map((s) => [`${s.assignment}\u0000${s.deployment}`, s.by]));
-    t.out(p.bold(`Assignments (${assignments.length}):`));
-    if (assignments.length === 0) t.out("  none");
-    for (const a of assignments) {
-      const e = explain(a.selector, seen);
-      const gives = a.deployments.map((d) => {
-        const by = shadowedBy.get(`${a.name}\u0000${d.name}`);
-        return by !== undefined && e.verdict ? `${d.name} ${p.yellow(`(shadowed by ${by})`)}` : d.name;
-      });
-      const mark = e.verdict ? p.green("✓") : p.red("✗");
-      const prio = a.priority !== 0 ? `, priority ${a.priority}` : "";
-      t.out(`  ${mark} ${p.bold(a.name)}${prio}: gives ${gives.join(", ")}`);
-      t.out(renderExplanation(e, "      "));
+    const res = e.resolution;
+    t.out(p.bold(`Assignments (${e.assignments.length}):`));
+    if (e.assignments.length === 0) t.out("  none");
+    for (const a of e.assignments) {
+      const gives = a.gives.map((g) => (g.shadowedBy !== undefined ? `${g.deployment} ${p.yellow(`(shadowed by ${g.shadowedBy})`)}` : g.deployment));
+      const mark = a.explanation.verdict ? p.green("✓") : p.red("✗");
+      const prio = a.assignment.priority !== 0 ? `, priority ${a.assignment.priority}` : "";
+      t.out(`  ${mark} ${p.bold(a.assignment.name)}${prio}: gives ${gives.join(", ")}`);
+      t.out(renderExplanation(a.explanation, "      "));
     }
     t.out("");
 
-    t.out(p.bold(`Desired deployments (${inFleet ? res.entries.length : 0}):`));
-    if (!inFleet) t.out("  none: the device is not in the World's fleet");
+    t.out(p.bold(`Desired deployments (${res.entries.length}):`));
+    if (!e.inFleet) t.out("  none: the device is not in the World's fleet");
     else if (res.entries.length === 0) t.out("  none");
     else {
-      const w1 = Math.max(...res.entries.map((e) => e.name.length));
-      for (const e of res.entries) t.out(`  ${e.name.padEnd(w1)}  ${shortHash(e.specHash)}  ${p.dim(assignedByText(e.by))}`);
+      const w1 = Math.max(...res.entries.map((x) => x.name.length));
+      for (const r of res.entries) t.out(`  ${r.name.padEnd(w1)}  ${shortHash(r.specHash)}  ${p.dim(assignedByText(r.by))}`);
     }
-    if (res.conflicts.length > 0) {
+    if (e.conflicts.length > 0) {
       t.out("");
-      t.out(p.red(p.bold(`Conflicts (${res.conflicts.length}):`)));
-      for (const c of res.conflicts)
-        t.out(`  ${p.red("!")} ${c.deployment}: different specs at priority ${c.priority} from ${c.candidates.map((x) => `${x.assignment} (${shortHash(x.specHash)})`).join(", ")}`);
+      for (const l of conflictLines(e.conflicts, p)) if (l !== "") t.out(l);
     }
     if (res.shadowed.length > 0) {
       t.out("");
@@ -189,31 +183,18 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     t.out("");
 
     t.out(p.bold("What the device reports:"));
-    const names = new Set<DeploymentName>([...(inFleet ? res.entries.map((e) => e.name) : []), ...(published?.keys() ?? []), ...(observed?.keys() ?? [])]);
-    if (names.size === 0) t.out("  nothing published, nothing reported");
+    if (e.names.length === 0) t.out("  nothing published, nothing reported");
     else {
-      const rows = [...names].sort().map((n) => {
-        const want = inFleet ? res.byName.get(n) : undefined;
-        const pub = published?.get(n);
-        const obs = observed?.get(n);
-        const note =
-          want === undefined && pub !== undefined
-            ? "published but not desired: apply deletes it"
-            : want !== undefined && pub === undefined
-              ? "not published yet: apply creates it"
-              : want !== undefined && pub !== undefined && pub.specHash !== want.specHash
-                ? "published spec is outdated: apply updates it"
-                : want !== undefined && obs !== undefined && obs.specHash !== want.specHash
-                  ? "the device runs an older spec"
-                  : "";
+      const rows = e.names.map((n) => {
+        const obs = n.observed;
         return [
-          n,
-          want === undefined ? "-" : shortHash(want.specHash),
-          pub === undefined ? "-" : shortHash(pub.specHash),
+          n.deployment,
+          n.desired === undefined ? "-" : shortHash(n.desired.specHash),
+          n.published === undefined ? "-" : shortHash(n.published.specHash),
           obs?.specHash === undefined ? "-" : shortHash(obs.specHash),
           obs === undefined ? "-" : obs.phase === "Running" ? p.green(obs.phase) : obs.phase === "Failed" ? p.red(obs.phase) : obs.phase,
           obs === undefined ? "" : ago(obs.at, now),
-          [obs?.error, note].filter((x) => x !== undefined && x !== "").join("; "),
+          [obs?.error, fateNote(n)].filter((x) => x !== undefined && x !== "").join("; "),
         ];
       });
       for (const l of table(["DEPLOYMENT", "DESIRED", "PUBLISHED", "OBSERVED", "PHASE", "REPORTED", "NOTE"], rows, { paint: p })) t.out(`  ${l}`);

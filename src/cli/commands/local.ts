@@ -8,9 +8,11 @@
  * - `fleet local simulate [FILE…]`: one round of every agent;
  * - `fleet local info`: the state file's serial and lineage, and the lock.
  */
+import * as S from "fp-ts/lib/string.js";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
 import type { ObservedState, ReportedDevice } from "../../diff/Reality.ts";
+import { declarations } from "../../world/World.ts";
 import * as O from "fp-ts/lib/Option.js";
 import { orUsage, parseDeviceArg, parseEntryKey, parseFlags, wantsHelp, expectPositionals } from "../Args.ts";
 import { backendConfig, openBackend } from "../backends.ts";
@@ -81,7 +83,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
 
   const { reality } = await local.read();
   const declared: ReadonlyArray<Device> =
-    positionals.length === 0 ? [] : O.getOrElse((): ReadonlyArray<Device> => [])((await loadFleetFiles(positionals, inventoryOf(reality))).world.fleet);
+    positionals.length === 0 ? [] : O.getOrElse((): ReadonlyArray<Device> => [])(declarations((await loadFleetFiles(positionals, inventoryOf(reality))).world));
   if (declared.length === 0 && reality.devices.size === 0)
     throw new CliError("nothing to simulate: no device is registered and no fleet file declares one (pass the fleet files that declare the devices)");
   const now = new Date();
@@ -126,7 +128,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     }
     return { devices, observed };
   });
-  for (const k of [...unknownFails].sort()) t.err(`${t.e.yellow("Warning:")} --fail ${k}: nothing is published under that key`);
+  for (const k of [...unknownFails].sort(S.Ord.compare)) t.err(`${t.e.yellow("Warning:")} --fail ${k}: nothing is published under that key`);
   t.out(
     `${t.o.yellow("Simulated")} agents on the local backend (no real device was contacted): ${registered} device${registered === 1 ? "" : "s"} online${offline.size > 0 ? `, ${offline.size} offline` : ""}; reported ${running} Running, ${failed} Failed.`,
   );

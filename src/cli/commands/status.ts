@@ -68,15 +68,20 @@ const fleetTable = (st: FleetStatus, now: Date, p: Paint): ReadonlyArray<string>
   const online = st.devices.filter((d) => d.presence === "online").length;
   const offline = st.devices.filter((d) => d.presence === "offline").length;
   const unregistered = st.devices.length - online - offline;
+  const leftAlone = st.devices.filter((d) => d.leftAlone !== undefined);
   return [
     ...table(["DEPLOYMENT", "MATCHED", "SUCCEEDED", "FAILED", "PENDING", "OFFLINE", "LAST ERROR"], rows, { numeric: [1, 2, 3, 4, 5], paint: p }),
     "",
     `Devices: ${st.devices.length} (${online} online, ${offline} offline, ${unregistered} not registered)`,
+    ...(leftAlone.length === 0
+      ? []
+      : [`${p.yellow(`Left alone: ${leftAlone.length}`)} (the diff does not touch them; they count for no deployment)`, ...leftAlone.map((d) => `  ${d.device}: ${d.leftAlone ?? ""}`)]),
   ];
 };
 
 const deviceTable = (d: DeviceStatus, now: Date, p: Paint): ReadonlyArray<string> => {
   const head = `${p.bold(`Device ${d.device}`)}: ${presenceText(d, now)}`;
+  if (d.leftAlone !== undefined) return [head, "", `The diff leaves this device exactly as it is: ${d.leftAlone}.`];
   if (d.deployments.length === 0) return [head, "", "The World gives this device no deployment."];
   const rows = d.deployments.map((x) => [
     x.deployment,

@@ -105,7 +105,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     throw e;
   }
   for (const f of fleet.files) {
-    const declared = O.isSome(f.world.fleet) ? f.world.fleet.value.length : undefined;
+    const declared = O.isSome(f.world.fleet) ? f.world.fleet.value.devices.length : undefined;
     const what = f.kind === "function" ? "a function of the inventory (called with no devices)" : "a World";
     say(
       J.line({ type: "file", path: f.path, kind: f.kind, ...(declared !== undefined ? { devices: declared } : {}), assignments: f.world.assignments.length }),
@@ -120,8 +120,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     );
   } else {
     const plan = diff(w, emptyReality, { now: new Date(0) });
-    const deviceConflicts = plan.conflicts.filter((c) => c._tag === "DeviceConflict");
-    const found = overlaps(w.assignments, w.fleet.value);
+    const deviceConflicts = plan.conflicts.filter((c) => c._tag !== "DeploymentConflict"); // deployment conflicts come with the overlaps below
+    const found = overlaps(w.assignments, w.fleet.value.devices);
     const conflicts = found.filter((o) => o.kind === "conflict");
     const others = found.filter((o) => o.kind !== "conflict");
     if (deviceConflicts.length > 0) {
@@ -134,12 +134,12 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       for (const o of conflicts) say(overlapJson(o), `  ${p.red("!")} ${overlapLine(o)}`);
       errors += conflicts.length;
     }
-    if (deviceConflicts.length === 0 && conflicts.length === 0 && !json) t.out(`${p.green("✓")} no conflicts on the ${w.fleet.value.length} declared devices`);
+    if (deviceConflicts.length === 0 && conflicts.length === 0 && !json) t.out(`${p.green("✓")} no conflicts on the ${w.fleet.value.devices.length} declared devices`);
     if (others.length > 0) {
       if (!json) t.out(p.bold(`Overlaps (${others.length}):`));
       for (const o of others) say(overlapJson(o), `  ${o.kind === "redundant" ? p.yellow("~") : p.cyan("↑")} ${overlapLine(o)}`);
     }
-    const warnings = worldWarnings(w, w.fleet.value);
+    const warnings = worldWarnings(w, w.fleet.value.devices);
     if (warnings.length > 0 && !json) t.out(p.bold(`Warnings (${warnings.length}):`));
     for (const x of warnings) say(J.worldWarning(x), `  ${p.yellow("!")} ${formatWorldWarning(x)}`);
   }

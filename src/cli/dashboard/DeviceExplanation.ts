@@ -18,6 +18,7 @@ import * as Ord from "fp-ts/lib/Ord.js";
 import * as S from "fp-ts/lib/string.js";
 import { shortHash } from "../../algebra/Deployment.ts";
 import type { Device } from "../../algebra/Device.ts";
+import { declarationsOf } from "../../world/World.ts";
 import { OrdDeploymentName, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
 import { presence, resolver } from "../../diff/Diff.ts";
 import { explain, type Explanation } from "../../selectors/Explain.ts";
@@ -81,7 +82,7 @@ export const OrdAssignmentForExplain: Ord.Ord<Assignment> = Ord.getMonoid<Assign
 
 export const explainDevice = (o: Observation, id: DeviceId): E.Either<UnknownDevice, DeviceExplanationView> => {
   const w = o.world;
-  const declarations = O.isSome(w.fleet) ? w.fleet.value.filter((d) => d.id === id) : [];
+  const declarations = declarationsOf(id)(w);
   const registered = o.reality.devices.get(id);
   const inFleet = O.isNone(w.fleet) ? registered !== undefined : declarations.length > 0;
   const seen: Device | undefined = O.isSome(w.fleet) ? (declarations[0] ?? registered?.device) : registered?.device;

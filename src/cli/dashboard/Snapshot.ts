@@ -16,7 +16,9 @@ import * as Ord from "fp-ts/lib/Ord.js";
 import * as S from "fp-ts/lib/string.js";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeviceId } from "../../algebra/Name.ts";
-import { diff, fleetOf, presence } from "../../diff/Diff.ts";
+import { diff, presence } from "../../diff/Diff.ts";
+import { leftAloneText, targets } from "../../diff/Targets.ts";
+import { conflictText } from "../PlanText.ts";
 import type { Action, Conflict } from "../../diff/Plan.ts";
 import type { Reality } from "../../diff/Reality.ts";
 import { status, type DeviceStatus, type FleetStatus } from "../../diff/Status.ts";
@@ -138,8 +140,9 @@ export const statusView = (o: Observation): StatusView => {
 const deviceRows = (o: Observation): ReadonlyArray<{ readonly device: Device; readonly row: DeviceRow }> => {
   const st = statusOf(o);
   const byId = new Map<DeviceId, DeviceStatus>(st.devices.map((d) => [d.device, d]));
-  const { devices } = fleetOf(o.world, o.reality, [], new Map());
-  const rows = devices.map((device) => {
+  const tg = targets(o.world, o.reality);
+  const rows = tg.fleet.devices.map((device) => {
+    const alone = tg.leftAlone.get(device.id);
     const s = byId.get(device.id);
     const damage = o.reality.damaged.get(device.id);
     const hb = o.reality.devices.get(device.id)?.lastHeartbeat;
@@ -149,7 +152,7 @@ const deviceRows = (o: Observation): ReadonlyArray<{ readonly device: Device; re
       arch: device.arch,
       presence: damage !== undefined ? "unreadable" : (s?.presence ?? presence(o.reality, device.id, o.now.getTime(), o.offlineAfterMs)),
       ...(hb !== undefined ? { lastHeartbeat: hb.toISOString() } : {}),
-      ...(damage !== undefined ? { unreadable: damage } : s === undefined ? { unreadable: "declared more than once, differently" } : {}),
+      ...(damage !== undefined ? { unreadable: damage } : alone !== undefined ? { unreadable: leftAloneText(alone) } : {}),
       deployments: (s?.deployments ?? []).map((x) => ({ deployment: x.deployment, state: x.state, ...(x.error !== undefined ? { error: x.error } : {}) })),
     };
     return { device, row };
@@ -171,11 +174,6 @@ export const devicesView = (o: Observation, selectorText: string): E.Either<Sele
   const all = deviceRows(o);
   return E.right({ selector: selectorText, total: all.length, devices: all.filter((x) => accepts(x.device)).map((x) => x.row) });
 };
-
-const conflictText = (c: Conflict): string =>
-  c._tag === "DeviceConflict"
-    ? `${c.device}: declared ${c.declarations.length} times, differently`
-    : `${c.device}/${c.deployment}: different specs at priority ${c.priority} from ${c.candidates.map((x) => x.assignment).join(", ")}`;
 
 const planRow = (a: Action): PlanRow => {
   switch (a._tag) {

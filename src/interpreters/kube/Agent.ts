@@ -15,6 +15,7 @@
  * Failures are collected per device and thrown together at the end, as one
  * `AgentWriteError` naming each device.
  */
+import * as S from "fp-ts/lib/string.js";
 import * as E from "fp-ts/lib/Either.js";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeviceId } from "../../algebra/Name.ts";
@@ -43,7 +44,7 @@ const collect = async <A>(ctx: AgentContext, items: ReadonlyArray<A>, key: (a: A
     const e = await write(a);
     if (e !== undefined) errors.push(`${key(a)}: ${e}`);
   });
-  if (errors.length > 0) throw new AgentWriteError(errors.sort().join("; "));
+  if (errors.length > 0) throw new AgentWriteError(errors.sort(S.Ord.compare).join("; "));
 };
 
 const beat = async (ctx: AgentContext, id: DeviceId, at: Date): Promise<string | undefined> => {
@@ -72,7 +73,7 @@ export const report = (ctx: AgentContext, states: ReadonlyArray<ObservedState>):
       if (E.isLeft(d)) return `report: the Device object is unreadable: ${d.left.message}`;
       const merged = new Map(d.right.observed.map((o) => [o.deployment as string, o]));
       for (const s of reported) merged.set(s.deployment, s);
-      const all = [...merged.keys()].sort().map((k) => merged.get(k) as ObservedState);
+      const all = [...merged.keys()].sort(S.Ord.compare).map((k) => merged.get(k) as ObservedState);
       const body = { metadata: { resourceVersion: d.right.resourceVersion }, status: { deployments: all.map(encodeObserved), summary: observedSummary(all) } };
       const r = await ctx.api.mergeStatus(DEVICE, ctx.namespace, id, body, AGENT);
       if (E.isRight(r)) return undefined;

@@ -15,6 +15,8 @@
  * (JSON is YAML), a `fieldManager`, and `force` only when asked. A body that
  * carries `metadata.resourceVersion` makes the write conditional on it.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import * as E from "fp-ts/lib/Either.js";
 import { ApiException, CustomObjectsApi, PatchStrategy, VersionApi, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import type { Resource } from "./Crds.ts";
@@ -96,7 +98,7 @@ export const classify = (e: unknown, server: string): ApiFailure => {
     if (causes.length > 0) {
       const conflicts = causes
         .map((c) => ({ manager: MANAGER.exec(c.message ?? "")?.[1] ?? "unknown", field: c.field ?? "" }))
-        .sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
+        .sort(Ord.contramap((c: FieldConflict) => c.field)(S.Ord).compare);
       return { _tag: "FieldConflicts", conflicts, message };
     }
     return { _tag: "Modified", message };

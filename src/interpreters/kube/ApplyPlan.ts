@@ -18,6 +18,8 @@
  *   of that another manager still holds is a failed Delete, naming it;
  * - every action gets exactly one outcome, in plan order.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import * as E from "fp-ts/lib/Either.js";
 import type { DeviceId } from "../../algebra/Name.ts";
 import { expectedFingerprint, stalePreconditions } from "../../diff/Apply.ts";
@@ -54,7 +56,7 @@ const describeConflicts = (conflicts: ReadonlyArray<FieldConflict>, force: boole
   const byManager = new Map<string, string[]>();
   for (const c of conflicts) byManager.set(c.manager, [...(byManager.get(c.manager) ?? []), c.field]);
   const parts = [...byManager]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .sort(Ord.contramap(([k]: readonly [string, unknown]) => k)(S.Ord).compare)
     .map(([m, fields]) => `field manager ${JSON.stringify(m)} owns ${fields.slice(0, 3).join(", ")}${fields.length > 3 ? ` and ${fields.length - 3} more` : ""}`);
   return `conflict: ${parts.join("; ")}${force ? "" : " (--force-conflicts takes them over)"}`;
 };

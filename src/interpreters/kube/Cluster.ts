@@ -9,6 +9,7 @@
  * The namespace is the option, else the context's, else the service
  * account's (in cluster), else `default`.
  */
+import * as S from "fp-ts/lib/string.js";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -87,7 +88,7 @@ export const resolveCluster = (options: ClusterOptions, env: Environment = proce
 
   if (options.context !== undefined) {
     if (config.getContextObject(options.context) === null) {
-      const known = config.getContexts().map((c) => c.name).sort();
+      const known = config.getContexts().map((c) => c.name).sort(S.Ord.compare);
       throw new BackendUnavailableError(
         `kubeconfig ${source} has no context ${JSON.stringify(options.context)} (contexts: ${known.length > 0 ? known.join(", ") : "none"})`,
       );

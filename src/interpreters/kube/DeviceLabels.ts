@@ -3,7 +3,7 @@
  * deployment whose selector has a LabelSelector form, `kubectl get devices
  * -l <that selector>` lists exactly the devices the fleet matched.
  *
- * Which labels the selectors see is the diff's own answer (`fleetOf`): the
+ * Which labels the selectors see is the diff's own answer (`targets`): the
  * World's declaration when it declares its fleet, else what each agent
  * reports. So, per Device object:
  * - a device of the fleet: `metadata.labels` = its labels as the fleet sees
@@ -25,7 +25,7 @@ import * as E from "fp-ts/lib/Either.js";
 import * as O from "fp-ts/lib/Option.js";
 import { labelsEqual, type Labels } from "../../algebra/Labels.ts";
 import type { DeviceId } from "../../algebra/Name.ts";
-import { fleetOf } from "../../diff/Diff.ts";
+import { targets } from "../../diff/Targets.ts";
 import type { Reality } from "../../diff/Reality.ts";
 import type { World } from "../../world/World.ts";
 import { formatFailure, type Api } from "./Api.ts";
@@ -54,7 +54,7 @@ export interface WantedLabels {
  * fleet's matches, plus objects outside the fleet iff it matches no labels.
  */
 export const wantedLabels = (world: World, objectIds: Iterable<DeviceId>, registered: Reality): ReadonlyMap<DeviceId, WantedLabels> => {
-  const fleet = fleetOf(world, registered, [], new Map());
+  const fleet = targets(world, registered).fleet;
   const declared = O.isSome(world.fleet);
   const byId = new Map(fleet.devices.map((d) => [d.id, d] as const));
   const out = new Map<DeviceId, WantedLabels>();

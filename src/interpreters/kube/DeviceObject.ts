@@ -28,6 +28,8 @@
  * skipped; one whose parts do not decode is reported with its name and its
  * device marked damaged.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { DeploymentCodec, shortHash, type Deployment } from "../../algebra/Deployment.ts";
@@ -110,7 +112,7 @@ const EntryWire = t.intersection([t.type({ name: DeploymentName, specHash: t.str
 const ObservedWire = t.intersection([t.type({ name: t.unknown, phase: t.unknown, at: t.unknown }), t.partial({ specHash: t.unknown, error: t.unknown })]);
 const SPEC_HASH = /^sha256:[0-9a-f]{64}$/;
 
-const byName = <A extends { readonly name: string }>(a: A, b: A): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const byName = Ord.contramap((x: { readonly name: string }) => x.name)(S.Ord).compare;
 
 const decodeEntry = (u: unknown, index: number): E.Either<string, PublishedEntry> => {
   const w = EntryWire.decode(u);
@@ -226,7 +228,7 @@ export const decodeDeviceObject = (u: unknown): E.Either<DeviceObjectProblem, De
     ...(registration !== undefined ? { registration } : {}),
     ...(lastHeartbeat !== undefined ? { lastHeartbeat } : {}),
     entries: entries.sort(byName),
-    observed: observed.sort((a, b) => (a.deployment < b.deployment ? -1 : a.deployment > b.deployment ? 1 : 0)),
+    observed: observed.sort(Ord.contramap((o: { readonly deployment: string }) => o.deployment)(S.Ord).compare),
     managedFields: metadata.managedFields ?? [],
     metadataLabels: metadata.labels ?? {},
     ...(spec.declaredLabels !== undefined && spec.declaredLabels !== null ? { declaredLabels: spec.declaredLabels } : {}),
@@ -259,7 +261,7 @@ export const desiredConfig = (
 ): object => ({
   apiVersion: API_VERSION,
   kind: DEVICE.kind,
-  metadata: { name: id, namespace, resourceVersion, annotations: { [DEPLOYMENTS_ANNOTATION]: [...allNames].sort().join(",") } },
+  metadata: { name: id, namespace, resourceVersion, annotations: { [DEPLOYMENTS_ANNOTATION]: [...allNames].sort(S.Ord.compare).join(",") } },
   // No entries: no field (an applied `[]` and the last entry let go of both leave `null` on 1.20).
   spec: entries.length === 0 ? {} : { deployments: [...entries].sort(byName) },
 });

@@ -8,6 +8,7 @@
  * server-side apply, omitting an entry removes it only when no one else owns
  * it.
  */
+import * as S from "fp-ts/lib/string.js";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 
@@ -65,7 +66,7 @@ export const entryOwners = (managedFields: ReadonlyArray<unknown>, name: string,
     if (E.isLeft(m) || m.right.manager === except) continue;
     if (entryNames(m.right.fieldsV1).includes(name)) owners.add(m.right.manager);
   }
-  return [...owners].sort();
+  return [...owners].sort(S.Ord.compare);
 };
 
 /** The deployment name a conflicting field path such as `.spec.deployments[name="web"].specHash` is about. */

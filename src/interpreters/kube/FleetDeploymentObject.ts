@@ -16,6 +16,10 @@
  * to one deployment; resolution is per deployment name), so status can be
  * recomputed from the cluster alone after an apply.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
+import * as N from "fp-ts/lib/number.js";
+import { concatAll } from "fp-ts/lib/Monoid.js";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import * as O from "fp-ts/lib/Option.js";
@@ -52,8 +56,12 @@ export interface FleetDeploymentSpec {
   readonly variants: ReadonlyArray<Variant>;
 }
 
-const compareVariants = (a: Variant, b: Variant): number =>
-  a.priority !== b.priority ? b.priority - a.priority : a.assignment !== b.assignment ? (a.assignment < b.assignment ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+export const OrdVariant: Ord.Ord<Variant> = concatAll(Ord.getMonoid<Variant>())([
+  Ord.contramap((v: Variant) => v.priority)(Ord.reverse(N.Ord)),
+  Ord.contramap((v: Variant) => v.assignment)(S.Ord),
+  Ord.contramap((v: Variant) => v.id)(S.Ord),
+]);
+const compareVariants = OrdVariant.compare;
 
 /** One FleetDeployment per deployment name of the World, in name order. */
 export const fleetDeploymentsOf = (world: World): ReadonlyArray<FleetDeploymentSpec> => {
@@ -63,7 +71,7 @@ export const fleetDeploymentsOf = (world: World): ReadonlyArray<FleetDeploymentS
       const v: Variant = { id: a.id, assignment: a.name, selector: a.selector, priority: a.priority, deployment: d };
       byName.set(d.name, [...(byName.get(d.name) ?? []), v]);
     }
-  return [...byName.keys()].sort().map((name) => ({ name, variants: (byName.get(name) as Variant[]).sort(compareVariants) }));
+  return [...byName.keys()].sort(S.Ord.compare).map((name) => ({ name, variants: (byName.get(name) as Variant[]).sort(compareVariants) }));
 };
 
 /** The variants as assignments, each cut down to its one deployment. */
@@ -83,7 +91,7 @@ const labelSelectorField = (s: Selector): { readonly labelSelector?: LabelSelect
 export const specConfig = (fd: FleetDeploymentSpec, namespace: string): object => {
   const printed = new Map<string, Selector>();
   for (const v of fd.variants) printed.set(printSelector(v.selector), v.selector);
-  const union = or(...[...printed.keys()].sort().map((k) => printed.get(k) as Selector));
+  const union = or(...[...printed.keys()].sort(S.Ord.compare).map((k) => printed.get(k) as Selector));
   const hashes = new Set(fd.variants.map((v) => specHash(v.deployment)));
   const only = fd.variants[0];
   return {

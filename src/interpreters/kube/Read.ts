@@ -12,7 +12,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { DeviceId } from "../../algebra/Name.ts";
 import { reality, type DesiredEntry, type ObservedState, type Reality, type ReportedDevice } from "../../diff/Reality.ts";
-import { BackendUnavailableError, type ReadProblem } from "../Interpreter.ts";
+import { BackendUnavailableError, OrdReadProblemByKey, type ReadProblem } from "../Interpreter.ts";
 import { formatFailure, type Api } from "./Api.ts";
 import { DEVICE, crdName } from "./Crds.ts";
 import { decodeDeviceObject, type DeviceObject } from "./DeviceObject.ts";
@@ -59,6 +59,6 @@ export const readDevices = async (api: Api, namespace: string): Promise<DeviceSn
       });
     observed.push(...o.observed);
   }
-  problems.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  problems.sort(OrdReadProblemByKey.compare);
   return { reality: reality({ devices, desired, observed, damaged }), problems, objects };
 };

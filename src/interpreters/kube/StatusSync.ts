@@ -13,6 +13,8 @@
  * report per-object failures as problems and go on with the other objects;
  * an unreachable server is a `BackendUnavailableError`.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import * as E from "fp-ts/lib/Either.js";
 import type { DeploymentName } from "../../algebra/Name.ts";
 import type { Reality } from "../../diff/Reality.ts";
@@ -59,7 +61,7 @@ const listManaged = async (ctx: StatusContext): Promise<ReadonlyArray<FleetDeplo
     const d = decodeFleetDeployment(item);
     if (E.isRight(d)) out.push(d.right);
   }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out.sort(Ord.contramap((o: FleetDeploymentObject) => o.name)(S.Ord).compare);
 };
 
 const writeStatus = async (ctx: StatusContext, name: DeploymentName, fleet: FleetStatus, problems: string[]): Promise<boolean> => {
@@ -90,7 +92,7 @@ export const syncFleetDeployments = async (ctx: StatusContext, world: World, rea
     }
     if (await writeStatus(ctx, fd.name, fleet, problems)) written++;
   }
-  return { written, deleted, problems: problems.sort() };
+  return { written, deleted, problems: problems.sort(S.Ord.compare) };
 };
 
 /** `reality` is only read when there is a FleetDeployment to refresh. */
@@ -109,5 +111,5 @@ export const refreshStatus = async (ctx: StatusContext, reality: () => Promise<R
   const fleet = status(w, await reality(), { now });
   let written = 0;
   for (const fd of specs) if (await writeStatus(ctx, fd.name, fleet, problems)) written++;
-  return { written, deleted: 0, problems: problems.sort() };
+  return { written, deleted: 0, problems: problems.sort(S.Ord.compare) };
 };

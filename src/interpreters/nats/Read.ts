@@ -11,12 +11,14 @@
  * The fingerprint of a desired entry is its KV revision (the stream
  * sequence), which `apply` compare-and-sets against.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import * as E from "fp-ts/lib/Either.js";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
 import { reality, type DesiredEntry, type ObservedState, type ReportedDevice } from "../../diff/Reality.ts";
-import type { ReadProblem, ReadResult } from "../Interpreter.ts";
+import { OrdReadProblem, type ReadProblem, type ReadResult } from "../Interpreter.ts";
 import { BUCKET } from "./Buckets.ts";
 import { scanLatest, type ScannedEntry } from "./Scan.ts";
 import {
@@ -30,7 +32,7 @@ import {
   type KeyProblem,
 } from "./wire.ts";
 
-const byKey = (a: ScannedEntry, b: ScannedEntry): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+const byKey = Ord.contramap((e: ScannedEntry) => e.key)(S.Ord).compare;
 
 export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
   // Keys in code-unit order, so the Reality's maps iterate in a defined order.
@@ -136,6 +138,6 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
     });
   }
 
-  problems.sort((a, b) => (a.source !== b.source ? (a.source < b.source ? -1 : 1) : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  problems.sort(OrdReadProblem.compare);
   return { reality: reality({ devices, desired, observed, damaged }), problems };
 };

@@ -6,6 +6,8 @@
  * (`sim-0000` … `sim-0999`), so their order is their number. Everything random
  * (which starts fail, start-time jitter) is drawn from `seed`.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import * as E from "fp-ts/lib/Either.js";
 import { parseDevice, InvalidDeviceError, type Device, type DeviceError } from "../../algebra/Device.ts";
 import type { Labels } from "../../algebra/Labels.ts";
@@ -110,6 +112,6 @@ export const runSimulation = async (options: SimulationOptions): Promise<Simulat
     await stopAll();
     throw e;
   }
-  agents.sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  agents.sort(Ord.contramap((a: { readonly deviceId: string }) => a.deviceId)(S.Ord).compare);
   return { devices: devices.right, agents, runtimes, connection, stop: stopAll };
 };

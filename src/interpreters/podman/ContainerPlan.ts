@@ -17,6 +17,8 @@
  * It sees only managed containers (the listing filters by label), so it can
  * never act on a container this project did not make.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import type { Deployment, Service } from "../../algebra/Deployment.ts";
 import { specHash } from "../../algebra/Deployment.ts";
 import { containerName } from "./ContainerSpec.ts";
@@ -47,7 +49,11 @@ export const ENDED = new Set(["exited", "stopped"]);
 // planning
 // -------------------------------------------------------------------------------------
 
-const byName = (a: { readonly name: string }, b: { readonly name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+/** Removes in container order: deployment, service, id. */
+const OrdRemove: Ord.Ord<ContainerStep> = Ord.contramap((s: ContainerStep) =>
+  s._tag === "Remove" ? `${s.container.deployment}\u0000${s.container.service}\u0000${s.container.id}` : "",
+)(S.Ord);
+const byName = Ord.contramap((x: { readonly name: string }) => x.name)(S.Ord).compare;
 
 /**
  * Whether a kept container needs a start: never started, or ended under
@@ -92,12 +98,6 @@ export const planContainers = (
       else if (needsStart(c, s)) rest.push({ _tag: "Start", deployment: d, service: s, container: c });
     }
   }
-  removes.sort((a, b) => {
-    const x = (a as Extract<ContainerStep, { _tag: "Remove" }>).container;
-    const y = (b as Extract<ContainerStep, { _tag: "Remove" }>).container;
-    const kx = `${x.deployment}\u0000${x.service}\u0000${x.id}`;
-    const ky = `${y.deployment}\u0000${y.service}\u0000${y.id}`;
-    return kx < ky ? -1 : kx > ky ? 1 : 0;
-  });
+  removes.sort(OrdRemove.compare);
   return [...removes, ...rest];
 };

@@ -15,6 +15,7 @@
  *   to the container port, protocol), restart policy and command are passed
  *   through unchanged.
  */
+import * as S from "fp-ts/lib/string.js";
 import type { Deployment, PortMapping, Service, VolumeMount } from "../../algebra/Deployment.ts";
 import { specHash } from "../../algebra/Deployment.ts";
 
@@ -42,7 +43,7 @@ export const containerLabels = (d: Deployment, service: Service): Readonly<Recor
   [LABEL_SPEC_HASH]: specHash(d),
   [LABEL_SERVICES]: d.score.services
     .map((s) => s.name)
-    .sort()
+    .sort(S.Ord.compare)
     .join(","),
 });
 

@@ -12,10 +12,11 @@
  *   ours to remove, and not evidence of anything;
  * - results are sorted by (deployment, service, id).
  */
+import * as S from "fp-ts/lib/string.js";
 import * as t from "io-ts";
 import { isLeft } from "fp-ts/lib/Either.js";
 import { DeploymentName, isDnsLabel } from "../../algebra/Name.ts";
-import { BackendUnavailableError, type ReadProblem } from "../Interpreter.ts";
+import { BackendUnavailableError, OrdReadProblemByKey, type ReadProblem } from "../Interpreter.ts";
 import { LABEL_DEPLOYMENT, LABEL_SERVICE, LABEL_SERVICES, LABEL_SPEC_HASH, MANAGED_FILTER } from "./ContainerSpec.ts";
 import type { LibpodClient } from "./LibpodClient.ts";
 
@@ -110,7 +111,7 @@ export const decodeListItem = (u: unknown): ManagedContainer | { readonly key: s
   if (service === undefined || !isDnsLabel(service))
     return { key: name, problem: `label ${LABEL_SERVICE}=${JSON.stringify(service ?? "")} is not a valid service name; container left alone` };
   if (hash === undefined || hash === "") return { key: name, problem: `label ${LABEL_SPEC_HASH} is missing; container left alone` };
-  const services = (labels[LABEL_SERVICES] ?? service).split(",").filter((s) => s !== "").sort();
+  const services = (labels[LABEL_SERVICES] ?? service).split(",").filter((s) => s !== "").sort(S.Ord.compare);
   return {
     id: c.Id,
     name,
@@ -142,7 +143,7 @@ export const listManaged = async (client: LibpodClient): Promise<ManagedListing>
     else containers.push(c);
   }
   containers.sort(compareContainers);
-  problems.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  problems.sort(OrdReadProblemByKey.compare);
   return { containers, problems };
 };
 

@@ -16,6 +16,8 @@
  * The deployment is `Failed` if any service is, else `Pending` if any
  * service is, else `Running`. Errors are joined in service-name order.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import type { DeploymentName } from "../../algebra/Name.ts";
 import type { Phase } from "../../diff/Reality.ts";
 import type { DeploymentStatus } from "../Runtime.ts";
@@ -87,7 +89,7 @@ export const servicePhase = (view: DeploymentView, o: ServiceObservation): Servi
 };
 
 export const deploymentStatus = (view: DeploymentView, observations: ReadonlyArray<ServiceObservation>): DeploymentStatus => {
-  const phases = [...observations].sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0)).map((o) => servicePhase(view, o));
+  const phases = [...observations].sort(Ord.contramap((o: ServiceObservation) => o.service)(S.Ord).compare).map((o) => servicePhase(view, o));
   const failed = phases.filter((p) => p.phase === "Failed");
   const pending = phases.filter((p) => p.phase === "Pending");
   const phase: Phase = failed.length > 0 ? "Failed" : pending.length > 0 ? "Pending" : "Running";

@@ -23,6 +23,8 @@
  * removed, so an Update to an image that cannot be had leaves the old
  * containers running.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import { createHash } from "node:crypto";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeploymentName } from "../../algebra/Name.ts";
@@ -68,12 +70,12 @@ const groups = (containers: ReadonlyArray<ManagedContainer>): ReadonlyArray<Grou
     if (list === undefined) m.set(c.deployment, [c]);
     else list.push(c);
   }
-  return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, cs]) => ({ name, containers: cs }));
+  return [...m.entries()].sort(Ord.contramap(([k]: readonly [string, unknown]) => k)(S.Ord).compare).map(([name, cs]) => ({ name, containers: cs }));
 };
 
 /** The spec hash a group stands for, or one that never matches a real spec when it is not whole. */
 export const groupSpecHash = (g: Group): string => {
-  const hashes = [...new Set(g.containers.map((c) => c.specHash))].sort();
+  const hashes = [...new Set(g.containers.map((c) => c.specHash))].sort(S.Ord.compare);
   if (hashes.length > 1) return `mixed:${hashes.join(",")}`;
   const hash = hashes[0] as string;
   const canonical = g.containers.filter((c) => c.name === containerName(c.deployment, c.service));
@@ -85,9 +87,9 @@ export const groupSpecHash = (g: Group): string => {
 
 export const groupFingerprint = (g: Group): string =>
   createHash("sha256")
-    .update([...g.containers.map((c) => c.specHash)].sort().join(","))
+    .update([...g.containers.map((c) => c.specHash)].sort(S.Ord.compare).join(","))
     .update("\n")
-    .update([...g.containers.map((c) => c.id)].sort().join(","))
+    .update([...g.containers.map((c) => c.id)].sort(S.Ord.compare).join(","))
     .digest("hex")
     .slice(0, 24);
 

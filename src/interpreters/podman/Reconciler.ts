@@ -13,6 +13,8 @@
  * - a podman that cannot be reached throws `BackendUnavailableError`; every
  *   other podman failure is a value (a step's error).
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import * as t from "io-ts";
 import { isRight } from "fp-ts/lib/Either.js";
 import type { Deployment, Service } from "../../algebra/Deployment.ts";
@@ -67,7 +69,7 @@ export interface Reconciler {
 export const viewOfSpec = (d: Deployment): DeploymentView => ({
   name: d.name,
   specHash: specHash(d),
-  services: d.score.services.map((s) => s.name).sort(),
+  services: d.score.services.map((s) => s.name).sort(S.Ord.compare),
   restart: Object.fromEntries(d.score.services.map((s) => [s.name, s.restart])),
 });
 
@@ -222,7 +224,7 @@ export const reconciler = (client: LibpodClient, options: ReconcilerOptions = {}
         if (!byKey.has(key) || c.name === containerName(c.deployment, c.service)) byKey.set(key, c);
       }
       return [...views]
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .sort(Ord.contramap((v: { readonly name: string }) => v.name)(S.Ord).compare)
         .map((v) =>
           deploymentStatus(
             v,

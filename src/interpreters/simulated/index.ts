@@ -11,6 +11,8 @@
  * `reconcile` is level-triggered like every Runtime: deployments not in the
  * desired set are stopped, unchanged ones keep their status.
  */
+import * as S from "fp-ts/lib/string.js";
+import * as Ord from "fp-ts/lib/Ord.js";
 import type { Deployment } from "../../algebra/Deployment.ts";
 import { specHash } from "../../algebra/Deployment.ts";
 import type { DeploymentName } from "../../algebra/Name.ts";
@@ -40,7 +42,7 @@ export interface SimulatedRuntime extends Runtime {
 
 const defaultSleep = (ms: number): Promise<void> => (ms <= 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, ms)));
 
-const byName = (a: DeploymentStatus, b: DeploymentStatus): number => (a.deployment < b.deployment ? -1 : a.deployment > b.deployment ? 1 : 0);
+const byName = Ord.contramap((s: DeploymentStatus) => s.deployment)(S.Ord).compare;
 
 export const simulatedRuntime = (options: SimulatedRuntimeOptions = {}): SimulatedRuntime => {
   const name = options.name ?? "simulated";
