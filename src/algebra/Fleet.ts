@@ -40,7 +40,11 @@ export interface Fleet {
 const fromSorted = (devices: ReadonlyArray<Device>): Fleet => {
   const byId = new Map<DeviceId, Device>();
   for (const d of devices) byId.set(d.id, d);
-  return Object.freeze({ _tag: "Fleet", devices: Object.freeze(devices), byId });
+  // The index is derived from `devices`: not enumerable, so a Fleet is plain data to JSON, to
+  // hashing and to the plain-data check of fleet files (src/cli/PlainData.ts).
+  const fleet = { _tag: "Fleet", devices: Object.freeze(devices) } as { _tag: "Fleet"; devices: ReadonlyArray<Device>; byId: ReadonlyMap<DeviceId, Device> };
+  Object.defineProperty(fleet, "byId", { value: byId, enumerable: false });
+  return Object.freeze(fleet);
 };
 
 export const empty: Fleet = fromSorted([]);
