@@ -18,6 +18,7 @@ import type { KV } from "@nats-io/kv";
 import { expectedFingerprint, type StaleEntry } from "../../diff/Apply.ts";
 import type { Action, Plan } from "../../diff/Plan.ts";
 import type { ActionOutcome, ApplyOptions, ApplyResult } from "../Interpreter.ts";
+import { forEachConcurrently, indexes } from "../Pool.ts";
 import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
 import type { ApplyLock } from "./Lock.ts";
 import { PublishError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
@@ -128,11 +129,7 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
       }
     };
 
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < total) await writeOne(next++);
-    };
-    await Promise.all(Array.from({ length: Math.min(deps.window, total) }, worker));
+    await forEachConcurrently(indexes(total), deps.window, writeOne);
     return { _tag: "Completed", outcomes };
   } finally {
     await lock.release();
