@@ -84,12 +84,12 @@ export const notConverged = (r: Reality): string[] => {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `read()` until `done(reality)` or the deadline; returns the last Reality either way. */
-export const waitForReality = async (interpreter: Interpreter, done: (r: Reality) => boolean, timeoutMs = 20_000): Promise<Reality> => {
+/** Polls `read()` every `intervalMs` until `done(reality)` or the deadline; returns the last Reality either way. */
+export const waitForReality = async (interpreter: Interpreter, done: (r: Reality) => boolean, timeoutMs = 20_000, intervalMs = 100): Promise<Reality> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { reality } = await interpreter.read();
     if (done(reality) || Date.now() > deadline) return reality;
-    await sleep(100);
+    await sleep(intervalMs);
   }
 };
