@@ -231,6 +231,20 @@ describe("nats faults: concurrent applies, locks, corrupt records", () => {
     expect([...desiredEntries(reality)].length).toBeGreaterThan(0);
   });
 
+  it("buckets with another replica count than asked for: one clear error, the buckets left as they are", async () => {
+    // Created with 1 replica (the fixture gave none); a single server cannot have more.
+    expect((await a.buckets.desired.status()).replicas).toBe(1);
+    const err = await nats({ servers: pair.server.url, replicas: 3 }).then(
+      (n) => n.close().then(() => undefined),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect((err as Error).message).toMatch(/^NATS bucket [a-z-]+ has 1 replica, but 3 were asked for; it is left as it is: change it with `nats stream edit KV_[a-z-]+ --replicas 3`, or ask for 1$/);
+    expect((await a.buckets.desired.status()).replicas).toBe(1);
+    // Asking for what they have is fine.
+    await (await pair.open({ name: "replicas-1", replicas: 1 })).close();
+  });
+
   it("an update whose entry changed after the plan was made is refused as stale, key by key", async () => {
     await a.reset();
     const devices = declared(4, "st");
