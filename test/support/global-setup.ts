@@ -16,6 +16,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TEMP_PREFIX } from "./processes.ts";
 
+/**
+ * Not leaks: tsx (which runs the `fleet` binary the CLI tests spawn) keeps its
+ * IPC sockets and cache in `$TMPDIR/tsx-<uid>` for every later run to reuse.
+ * It goes with the run's dir like everything else.
+ */
+const TOOL_DIRS: ReadonlyArray<RegExp> = [/^tsx-\d+$/];
+
 const gitStatus = (): string | undefined => {
   try {
     return execFileSync("git", ["status", "--porcelain", "--untracked-files=all"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
@@ -33,7 +40,9 @@ export default function setup(): () => void {
   return () => {
     if (previous === undefined) delete process.env["TMPDIR"];
     else process.env["TMPDIR"] = previous;
-    const left = readdirSync(runDir).sort();
+    const left = readdirSync(runDir)
+      .filter((name) => !TOOL_DIRS.some((re) => re.test(name)))
+      .sort();
     rmSync(runDir, { recursive: true, force: true });
     const treeAfter = gitStatus();
     const problems: string[] = [];
