@@ -148,7 +148,7 @@ export const run = async (): Promise<string> => {
     "",
     `${machine()}; nats-server ${one.version} with JetStream (file storage) on the same machine as the ${n(DEVICES)} agents (\`fleet sim\` machinery, one connection per server, ${LATENCY_MS} ms per simulated start) and the control plane, all in one Node process. One deployment per device.`,
     "",
-    "| topology | all registered | apply (rate) | all Running from apply start (rate) | entries | bytes per device (all buckets) | server RSS (all members) | server RSS per 10k devices |",
+    `| topology | all registered | apply (rate) | all Running from apply start (rate) | entries | bytes per device (all buckets) | server RSS (all members) | server RSS per 10k devices${DEVICES === 10_000 ? "" : " (scaled linearly from this run: an upper bound, the servers' base memory counted again)"} |`,
     "|---|---:|---:|---:|---:|---:|---:|---:|",
     row(one),
     row(three),
