@@ -11,6 +11,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "src/**/*.test.ts"],
     setupFiles: ["test/laws/setup.ts"],
+    // A temp dir of the run's own, and the check that no test leaves anything there or in the work tree.
+    globalSetup: ["test/support/global-setup.ts"],
     // Server-backed suites start their own processes; two cores: keep parallelism modest.
     maxWorkers: 2,
     testTimeout: 30_000,

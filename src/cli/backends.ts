@@ -13,6 +13,7 @@ import * as E from "fp-ts/lib/Either.js";
 import type { Interpreter } from "../interpreters/Interpreter.ts";
 import type { LocalInterpreter } from "../interpreters/local/index.ts";
 import type { NatsInterpreter } from "../interpreters/nats/index.ts";
+import type { ConnectionSettings } from "../interpreters/nats/Connection.ts";
 import { parseChoice, parseDuration, parseLabelsArg, type Options } from "./Args.ts";
 import { isArch } from "../algebra/Device.ts";
 import { VERSION } from "./Version.ts";
@@ -33,18 +34,20 @@ export const natsFlags = {
   "nats-tls-ca": { type: "string" },
   "nats-tls-cert": { type: "string" },
   "nats-tls-key": { type: "string" },
+  replicas: { type: "string" },
 } as const satisfies Options;
 
 export type NatsFlagValues = { readonly [K in keyof typeof natsFlags]?: string };
 
-export interface NatsFlagSettings {
-  readonly servers: ReadonlyArray<string>;
-  readonly credsFile?: string;
-  readonly token?: string;
-  readonly user?: string;
-  readonly pass?: string;
-  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
-}
+/** The connection settings the flags give (the client name is the command's to choose), servers as a list. */
+export type NatsFlagSettings = Omit<ConnectionSettings, "servers" | "name"> & { readonly servers: ReadonlyArray<string> };
+
+/** `--replicas N` (JetStream allows 1 to 5), or undefined when not given. */
+export const decodeReplicas = (values: NatsFlagValues): E.Either<string, number | undefined> => {
+  const text = values.replicas;
+  if (text === undefined) return E.right(undefined);
+  return /^[1-5]$/.test(text.trim()) ? E.right(Number(text.trim())) : E.left(`--replicas: expected 1 to 5 (3 on a three-server cluster), got ${JSON.stringify(text)}`);
+};
 
 /** Decodes the NATS flags (and FLEET_NATS_URL / FLEET_NATS_TOKEN), or says what is wrong. */
 export const decodeNatsFlags = (values: NatsFlagValues, env: Readonly<Record<string, string | undefined>>): E.Either<string, NatsFlagSettings> => {
@@ -96,6 +99,8 @@ export const backendHelp = `Backend (default local; env FLEET_BACKEND):
            --nats URL[,URL] (env FLEET_NATS_URL)  --nats-creds FILE
            --nats-token TOKEN (env FLEET_NATS_TOKEN)  --nats-user USER  --nats-pass PASS
            --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
+           --replicas N (buckets created with N replicas, 3 on a three-server cluster;
+                         an existing bucket with another count is an error)
   kube:    --kubeconfig FILE  --context NAME  -n, --namespace NAME  --force-conflicts
   podman:  --podman-socket PATH   (this host as one device:)
            --device-id ID  --device-labels k=v[,k=v...]  --device-arch ARCH`;
@@ -104,17 +109,7 @@ export type BackendValues = { readonly [K in keyof typeof backendFlags]?: (typeo
 
 export type BackendConfig =
   | { readonly _tag: "local"; readonly stateDir: string; readonly lockTimeoutMs: number }
-  | {
-      readonly _tag: "nats";
-      readonly servers: ReadonlyArray<string>;
-      /** Wait for a held apply lock this long; undefined: the interpreter's default. */
-      readonly lockTimeoutMs?: number;
-      readonly credsFile?: string;
-      readonly token?: string;
-      readonly user?: string;
-      readonly pass?: string;
-      readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
-    }
+  | ({ readonly _tag: "nats"; readonly replicas?: number; /** Wait for a held apply lock this long; undefined: the interpreter's default. */ readonly lockTimeoutMs?: number } & NatsFlagSettings)
   | { readonly _tag: "kube"; readonly kubeconfig?: string; readonly context?: string; readonly namespace?: string; readonly forceConflicts: boolean }
   | {
       readonly _tag: "podman";
@@ -136,6 +131,7 @@ const OWNER: { readonly [K in keyof typeof backendFlags]: BackendName | "any" } 
   "nats-tls-ca": "nats",
   "nats-tls-cert": "nats",
   "nats-tls-key": "nats",
+  replicas: "nats",
   kubeconfig: "kube",
   context: "kube",
   namespace: "kube",
@@ -173,7 +169,9 @@ export const backendConfig = (values: BackendValues, env: Env = process.env, cwd
     case "nats": {
       const timeout = values["lock-timeout"] === undefined ? E.right(undefined) : parseDuration("--lock-timeout", values["lock-timeout"]);
       if (E.isLeft(timeout)) return timeout;
-      return E.map((s: NatsFlagSettings): BackendConfig => ({ _tag: "nats", ...s, ...opt("lockTimeoutMs", timeout.right) }))(decodeNatsFlags(values, env));
+      const replicas = decodeReplicas(values);
+      if (E.isLeft(replicas)) return replicas;
+      return E.map((s: NatsFlagSettings): BackendConfig => ({ _tag: "nats", ...s, ...opt("replicas", replicas.right), ...opt("lockTimeoutMs", timeout.right) }))(decodeNatsFlags(values, env));
     }
     case "kube":
       return E.right({
@@ -242,17 +240,8 @@ export const openBackend = async (c: BackendConfig, hooks: BackendHooks = {}): P
     }
     case "nats": {
       const { nats } = await import("../interpreters/nats/index.ts");
-      const interpreter = await nats({
-        servers: [...c.servers],
-        name: `fleet-cli ${VERSION}`,
-        ...opt("credsFile", c.credsFile),
-        ...opt("token", c.token),
-        ...opt("user", c.user),
-        ...opt("pass", c.pass),
-        ...(c.tls !== undefined ? { tls: { ...c.tls } } : {}),
-        ...opt("lockWaitMs", c.lockTimeoutMs),
-        exitReleases: processReleases,
-      });
+      const { _tag, lockTimeoutMs, ...settings } = c;
+      const interpreter = await nats({ ...settings, name: `fleet-cli ${VERSION}`, ...opt("lockWaitMs", lockTimeoutMs), exitReleases: processReleases });
       return { interpreter, nats: interpreter };
     }
     case "kube": {

@@ -2,13 +2,12 @@
  * `fleet kube …` and `fleet plan/apply --backend kube` as a user runs them
  * (the real binary, a child process) against a real kube-apiserver.
  */
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { fleetFile, workspace, type Workspace } from "../cli/support.ts";
 import { startCluster, table, type TestCluster } from "./cluster.ts";
+import { freePort, removeTempDir, tempDir } from "../support/processes.ts";
 
 let cluster: TestCluster;
 let ws: Workspace;
@@ -45,7 +44,8 @@ describe("fleet kube", () => {
   });
 
   it("with no cluster configured, fails loudly in one line (never falls back to localhost:8080)", async () => {
-    const home = await mkdtemp(join(tmpdir(), "fleet-nohome-"));
+    const home = await tempDir("nohome");
+    onTestFinished(() => removeTempDir(home));
     const r = await ws.fleet(["kube", "install-crds"], { env: { KUBECONFIG: undefined, HOME: home, KUBERNETES_SERVICE_HOST: undefined } });
     expect(r.code).toBe(1);
     oneLineError(r.stderr, /^Error: no Kubernetes cluster configured: pass --kubeconfig FILE, set KUBECONFIG, or create ~\/\.kube\/config/);
@@ -55,13 +55,9 @@ describe("fleet kube", () => {
   });
 
   it("with a server that is not there, says which one in one line", async () => {
-    const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, "127.0.0.1", () => {
-        const p = (s.address() as AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const dir = await mkdtemp(join(tmpdir(), "fleet-kc-"));
+    const port = await freePort();
+    const dir = await tempDir("kc");
+    onTestFinished(() => removeTempDir(dir));
     const kc = join(dir, "config");
     await writeFile(
       kc,

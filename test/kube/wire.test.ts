@@ -4,12 +4,12 @@
  * kubeconfig resolution, and the FleetDeployment law (status recomputed
  * from the stored spec equals status from the World).
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
+import { removeTempDir, tempDirSync } from "../support/processes.ts";
 import { ApiException } from "@kubernetes/client-node";
 import { deployment, podman, specHash } from "../../src/algebra/Deployment.ts";
 import { status } from "../../src/diff/Status.ts";
@@ -145,7 +145,7 @@ describe("API failures", () => {
 });
 
 describe("kubeconfig resolution", () => {
-  const dir = mkdtempSync(join(tmpdir(), "fleet-kubeconfig-"));
+  const dir = tempDirSync("kubeconfig");
   const config = (name: string, body: Record<string, unknown>): string => {
     const f = join(dir, name);
     writeFileSync(f, JSON.stringify({ apiVersion: "v1", kind: "Config", preferences: {}, ...body }));
@@ -158,7 +158,9 @@ describe("kubeconfig resolution", () => {
     "current-context": "ctx-a",
   });
   const noCurrent = config("none", { clusters: [], users: [], contexts: [] });
-  const home = mkdtempSync(join(tmpdir(), "fleet-home-"));
+  const home = tempDirSync("home");
+  const homeWithConfig = tempDirSync("home");
+  afterAll(() => Promise.all([dir, home, homeWithConfig].map(removeTempDir)));
   const loud = /^no Kubernetes cluster configured: pass --kubeconfig FILE, set KUBECONFIG, or create ~\/\.kube\/config/;
 
   it("with nothing configured, says so loudly instead of falling back to localhost:8080", () => {
@@ -170,7 +172,7 @@ describe("kubeconfig resolution", () => {
   it("takes --kubeconfig, else KUBECONFIG (first file with a current context wins), else ~/.kube/config", () => {
     expect(resolveCluster({ kubeconfig: two }, {})).toMatchObject({ server: "https://a.example:6443", context: "ctx-a", namespace: "fleet" });
     expect(resolveCluster({}, { KUBECONFIG: `${join(dir, "missing")}:${two}` })).toMatchObject({ server: "https://a.example:6443" });
-    const h = mkdtempSync(join(tmpdir(), "fleet-home-"));
+    const h = homeWithConfig;
     const kubeDir = join(h, ".kube");
     mkdirSync(kubeDir);
     writeFileSync(join(kubeDir, "config"), JSON.stringify({ apiVersion: "v1", kind: "Config", clusters: [{ name: "h", cluster: { server: "https://h.example" } }], users: [{ name: "u", user: {} }], contexts: [{ name: "h", context: { cluster: "h", user: "u" } }], "current-context": "h" }));

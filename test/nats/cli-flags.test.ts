@@ -2,7 +2,9 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
-import { natsSettings, parseMillis, parseNonNegativeInt, parseProbability } from "../../src/cli/commands/agent.ts";
+import { natsReplicas, natsSettings, parseMillis, parseNonNegativeInt, parseProbability } from "../../src/cli/commands/agent.ts";
+import { backendConfig, decodeReplicas } from "../../src/cli/backends.ts";
+import { serverList } from "../../src/interpreters/nats/Connection.ts";
 import { parseLabelsArg } from "../../src/cli/Args.ts";
 
 describe("fleet agent / sim flags", () => {
@@ -46,5 +48,25 @@ describe("fleet agent / sim flags", () => {
     expect(natsSettings("sim", {}, { FLEET_NATS_URL: "nats://c:4222", FLEET_NATS_TOKEN: "e" }, "n")).toEqual({ servers: ["nats://c:4222"], name: "n", token: "e" });
     expect(() => natsSettings("agent", {}, {}, "n")).toThrow(/--nats URL is required/);
     expect(() => natsSettings("agent", { nats: "x", "nats-user": "u" }, {}, "n")).toThrow(/--nats-user and --nats-pass go together/);
+  });
+
+  it("--replicas: 1 to 5, a flag of the nats backend only", () => {
+    expect(decodeReplicas({})).toEqual(E.right(undefined));
+    expect(decodeReplicas({ replicas: "3" })).toEqual(E.right(3));
+    for (const bad of ["0", "6", "x", "3.5", "", "-1"]) {
+      expect(decodeReplicas({ replicas: bad }), bad).toEqual(E.left(`--replicas: expected 1 to 5 (3 on a three-server cluster), got ${JSON.stringify(bad)}`));
+    }
+    expect(natsReplicas("sim", { replicas: "5" })).toBe(5);
+    expect(() => natsReplicas("agent", { replicas: "7" })).toThrow(/--replicas: expected 1 to 5 .* \(see 'fleet agent --help'\)$/);
+    expect(backendConfig({ backend: "nats", nats: "nats://a:1,nats://b:2", replicas: "3" }, {})).toEqual(
+      E.right({ _tag: "nats", servers: ["nats://a:1", "nats://b:2"], replicas: 3 }),
+    );
+    expect(backendConfig({ replicas: "3" }, {})).toEqual(E.left("--replicas is a flag of the nats backend, but the backend is local (add --backend nats)"));
+  });
+
+  it("a server list: one URL, a comma-separated list or a list, all the same list", () => {
+    expect(serverList("nats://a:1")).toEqual(["nats://a:1"]);
+    expect(serverList(" nats://a:1 , nats://b:2,")).toEqual(["nats://a:1", "nats://b:2"]);
+    expect(serverList(["nats://a:1,nats://b:2", " nats://c:3 ", ""])).toEqual(["nats://a:1", "nats://b:2", "nats://c:3"]);
   });
 });

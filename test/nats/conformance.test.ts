@@ -1,17 +1,14 @@
 /** The NATS interpreter against a real nats-server runs the interpreter conformance suite. */
-import { afterAll, beforeAll, describe } from "vitest";
+import { beforeAll, describe } from "vitest";
 import { conformanceSuite, type ConformanceSubject } from "../laws/conformance.ts";
-import { nats, type NatsInterpreter } from "../../src/interpreters/nats/index.ts";
-import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
+import { useNats } from "./support.ts";
 
 describe("nats interpreter", () => {
-  let server: NatsServer;
-  let interpreter: NatsInterpreter;
+  const nats = useNats({ name: "conformance" });
   let subject: ConformanceSubject;
 
-  beforeAll(async () => {
-    server = await startNatsServer();
-    interpreter = await nats({ servers: server.url, name: "conformance" });
+  beforeAll(() => {
+    const interpreter = nats.fleet;
     subject = {
       interpreter,
       register: async (devices, at) => {
@@ -19,10 +16,6 @@ describe("nats interpreter", () => {
       },
       reset: () => interpreter.reset(),
     };
-  });
-  afterAll(async () => {
-    await interpreter?.close();
-    await server?.stop();
   });
 
   conformanceSuite("nats", () => subject, { numRuns: 10 });

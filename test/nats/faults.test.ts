@@ -3,7 +3,7 @@
  * in the middle of a large apply, concurrent applies, corrupt records in every
  * bucket, an expired lock, a held lock, and servers that cannot serve.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { device, type Device } from "../../src/algebra/Device.ts";
 import { deployment, podman, specHash } from "../../src/algebra/Deployment.ts";
 import { all, label } from "../../src/selectors/Selector.ts";
@@ -13,8 +13,8 @@ import { diff } from "../../src/diff/Diff.ts";
 import { desiredCount, desiredEntries, type Reality } from "../../src/diff/Reality.ts";
 import { BackendUnavailableError, type ApplyResult } from "../../src/interpreters/Interpreter.ts";
 import { nats, type NatsInterpreter } from "../../src/interpreters/nats/index.ts";
-import { freePort, startNatsServer, type NatsServer } from "../support/nats-server.ts";
-import { sleep } from "./support.ts";
+import { freePort, startNatsServer } from "../support/nats-server.ts";
+import { sleep, useNats } from "./support.ts";
 
 const web = (tag: string) => deployment("web", podman({ services: [{ name: "httpd", image: `registry.local/web:${tag}` }] }));
 const metrics = deployment("metrics", podman({ services: [{ name: "exporter", image: "registry.local/exporter:1" }] }));
@@ -35,18 +35,10 @@ const completedWithoutFailures = (r: ApplyResult): void => {
 };
 
 describe("nats faults: the server is killed in the middle of a large apply", () => {
-  let server: NatsServer;
-  let fleet: NatsInterpreter;
-  beforeAll(async () => {
-    server = await startNatsServer();
-    fleet = await nats({ servers: server.url, name: "crash-test", lockTtlMs: 3_000, lockWaitMs: 15_000 });
-  });
-  afterAll(async () => {
-    await fleet?.close();
-    await server?.stop();
-  });
+  const crash = useNats({ name: "crash-test", lockTtlMs: 3_000, lockWaitMs: 15_000 });
 
   it("re-planning after a restart converges, with no entry lost or written twice", async () => {
+    const { server, fleet } = crash;
     const devices = declared(20_000);
     const w = world({ fleet: devices, assignments: [assign(all, web("1")), assign(label("shard", "0"), metrics)] });
     const expected = 20_000 + 5_000;
@@ -92,18 +84,12 @@ describe("nats faults: the server is killed in the middle of a large apply", () 
 });
 
 describe("nats faults: concurrent applies, locks, corrupt records", () => {
-  let server: NatsServer;
+  const pair = useNats({ name: "operator-a" });
   let a: NatsInterpreter;
   let b: NatsInterpreter;
   beforeAll(async () => {
-    server = await startNatsServer();
-    a = await nats({ servers: server.url, name: "operator-a" });
-    b = await nats({ servers: server.url, name: "operator-b" });
-  });
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await server?.stop();
+    a = pair.fleet;
+    b = await pair.open({ name: "operator-b" });
   });
 
   it("two applies at once from different worlds: serialised; the second is refused as stale; nothing half-applied", async () => {
@@ -145,7 +131,7 @@ describe("nats faults: concurrent applies, locks, corrupt records", () => {
     expect(after === null || after.operation !== "PUT").toBe(true);
 
     // A live lock held by someone else: refused with its holder, nothing written.
-    const quick = await nats({ servers: server.url, name: "impatient", lockWaitMs: 0 });
+    const quick = await pair.open({ name: "impatient", lockWaitMs: 0 });
     try {
       const future = new Date(Date.now() + 60_000);
       await a.buckets.locks.put("apply", enc({ v: 1, owner: "busy@elsewhere", acquired: new Date().toISOString(), expires: future.toISOString() }));
@@ -166,7 +152,7 @@ describe("nats faults: concurrent applies, locks, corrupt records", () => {
 
   it("an apply that loses its lock mid-way stops writing; re-planning converges", async () => {
     await a.reset();
-    const short = await nats({ servers: server.url, name: "short-lock", lockTtlMs: 600 });
+    const short = await pair.open({ name: "short-lock", lockTtlMs: 600 });
     try {
       const w = world({ fleet: declared(20_000, "ll"), assignments: [assign(all, web("1"))] });
       const plan = diff(w, (await short.read()).reality, { now: new Date() });
@@ -244,6 +230,20 @@ describe("nats faults: concurrent applies, locks, corrupt records", () => {
     expect(plan.actions.map((x) => x.device).sort()).toEqual(["ok-01", "ok-02"]);
     expect(plan.skipped.map((s) => s.device).sort()).toEqual(expect.arrayContaining(["pi-01", "pi-02", "pi-03", "pi-04", "pi-05", "pi-06"]));
     expect([...desiredEntries(reality)].length).toBeGreaterThan(0);
+  });
+
+  it("buckets with another replica count than asked for: one clear error, the buckets left as they are", async () => {
+    // Created with 1 replica (the fixture gave none); a single server cannot have more.
+    expect((await a.buckets.desired.status()).replicas).toBe(1);
+    const err = await nats({ servers: pair.server.url, replicas: 3 }).then(
+      (n) => n.close().then(() => undefined),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect((err as Error).message).toMatch(/^NATS bucket [a-z-]+ has 1 replica, but 3 were asked for; it is left as it is: change it with `nats stream edit KV_[a-z-]+ --replicas 3`, or ask for 1$/);
+    expect((await a.buckets.desired.status()).replicas).toBe(1);
+    // Asking for what they have is fine.
+    await (await pair.open({ name: "replicas-1", replicas: 1 })).close();
   });
 
   it("an update whose entry changed after the plan was made is refused as stale, key by key", async () => {

@@ -12,18 +12,17 @@ import { assign } from "../../src/world/Assignment.ts";
 import { world, type World } from "../../src/world/World.ts";
 import { diff } from "../../src/diff/Diff.ts";
 import { desiredCount } from "../../src/diff/Reality.ts";
-import { nats, type NatsInterpreter } from "../../src/interpreters/nats/index.ts";
+import type { NatsInterpreter } from "../../src/interpreters/nats/index.ts";
 import { runAgent, type AgentHandle } from "../../src/interpreters/nats/agent.ts";
 import { runSimulation, type Simulation } from "../../src/interpreters/nats/Simulation.ts";
 import { simulatedRuntime } from "../../src/interpreters/simulated/index.ts";
-import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
-import { converged, notConverged, waitForReality } from "./support.ts";
+import { converged, notConverged, useNats, waitForReality } from "./support.ts";
 
 const web = (tag: string) => deployment("web", podman({ services: [{ name: "httpd", image: `registry.local/web:${tag}`, ports: [{ container: 80, host: 8080 }] }] }));
 const metrics = deployment("metrics", podman({ services: [{ name: "exporter", image: "registry.local/exporter:1" }] }));
 
 describe("nats: the full loop with simulated agents", () => {
-  let server: NatsServer;
+  const nats = useNats({ name: "loop-test" });
   let fleet: NatsInterpreter;
   let prod: Simulation;
   let dev: Simulation;
@@ -44,17 +43,14 @@ describe("nats: the full loop with simulated agents", () => {
   };
 
   beforeAll(async () => {
-    server = await startNatsServer();
-    fleet = await nats({ servers: server.url, name: "loop-test" });
-    prod = await runSimulation({ devices: 12, nats: { servers: server.url }, prefix: "prod", labels: { env: "prod" }, latencyMs: 5, seed: 1, heartbeatIntervalMs: 500 });
+    fleet = nats.fleet;
+    prod = await runSimulation({ devices: 12, nats: { servers: [nats.server.url] }, prefix: "prod", labels: { env: "prod" }, latencyMs: 5, seed: 1, heartbeatIntervalMs: 500 });
     dev = await runSimulation({ devices: 8, connection: prod.connection, prefix: "dev", labels: { env: "dev" }, latencyMs: 5, seed: 2, heartbeatIntervalMs: 500 });
   });
   afterAll(async () => {
     await edge?.stop();
     await dev?.stop();
     await prod?.stop();
-    await fleet?.close();
-    await server?.stop();
   });
 
   it("publishes a World and every deployment reports Running", async () => {
@@ -70,12 +66,12 @@ describe("nats: the full loop with simulated agents", () => {
     await convergedAfter(w);
     // One more device registers; then its label changes (it re-registers with new labels).
     const rt = simulatedRuntime({ name: "edge-01", latencyMs: 5 });
-    edge = await runAgent({ device: device("edge-01", { labels: { tier: "edge" } }), runtime: rt, nats: { servers: server.url }, heartbeatIntervalMs: 500 });
+    edge = await runAgent({ device: device("edge-01", { labels: { tier: "edge" } }), runtime: rt, nats: { servers: [nats.server.url] }, heartbeatIntervalMs: 500 });
     const r1 = await convergedAfter(w);
     expect(r1.desired.get(device("edge-01").id)?.get(web("edge").name)?.specHash).toBeDefined();
     expect(rt.running().get(web("edge").name)).toBe(r1.desired.get(device("edge-01").id)?.get(web("edge").name)?.specHash);
     await edge.stop();
-    edge = await runAgent({ device: device("edge-01", { labels: { env: "prod" } }), runtime: rt, nats: { servers: server.url }, heartbeatIntervalMs: 500 });
+    edge = await runAgent({ device: device("edge-01", { labels: { env: "prod" } }), runtime: rt, nats: { servers: [nats.server.url] }, heartbeatIntervalMs: 500 });
     await waitForReality(fleet, (x) => x.devices.get(device("edge-01").id)?.device.labels["env"] === "prod");
     const r2 = await convergedAfter(w);
     const web2 = r2.desired.get(device("edge-01").id)?.get(web("2").name)?.specHash;

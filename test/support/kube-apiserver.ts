@@ -11,15 +11,14 @@
  *
  * Only node built-ins; see docs/kubernetes-test-server.md.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, rmSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request } from "node:https";
-import { createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { freePorts, removeTempDir, spawnLive, tempDir, type LiveProcess } from "./processes.ts";
 
 /** Debian source version the binaries are built from. Keep in sync with scripts/ci/30-kube-apiserver.sh. */
 export const KUBE_DEB_VERSION = "1.20.5+really1.20.2-1.1+deb12u1";
@@ -95,7 +94,7 @@ export function findKubeBinaries(): KubeBinaries {
 export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const bins = findKubeBinaries();
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
-  const dataDir = await mkdtemp(join(tmpdir(), "fleet-kube-"));
+  const dataDir = await tempDir("kube");
   const certDir = join(dataDir, "pki");
   await mkdir(certDir);
   const logs = { etcd: join(dataDir, "etcd.log"), apiserver: join(dataDir, "kube-apiserver.log") };
@@ -105,11 +104,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       // API server first: with etcd gone first it would spend its grace period retrying.
-      for (const p of [...procs].reverse()) await terminate(p);
-      if (!opts.keepDataDir) await rm(dataDir, { recursive: true, force: true });
-      liveDirs.delete(dataDir);
+      for (const p of [...procs].reverse()) await p.process.terminate();
+      if (!opts.keepDataDir) await removeTempDir(dataDir);
     })());
-  liveDirs.add(dataDir);
 
   try {
     // Reserve all ports at once so the three of them are distinct.
@@ -193,7 +190,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       dataDir,
       etcdUrl,
       logs,
-      pids: { etcd: etcd.child.pid!, apiserver: apiserver.child.pid! },
+      pids: { etcd: etcd.process.pid, apiserver: apiserver.process.pid },
       kubectl: (args, kopts = {}) =>
         run(bins.kubectl, [`--kubeconfig=${kubeconfigPath}`, `--cache-dir=${kubectlCache}`, ...args], {
           input: kopts.input,
@@ -203,8 +200,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         }),
       crashed: () => {
         if (stopping) return undefined;
-        const dead = procs.find((p) => p.status !== undefined);
-        return dead && `${dead.name} exited (${dead.status})\n${tail(dead.log)}`;
+        const dead = procs.find((p) => p.process.status() !== undefined);
+        return dead && `${dead.process.name} exited (${dead.process.status()})\n${tail(dead.log)}`;
       },
       stop,
     };
@@ -217,80 +214,19 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 // ---------------------------------------------------------------------------------
 // Processes
 
+/** A process of this harness and the file its output goes to. */
 interface Managed {
-  name: string;
-  log: string;
-  child: ChildProcess;
-  exited: Promise<void>;
-  /** Set once the process is gone: exit code or signal. */
-  status?: string;
-}
-
-/** PIDs still running and temp dirs not removed yet, cleaned up synchronously if the test process exits without stop(). */
-const livePids = new Set<number>();
-const liveDirs = new Set<string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on("exit", () => {
-    for (const pid of livePids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    for (const dir of liveDirs) {
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        // best effort; the processes may still hold files for a moment
-      }
-    }
-  });
+  readonly log: string;
+  readonly process: LiveProcess;
 }
 
 function launch(name: string, bin: string, args: string[], logFile: string): Managed {
-  installExitHook();
   const fd = openSync(logFile, "a");
-  let child: ChildProcess;
   try {
     // Output goes straight to the log file (no pipe the test process must drain).
-    child = spawn(bin, args, { stdio: ["ignore", fd, fd], env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" } });
+    return { log: logFile, process: spawnLive(name, bin, args, { stdio: ["ignore", fd, fd], env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" } }) };
   } finally {
     closeSync(fd);
-  }
-  const managed: Managed = { name, log: logFile, child, exited: Promise.resolve() };
-  managed.exited = new Promise<void>((resolve) => {
-    child.once("exit", (code, signal) => {
-      managed.status = signal ? `signal ${signal}` : `exit code ${code}`;
-      if (child.pid !== undefined) livePids.delete(child.pid);
-      resolve();
-    });
-    child.once("error", (err) => {
-      managed.status = `spawn error: ${err.message}`;
-      resolve();
-    });
-  });
-  if (child.pid !== undefined) livePids.add(child.pid);
-  return managed;
-}
-
-async function terminate(p: Managed, graceMs = 10_000): Promise<void> {
-  if (p.status !== undefined || p.child.pid === undefined) return;
-  signal(p.child.pid, "SIGTERM");
-  const timer = setTimeout(() => signal(p.child.pid!, "SIGKILL"), graceMs);
-  await p.exited;
-  clearTimeout(timer);
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
   }
 }
 
@@ -304,9 +240,9 @@ async function waitFor(
 ): Promise<void> {
   let lastError = "";
   for (;;) {
-    const dead = procs.find((p) => p.status !== undefined);
+    const dead = procs.find((p) => p.process.status() !== undefined);
     if (dead) {
-      throw new Error(`kube test server: ${dead.name} exited (${dead.status}) while waiting for ${what}\n${tail(dead.log)}`);
+      throw new Error(`kube test server: ${dead.process.name} exited (${dead.process.status()}) while waiting for ${what}\n${tail(dead.log)}`);
     }
     try {
       if (await ready()) return;
@@ -360,23 +296,7 @@ function run(
 }
 
 // ---------------------------------------------------------------------------------
-// Ports, HTTP, certificates, kubeconfig
-
-/** Binds `n` listeners on 127.0.0.1:0 simultaneously (so the ports are distinct), then releases them. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-        const s = createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => resolve(s));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
+// HTTP, certificates, kubeconfig
 
 async function httpGet(
   url: string,

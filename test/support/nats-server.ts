@@ -1,10 +1,13 @@
 /**
- * Test harness: a real nats-server with JetStream (Debian's package, installed
- * by scripts/ci/10-nats.sh), started per suite on a free loopback port with its
- * own store directory.
+ * Test harness: real nats-servers with JetStream (Debian's package, installed
+ * by scripts/ci/10-nats.sh), each on a free loopback port with its own store
+ * directory; processes, ports and temp dirs come from the kit in processes.ts.
  *
  *   const server = await startNatsServer();
  *   try { ... server.url ... } finally { await server.stop(); }
+ *
+ *   const cluster = await startNatsCluster(3);   // a JetStream cluster on loopback routes
+ *   try { ... cluster.url ... } finally { await cluster.stop(); }
  *
  * - `kill()` is SIGKILL (a crash: nothing flushed beyond what JetStream synced);
  * - `restart()` starts it again on the same port and store directory, so
@@ -12,12 +15,13 @@
  * - `stop()` ends it by PID and removes the store directory;
  * - every server still running when the test process exits is killed.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { connect as tcpConnect, createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { connect as tcpConnect } from "node:net";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { freePort, freePorts, removeTempDir, sleep, spawnLive, tempDir, type LiveProcess } from "./processes.ts";
+
+export { freePort } from "./processes.ts";
 
 export const NATS_SERVER_BIN = process.env["FLEET_NATS_SERVER_BIN"] ?? "/usr/sbin/nats-server";
 
@@ -25,6 +29,8 @@ export interface NatsServer {
   /** `nats://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
+  /** Server name (`server_name`); cluster members are `fleet-n1`, `fleet-n2`, … */
+  readonly name: string;
   /** PID of the current process (changes on restart). */
   readonly pid: number;
   readonly storeDir: string;
@@ -45,32 +51,6 @@ export interface NatsServerOptions {
   readonly noJetStream?: boolean;
 }
 
-const live = new Set<ChildProcess>();
-const liveDirs = new Set<string>();
-process.on("exit", () => {
-  for (const p of live) {
-    try {
-      p.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
-});
-
-/** A port nobody listens on right now (bind port 0, read it, close). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Resolves when the server sends its INFO line on a fresh connection. */
 const acceptsClients = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
@@ -84,86 +64,192 @@ const acceptsClients = (port: number): Promise<boolean> =>
     s.once("data", (b) => done(b.toString("latin1").startsWith("INFO")));
   });
 
-const exited = (p: ChildProcess): Promise<void> =>
-  p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once("exit", () => r()));
-
-export const startNatsServer = async (options: NatsServerOptions = {}): Promise<NatsServer> => {
+const requireBinary = (): void => {
   if (!existsSync(NATS_SERVER_BIN)) {
     throw new Error(`nats test server: ${NATS_SERVER_BIN} is missing; run \`bash scripts/ci/10-nats.sh\` as root`);
   }
-  const storeDir = await mkdtemp(join(tmpdir(), "fleet-nats-"));
-  liveDirs.add(storeDir);
-  const port = await freePort();
-  let proc: ChildProcess | undefined;
+};
+
+/** One nats-server on `port` with store `storeDir`; `args` are everything but the client address and store. */
+const natsNode = async (
+  name: string,
+  port: number,
+  storeDir: string,
+  args: ReadonlyArray<string>,
+  options: NatsServerOptions,
+): Promise<NatsServer> => {
+  let proc: LiveProcess | undefined;
   let log = "";
 
   const launch = async (): Promise<void> => {
-    const args = [
-      ...(options.noJetStream ? [] : ["-js", "-sd", storeDir]),
-      "-a",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      ...(options.extraArgs ?? []),
-    ];
     log = "";
-    const p = spawn(NATS_SERVER_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawnLive(name, NATS_SERVER_BIN, [
+      ...(options.noJetStream ? [] : ["-js", "-sd", storeDir]),
+      "-n", name,
+      "-a", "127.0.0.1",
+      "-p", String(port),
+      ...args,
+      ...(options.extraArgs ?? []),
+    ], { stdio: ["ignore", "pipe", "pipe"] });
     const keep = (b: Buffer): void => {
       log = (log + b.toString("utf8")).slice(-8000);
     };
-    p.stdout?.on("data", keep);
-    p.stderr?.on("data", keep);
-    live.add(p);
-    p.once("exit", () => live.delete(p));
+    p.child.stdout?.on("data", keep);
+    p.child.stderr?.on("data", keep);
     proc = p;
     const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
     for (;;) {
-      if (p.exitCode !== null || p.signalCode !== null) {
-        throw new Error(`nats-server exited during startup (${p.exitCode ?? p.signalCode}):\n${log}`);
-      }
+      const status = p.status();
+      if (status !== undefined) throw new Error(`nats-server ${name} exited during startup (${status}):\n${log}`);
       if (await acceptsClients(port)) return;
       if (Date.now() > deadline) {
-        p.kill("SIGKILL");
-        throw new Error(`nats-server did not accept connections on port ${port} in time:\n${log}`);
+        await p.kill();
+        throw new Error(`nats-server ${name} did not accept connections on port ${port} in time:\n${log}`);
       }
       await sleep(50);
     }
-  };
-
-  const terminate = async (signal: NodeJS.Signals): Promise<void> => {
-    const p = proc;
-    if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
-    p.kill(signal);
-    const grace = setTimeout(() => p.kill("SIGKILL"), 10_000);
-    await exited(p);
-    clearTimeout(grace);
   };
 
   let stopped: Promise<void> | undefined;
   try {
     await launch();
   } catch (e) {
-    await rm(storeDir, { recursive: true, force: true });
-    liveDirs.delete(storeDir);
+    await removeTempDir(storeDir);
     throw e;
   }
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    name,
     get pid() {
       return proc?.pid ?? -1;
     },
     storeDir,
     stop: () =>
       (stopped ??= (async () => {
-        await terminate("SIGTERM");
-        await rm(storeDir, { recursive: true, force: true });
-        liveDirs.delete(storeDir);
+        await proc?.terminate();
+        await removeTempDir(storeDir);
       })()),
-    kill: () => terminate("SIGKILL"),
+    kill: async () => {
+      await proc?.kill();
+    },
     restart: async () => {
-      await terminate("SIGTERM");
+      await proc?.terminate();
       await launch();
     },
   };
+};
+
+export const startNatsServer = async (options: NatsServerOptions = {}): Promise<NatsServer> => {
+  requireBinary();
+  const storeDir = await tempDir("nats");
+  const port = await freePort();
+  return natsNode(`fleet-${port}`, port, storeDir, [], options);
+};
+
+// ---------------------------------------------------------------------------------
+// A cluster
+
+export interface NatsCluster {
+  readonly servers: ReadonlyArray<NatsServer>;
+  /** Every member's client URL. */
+  readonly urls: ReadonlyArray<string>;
+  /** The same, comma-separated (as `--nats` takes them). */
+  readonly url: string;
+  /** The member that leads `stream`'s RAFT group now, if one does. */
+  streamLeader(stream: string): Promise<NatsServer | undefined>;
+  /** Resolves once JetStream answers through every running member (a meta leader is elected). */
+  ready(timeoutMs?: number): Promise<void>;
+  /** Stops every member and removes their stores. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Asks JetStream for the account info through `url` until it answers; a cluster without a meta leader does not. */
+const jetStreamAnswers = async (url: string, deadline: number): Promise<void> => {
+  let last = "";
+  for (;;) {
+    try {
+      const nc = await connect({ servers: url, timeout: 2_000, reconnect: false });
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+        await jsm.getAccountInfo();
+        return;
+      } finally {
+        await nc.close();
+      }
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e);
+    }
+    if (Date.now() > deadline) throw new Error(`nats cluster: JetStream did not answer through ${url} in time (last error: ${last})`);
+    await sleep(250);
+  }
+};
+
+/**
+ * `n` nats-servers forming one JetStream cluster over routes on loopback
+ * ports, each with its own store dir; resolves once JetStream answers through
+ * every member.
+ */
+export const startNatsCluster = async (n = 3, options: NatsServerOptions & { readonly name?: string } = {}): Promise<NatsCluster> => {
+  requireBinary();
+  const ports = await freePorts(2 * n);
+  const clientPorts = ports.slice(0, n);
+  const routePorts = ports.slice(n);
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
+  const clusterName = options.name ?? `fleet-test-${clientPorts[0]}`;
+  const servers: NatsServer[] = [];
+  const stopAll = (): Promise<void> => Promise.all(servers.map((s) => s.stop())).then(() => undefined);
+  try {
+    // Started together: a member waits for its routes only to elect a meta leader, not to accept clients.
+    const started = await Promise.all(
+      clientPorts.map(async (port, i) => {
+        const storeDir = await tempDir(`nats-n${i + 1}`);
+        const s = await natsNode(`fleet-n${i + 1}`, port, storeDir, [
+          "--cluster_name", clusterName,
+          "--cluster", `nats://127.0.0.1:${routePorts[i]}`,
+          "--routes", routes,
+        ], options).catch(async (e: unknown) => {
+          await removeTempDir(storeDir);
+          throw e;
+        });
+        servers.push(s);
+        return s;
+      }),
+    );
+    started.sort((a, b) => a.name.localeCompare(b.name));
+    const urls = started.map((s) => s.url);
+    let stopping: Promise<void> | undefined;
+    const cluster: NatsCluster = {
+      servers: started,
+      urls,
+      url: urls.join(","),
+      streamLeader: async (stream) => {
+        for (const s of started) {
+          try {
+            const nc = await connect({ servers: s.url, timeout: 2_000, reconnect: false });
+            try {
+              const info = await (await jetstreamManager(nc, { timeout: 5_000 })).streams.info(stream);
+              const leader = info.cluster?.leader;
+              return started.find((x) => x.name === leader);
+            } finally {
+              await nc.close();
+            }
+          } catch {
+            // that member is down or has no answer now: ask the next one
+          }
+        }
+        return undefined;
+      },
+      ready: async (timeoutMs = 30_000) => {
+        const deadline = Date.now() + timeoutMs;
+        for (const s of started) if (s.pid > 0) await jetStreamAnswers(s.url, deadline);
+      },
+      stop: () => (stopping ??= stopAll()),
+    };
+    await cluster.ready(options.readyTimeoutMs ?? 30_000);
+    return cluster;
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
 };

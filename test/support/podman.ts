@@ -15,15 +15,17 @@
  * Needs root and scripts/ci/20-podman.sh; a missing prerequisite is one
  * clear error, not a skip.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import * as net from "node:net";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { atExit, registerDir, removeTempDir, spawnLive, type LiveProcess } from "./processes.ts";
+
+export { freePort } from "./processes.ts";
 
 export const CONTAINERS_CONF = fileURLToPath(new URL("./podman/containers.conf", import.meta.url));
 export const TEST_IMAGE = "localhost/fleet-test/busybox:1";
@@ -34,12 +36,6 @@ const BUSYBOX = "/bin/busybox";
 /** The test image's default command: serve /www on port 80. */
 export const DEFAULT_COMMAND = "trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait";
 const APPLETS = ["sh", "httpd", "sleep", "echo", "cat", "ls", "kill", "true", "false", "env", "wget", "nc"];
-
-/** Harnesses not stopped yet: if the test process exits without `stop()`, they are cleaned up synchronously. */
-const live = new Map<string, () => void>();
-process.on("exit", () => {
-  for (const cleanup of live.values()) cleanup();
-});
 
 export interface CommandResult {
   readonly code: number;
@@ -84,17 +80,6 @@ const run = (file: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, 
     });
   });
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-
 /** Polls `check` until it returns a value, or throws after `timeoutMs` with the last reason. */
 export const eventually = async <A>(check: () => Promise<A | undefined>, timeoutMs = 20_000, what = "condition"): Promise<A> => {
   const deadline = Date.now() + timeoutMs;
@@ -123,9 +108,11 @@ export const fetchPage = async (url: string): Promise<string | undefined> => {
 
 /**
  * Claims a /24 (10.89.<octet>.0/24) no other live harness on this machine uses, by an
- * exclusive lock file holding our PID; a file whose PID is gone is taken over.
+ * exclusive lock file holding our PID; a file whose PID is gone is taken over. The locks
+ * are machine-wide (every test run of every checkout shares the bridges' address space),
+ * so they live in /run/lock, not in the run's own temp dir.
  */
-const SUBNET_LOCKS = path.join(os.tmpdir(), "fleet-podman-subnets");
+const SUBNET_LOCKS = process.env["FLEET_PODMAN_SUBNET_LOCKS"] ?? "/run/lock/fleet-podman-subnets";
 const claimSubnet = async (): Promise<{ readonly octet: number; readonly release: () => void }> => {
   await mkdir(SUBNET_LOCKS, { recursive: true });
   const start = randomBytes(1)[0] as number;
@@ -201,6 +188,7 @@ export const startPodman = async (): Promise<PodmanHarness> => {
   requirePrerequisites();
   // Short base path: conmon's sockets live under the run root and unix socket paths are limited to 108 bytes.
   const dir = await mkdtemp(path.join(os.tmpdir(), "fpm-"));
+  registerDir(dir);
   const tag = randomBytes(3).toString("hex");
   const dirs = { root: "root", runroot: "run", tmpdir: "tmp", net: "net", volumes: "volumes" } as const;
   for (const d of Object.values(dirs)) await mkdir(path.join(dir, d), { recursive: true });
@@ -220,7 +208,7 @@ export const startPodman = async (): Promise<PodmanHarness> => {
   const socket = `unix://${socketPath}`;
   const podman = (args: ReadonlyArray<string>): Promise<CommandResult> => run("podman", [...globalArgs, ...args], env);
 
-  let service: ChildProcess | undefined;
+  let service: LiveProcess | undefined;
   let stopped = false;
 
   const sweep = async (): Promise<void> => {
@@ -232,24 +220,17 @@ export const startPodman = async (): Promise<PodmanHarness> => {
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    live.delete(dir);
+    unregister();
     await sweep();
     await podman(["rmi", "--all", "--force"]);
-    if (service?.pid !== undefined && service.exitCode === null && service.signalCode === null) {
-      const exited = new Promise<void>((resolve) => service?.once("exit", () => resolve()));
-      process.kill(service.pid, "SIGTERM");
-      if (await Promise.race([exited.then(() => false), sleep(10_000).then(() => true)])) {
-        process.kill(service.pid, "SIGKILL");
-        await exited;
-      }
-    }
+    await service?.terminate();
     // Unmounts whatever storage is left mounted, then deletes it.
     await podman(["system", "reset", "--force"]);
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    await removeTempDir(dir);
     subnet.release();
   };
 
-  live.set(dir, () => {
+  const unregister = atExit(() => {
     // Last resort at process exit (no await possible): remove what this storage runs, then the storage.
     const quiet = { env, stdio: "ignore", timeout: 30_000 } as const;
     for (const args of [["rm", "--all", "--force", "--time", "0"], ["system", "reset", "--force"]]) {
@@ -259,7 +240,7 @@ export const startPodman = async (): Promise<PodmanHarness> => {
         // best effort
       }
     }
-    if (service?.pid !== undefined && service.exitCode === null) service.kill("SIGKILL");
+    if (service !== undefined && service.status() === undefined) service.child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
     subnet.release();
   });
@@ -271,11 +252,12 @@ export const startPodman = async (): Promise<PodmanHarness> => {
     if (imported.code !== 0) throw new Error(`podman import failed: ${imported.stderr.trim()}`);
 
     const log: string[] = [];
-    service = spawn("podman", [...globalArgs, "system", "service", "--time=0", socket], { env, stdio: ["ignore", "ignore", "pipe"] });
-    service.stderr?.on("data", (c: Buffer) => log.push(c.toString("utf8")));
+    const svc = spawnLive("podman system service", "podman", [...globalArgs, "system", "service", "--time=0", socket], { env, stdio: ["ignore", "ignore", "pipe"] });
+    service = svc;
+    svc.child.stderr?.on("data", (c: Buffer) => log.push(c.toString("utf8")));
     await eventually(
       async () => {
-        if (service?.exitCode !== null) throw new Error(`podman system service exited: ${log.join("").trim()}`);
+        if (svc.status() !== undefined) throw new Error(`podman system service exited: ${log.join("").trim()}`);
         return existsSync(socketPath) ? true : undefined;
       },
       20_000,

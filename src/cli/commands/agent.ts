@@ -14,7 +14,7 @@ import type { Runtime } from "../../interpreters/Runtime.ts";
 import type { ConnectionSettings } from "../../interpreters/nats/Connection.ts";
 import { orUsage, parseChoice, parseDuration, parseFlags, parseLabelsArg, wantsHelp, type Options } from "../Args.ts";
 import { UsageError } from "../CliError.ts";
-import { decodeNatsFlags, natsFlags, type NatsFlagValues } from "../backends.ts";
+import { decodeNatsFlags, decodeReplicas, natsFlags, type NatsFlagValues } from "../backends.ts";
 import { ExitCode } from "../Command.ts";
 import { VERSION } from "../Version.ts";
 
@@ -43,6 +43,8 @@ Flags:
   --nats-token TOKEN          NATS token (env FLEET_NATS_TOKEN)
   --nats-user USER --nats-pass PASS
   --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
+  --replicas N                buckets created with N replicas (3 on a three-server cluster);
+                              an existing bucket with another count is an error
   -h, --help
 
 Example:
@@ -98,6 +100,9 @@ export const natsSettings = (command: string, values: NatsFlagValues, env: NodeJ
   if (E.isLeft(decoded)) throw new UsageError(`${decoded.left} (see 'fleet ${command} --help')`);
   return { ...decoded.right, servers: [...decoded.right.servers], name };
 };
+
+/** `--replicas N` of the buckets a command creates, or undefined; a usage error names the command. */
+export const natsReplicas = (command: string, values: NatsFlagValues): number | undefined => orUsage(command, decodeReplicas(values));
 
 /** Resolves on the first SIGTERM or SIGINT; the handlers are removed by `dispose`. */
 export const untilSignal = (): { readonly signalled: Promise<NodeJS.Signals>; dispose(): void } => {
@@ -174,6 +179,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const heartbeatIntervalMs =
     values["heartbeat-interval"] !== undefined ? orUsage("agent", parseMillis("--heartbeat-interval", values["heartbeat-interval"])) : 10_000;
   const settings = natsSettings("agent", values, process.env, `fleet-agent ${device.right.id}`);
+  const replicas = natsReplicas("agent", values);
 
   const signals = untilSignal();
   try {
@@ -181,7 +187,11 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     try {
       const { runAgent } = await import("../../interpreters/nats/agent.ts");
       logLine(`agent ${device.right.id}: connecting to ${settings.servers.toString()} (runtime ${runtime.name})`);
-      const starting = runAgent({ device: device.right, runtime, nats: settings, heartbeatIntervalMs, log: logLine });
+      // The agent opens its buckets without settings: with --replicas, create them (or check their count) first.
+      const buckets = replicas === undefined
+        ? Promise.resolve()
+        : import("../../interpreters/nats/Buckets.ts").then(({ ensureFleetBuckets }) => ensureFleetBuckets(settings, { replicas }, { waitOnFirstConnect: true }));
+      const starting = buckets.then(() => runAgent({ device: device.right, runtime, nats: settings, heartbeatIntervalMs, log: logLine }));
       const first = await Promise.race([starting.then((a) => ({ _tag: "agent" as const, a })), signals.signalled.then((s) => ({ _tag: "signal" as const, s }))]);
       if (first._tag === "signal") {
         logLine(`agent ${device.right.id}: ${first.s} before connecting; exiting`);

@@ -7,7 +7,7 @@ import { parseFlags, orUsage, wantsHelp, type Options } from "../Args.ts";
 import { UsageError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
 import { natsFlags } from "../backends.ts";
-import { logLine, natsSettings, parseMillis, parseNonNegativeInt, parseProbability, untilSignal } from "./agent.ts";
+import { logLine, natsReplicas, natsSettings, parseMillis, parseNonNegativeInt, parseProbability, untilSignal } from "./agent.ts";
 import { parseLabelsArg } from "../Args.ts";
 
 export const help = `Usage: fleet sim --devices N --nats URL[,URL] [flags]
@@ -30,6 +30,8 @@ Flags:
   --heartbeat-interval MS     between heartbeats of each device (default 10s)
   --nats-creds FILE  --nats-token TOKEN  --nats-user USER --nats-pass PASS
   --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
+  --replicas N                buckets created with N replicas (3 on a three-server cluster);
+                              an existing bucket with another count is an error
   -h, --help
 
 Example:
@@ -66,6 +68,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const heartbeatIntervalMs = opt(values["heartbeat-interval"], (t) => orUsage("sim", parseMillis("--heartbeat-interval", t)));
   const prefix = values.prefix ?? "sim";
   const settings = natsSettings("sim", values, process.env, `fleet-sim ${prefix}`);
+  const replicas = natsReplicas("sim", values);
 
   const { runSimulation, simulatedDevices } = await import("../../interpreters/nats/Simulation.ts");
   // Validate ids, labels and arch before connecting.
@@ -92,6 +95,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       ...(failRate !== undefined ? { failRate } : {}),
       ...(seed !== undefined ? { seed } : {}),
       ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
+      ...(replicas !== undefined ? { replicas } : {}),
     });
     const first = await Promise.race([starting.then((s) => ({ _tag: "sim" as const, s })), signals.signalled.then((s) => ({ _tag: "signal" as const, s }))]);
     if (first._tag === "signal") {

@@ -24,7 +24,7 @@ import { formatFailure, type Api } from "./Api.ts";
 import { DEVICE } from "./Crds.ts";
 import { decodeDeviceObject, encodeObserved, observedSummary, registrationConfig } from "./DeviceObject.ts";
 import { AGENT } from "./FieldOwners.ts";
-import { forEachConcurrently } from "./Pool.ts";
+import { forEachConcurrently } from "../Pool.ts";
 
 export class AgentWriteError extends Error {
   override readonly name = "AgentWriteError";

@@ -29,7 +29,7 @@ import { formatFailure, type Api, type FieldConflict } from "./Api.ts";
 import { DEVICE } from "./Crds.ts";
 import { decodeDeviceObject, desiredConfig, emptyDevice, encodeEntry, type DeviceObject } from "./DeviceObject.ts";
 import { CONTROL_PLANE, appliedEntries, entryOfField, entryOwners } from "./FieldOwners.ts";
-import { forEachConcurrently } from "./Pool.ts";
+import { forEachConcurrently } from "../Pool.ts";
 import type { DeviceSnapshot } from "./Read.ts";
 
 export interface ApplyContext {

@@ -31,7 +31,7 @@ import type { World } from "../../world/World.ts";
 import { formatFailure, type Api } from "./Api.ts";
 import { DEVICE } from "./Crds.ts";
 import { decodeDeviceObject, labelsConfig, type DeviceObject } from "./DeviceObject.ts";
-import { forEachConcurrently } from "./Pool.ts";
+import { forEachConcurrently } from "../Pool.ts";
 
 /** The field manager of `metadata.labels` and `spec.declaredLabels` on Device objects. */
 export const LABEL_WRITER = "fleet-algebra-labels";

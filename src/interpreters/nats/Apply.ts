@@ -27,6 +27,7 @@ import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { entryKey } from "../../algebra/Name.ts";
 import type { ExitReleases } from "../ExitReleases.ts";
 import { BackendUnavailableError, type ActionOutcome, type ApplyOptions, type ApplyResult } from "../Interpreter.ts";
+import { forEachConcurrently, indexes } from "../Pool.ts";
 import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
 import { describeHolder, type ApplyLock } from "./Lock.ts";
 import { PublishError, ServerLostError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
@@ -150,11 +151,10 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
       }
     };
 
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < total && !serverLost) await writeOne(next++);
-    };
-    await Promise.all(Array.from({ length: Math.min(deps.window, total) }, worker));
+    // Once the server is lost, the remaining writes are not attempted (one counted line, below).
+    await forEachConcurrently(indexes(total), deps.window, async (i) => {
+      if (!serverLost) await writeOne(i);
+    });
     if (serverLost) {
       // Writes that failed before the loss (a refused compare-and-set) are among the "not applied" too.
       const notApplied = total - applied;

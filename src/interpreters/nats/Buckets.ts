@@ -11,10 +11,14 @@
  *
  * All are file-backed and created when missing with these settings (the
  * replica count is an option, for a clustered NATS); an existing bucket is
- * opened as it is, never reconfigured.
+ * opened as it is, never reconfigured. When a replica count is asked for and
+ * an existing bucket has another one, opening fails with one line that says
+ * so: the bucket is neither changed silently nor used as if it had them.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
+import { BackendUnavailableError } from "../Interpreter.ts";
+import { connectJetStream, type ConnectBehaviour, type ConnectionSettings } from "./Connection.ts";
 
 export const BUCKET = {
   desired: "desired-state",
@@ -46,7 +50,11 @@ const DESCRIPTION: { readonly [R in BucketRole]: string } = {
 export type FleetBuckets = { readonly [R in BucketRole]: KV };
 
 export interface BucketSettings {
-  /** JetStream replicas for newly created buckets (1, 3 or 5). Default 1. */
+  /**
+   * JetStream replicas (1 to 5; 3 on a three-server cluster): newly created buckets get
+   * them, and an existing bucket with another count is an error. Unset: buckets are
+   * created with 1 and existing ones opened whatever their count.
+   */
   readonly replicas?: number;
 }
 
@@ -62,14 +70,29 @@ export const streamOf = (bucket: string): string => `KV_${bucket}`;
 /** The subject prefix of a bucket's keys, with the trailing dot. */
 export const subjectPrefixOf = (bucket: string): string => `$KV.${bucket}.`;
 
-/** Opens (creating when missing) some buckets. */
+const replicaMismatch = (bucket: string, found: number, wanted: number): BackendUnavailableError =>
+  new BackendUnavailableError(
+    `NATS bucket ${bucket} has ${found} replica${found === 1 ? "" : "s"}, but ${wanted} ${wanted === 1 ? "was" : "were"} asked for; ` +
+      `it is left as it is: change it with \`nats stream edit ${streamOf(bucket)} --replicas ${wanted}\`, or ask for ${found}`,
+  );
+
+/** Opens (creating when missing) some buckets; with `replicas` set, checks that existing ones have them. */
 export const openBuckets = async <R extends BucketRole>(
   js: JetStreamClient,
   roles: ReadonlyArray<R>,
   settings: BucketSettings = {},
 ): Promise<{ readonly [K in R]: KV }> => {
   const kvm = new Kvm(js);
-  const opened = await Promise.all(roles.map(async (r) => [r, await kvm.create(BUCKET[r], bucketOptions(r, settings))] as const));
+  const opened = await Promise.all(
+    roles.map(async (r) => {
+      const kv = await kvm.create(BUCKET[r], bucketOptions(r, settings));
+      if (settings.replicas !== undefined) {
+        const found = (await kv.status()).replicas;
+        if (found !== settings.replicas) throw replicaMismatch(BUCKET[r], found, settings.replicas);
+      }
+      return [r, kv] as const;
+    }),
+  );
   return Object.fromEntries(opened) as { readonly [K in R]: KV };
 };
 
@@ -77,3 +100,17 @@ export const ALL_ROLES: ReadonlyArray<BucketRole> = ["desired", "info", "state",
 
 export const openFleetBuckets = (js: JetStreamClient, settings: BucketSettings = {}): Promise<FleetBuckets> =>
   openBuckets(js, ALL_ROLES, settings);
+
+/**
+ * Connects, opens (creating when missing) every fleet bucket with `settings`
+ * (so a replica mismatch is reported here), and closes again: for a process
+ * whose buckets are opened by code that takes no bucket settings (the agent).
+ */
+export const ensureFleetBuckets = async (connection: ConnectionSettings, settings: BucketSettings, behaviour: ConnectBehaviour = {}): Promise<void> => {
+  const { nc, js } = await connectJetStream(connection, behaviour);
+  try {
+    await openFleetBuckets(js, settings);
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+};

@@ -1,15 +1,24 @@
 /**
- * Connecting to NATS with JetStream, turning every expected failure (server
- * unreachable, credentials refused, JetStream disabled) into one clear
- * `BackendUnavailableError` line instead of a stack trace.
+ * How to reach NATS (`ConnectionSettings`: the one settings type the
+ * backend, `fleet agent` and `fleet sim` build and pass), and connecting with
+ * JetStream, turning every expected failure (server unreachable, credentials
+ * refused, JetStream disabled) into one clear `BackendUnavailableError` line
+ * instead of a stack trace.
+ *
+ * `servers` is a cluster's URL list: the client connects to a member that
+ * answers (members are tried in random order, so agents given the same list
+ * spread over the cluster; a dead one is skipped) and reconnects to another
+ * member when its server goes away.
  */
 import { readFile } from "node:fs/promises";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { errorMessage as messageOf } from "../../algebra/ErrorMessage.ts";
 import { BackendUnavailableError } from "../Interpreter.ts";
 
 export interface ConnectionSettings {
-  readonly servers: string | string[];
+  /** One URL, a comma-separated list, or a list: every member of the cluster (or one server). */
+  readonly servers: string | ReadonlyArray<string>;
   readonly credsFile?: string;
   readonly token?: string;
   readonly user?: string;
@@ -32,14 +41,18 @@ export interface JetStreamConnection {
   readonly js: JetStreamClient;
 }
 
-const describeServers = (s: string | string[]): string => (Array.isArray(s) ? s.join(",") : s);
-
-const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+/** The server URLs of `servers`, in order, each trimmed, empty ones dropped. */
+export const serverList = (servers: ConnectionSettings["servers"]): string[] =>
+  (typeof servers === "string" ? [servers] : servers)
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
 
 export const connectJetStream = async (settings: ConnectionSettings, behaviour: ConnectBehaviour = {}): Promise<JetStreamConnection> => {
-  const where = describeServers(settings.servers);
+  const servers = serverList(settings.servers);
+  const where = servers.join(",");
   const options: NodeConnectionOptions = {
-    servers: settings.servers,
+    servers,
     name: settings.name ?? "fleet-algebra",
     maxReconnectAttempts: behaviour.maxReconnectAttempts ?? -1,
     reconnectTimeWait: 500,

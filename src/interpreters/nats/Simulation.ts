@@ -9,9 +9,11 @@
 import * as S from "fp-ts/lib/string.js";
 import * as Ord from "fp-ts/lib/Ord.js";
 import * as E from "fp-ts/lib/Either.js";
+import * as RA from "fp-ts/lib/ReadonlyArray.js";
 import { parseDevice, InvalidDeviceError, type Device, type DeviceError } from "../../algebra/Device.ts";
 import type { Labels } from "../../algebra/Labels.ts";
-import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
+import { OrdDeviceId, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
+import { forEachConcurrently } from "../Pool.ts";
 import { simulatedRuntime, type SimulatedRuntime } from "../simulated/index.ts";
 import { openAgentConnection, type AgentConnection } from "./AgentConnection.ts";
 import { runAgent, type AgentHandle, type ReportedState } from "./agent.ts";
@@ -23,6 +25,8 @@ export interface SimulationOptions {
   readonly nats?: ConnectionSettings;
   /** …or a connection to share. */
   readonly connection?: AgentConnection;
+  /** Replicas of the buckets this simulation creates; an existing bucket with another count is an error (BucketSettings). */
+  readonly replicas?: number;
   /** Default `sim`. */
   readonly prefix?: string;
   readonly labels?: Labels;
@@ -49,6 +53,9 @@ export interface Simulation {
   stop(): Promise<void>;
 }
 
+/** Agents in the order of their devices' ids. */
+const OrdAgentByDevice: Ord.Ord<AgentHandle> = Ord.contramap((a: AgentHandle) => a.deviceId)(OrdDeviceId);
+
 /** The simulated devices, or why they cannot be made (a bad prefix, label or arch). */
 export const simulatedDevices = (options: Pick<SimulationOptions, "devices" | "prefix" | "labels" | "arch">): E.Either<DeviceError, ReadonlyArray<Device>> => {
   const width = Math.max(4, String(Math.max(0, options.devices - 1)).length);
@@ -69,7 +76,8 @@ export const runSimulation = async (options: SimulationOptions): Promise<Simulat
   const devices = simulatedDevices(options);
   if (E.isLeft(devices)) throw new InvalidDeviceError(devices.left);
   if (options.connection === undefined && options.nats === undefined) throw new Error("runSimulation: give `nats` or `connection`");
-  const connection = options.connection ?? (await openAgentConnection(options.nats as ConnectionSettings));
+  const connection =
+    options.connection ?? (await openAgentConnection(options.nats as ConnectionSettings, options.replicas !== undefined ? { replicas: options.replicas } : {}));
   const owned = options.connection === undefined;
   const runtimes = new Map<DeviceId, SimulatedRuntime>();
   const agents: AgentHandle[] = [];
@@ -79,39 +87,35 @@ export const runSimulation = async (options: SimulationOptions): Promise<Simulat
     if (owned) await connection.close();
   };
   try {
-    let next = 0;
     const list = devices.right;
-    const starter = async (): Promise<void> => {
-      while (next < list.length) {
-        const device = list[next++] as Device;
-        const runtime = simulatedRuntime({
-          name: device.id,
-          ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
-          ...(options.jitter !== undefined ? { jitter: options.jitter } : {}),
-          ...(options.failRate !== undefined ? { failRate: options.failRate } : {}),
-          ...(options.seed !== undefined ? { seed: options.seed } : {}),
-        });
-        runtimes.set(device.id, runtime);
-        const onReport = options.onReport;
-        agents.push(
-          await runAgent({
-            device,
-            runtime,
-            connection,
-            reconnectSpreadMs: Math.min(10_000, list.length * 5),
-            ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
-            ...(options.resyncIntervalMs !== undefined ? { resyncIntervalMs: options.resyncIntervalMs } : {}),
-            ...(options.log !== undefined ? { log: options.log } : {}),
-            ...(onReport !== undefined ? { onReport: (n: DeploymentName, s: ReportedState) => onReport(device.id, n, s) } : {}),
-          }),
-        );
-      }
+    const start = async (device: Device): Promise<void> => {
+      const runtime = simulatedRuntime({
+        name: device.id,
+        ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
+        ...(options.jitter !== undefined ? { jitter: options.jitter } : {}),
+        ...(options.failRate !== undefined ? { failRate: options.failRate } : {}),
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      });
+      runtimes.set(device.id, runtime);
+      const onReport = options.onReport;
+      agents.push(
+        await runAgent({
+          device,
+          runtime,
+          connection,
+          reconnectSpreadMs: Math.min(10_000, list.length * 5),
+          ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+          ...(options.resyncIntervalMs !== undefined ? { resyncIntervalMs: options.resyncIntervalMs } : {}),
+          ...(options.log !== undefined ? { log: options.log } : {}),
+          ...(onReport !== undefined ? { onReport: (n: DeploymentName, s: ReportedState) => onReport(device.id, n, s) } : {}),
+        }),
+      );
     };
-    await Promise.all(Array.from({ length: Math.min(options.startConcurrency ?? 64, list.length) }, starter));
+    await forEachConcurrently(list, options.startConcurrency ?? 64, start);
   } catch (e) {
     await stopAll();
     throw e;
   }
-  agents.sort(Ord.contramap((a: { readonly deviceId: string }) => a.deviceId)(S.Ord).compare);
-  return { devices: devices.right, agents, runtimes, connection, stop: stopAll };
+  // Started concurrently, so pushed in completion order: listed by device id.
+  return { devices: devices.right, agents: RA.sort(OrdAgentByDevice)(agents), runtimes, connection, stop: stopAll };
 };

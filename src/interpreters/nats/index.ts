@@ -23,8 +23,8 @@ import type { ObservedState } from "../../diff/Reality.ts";
 import type { ExitReleases } from "../ExitReleases.ts";
 import { BackendUnavailableError, type Interpreter } from "../Interpreter.ts";
 import { applyToNats } from "./Apply.ts";
-import { ALL_ROLES, BUCKET, openFleetBuckets, streamOf, type FleetBuckets } from "./Buckets.ts";
-import { connectJetStream } from "./Connection.ts";
+import { ALL_ROLES, BUCKET, openFleetBuckets, streamOf, type BucketSettings, type FleetBuckets } from "./Buckets.ts";
+import { connectJetStream, type ConnectionSettings } from "./Connection.ts";
 import { deviceWriter } from "./DeviceSide.ts";
 import { applyLock, type LockHolder } from "./Lock.ts";
 import { ackPublisher } from "./Publisher.ts";
@@ -34,21 +34,13 @@ import { readFleet } from "./Read.ts";
 export { runAgent, AGENT_VERSION, type AgentOptions, type AgentHandle, type ReportedState } from "./agent.ts";
 export { runSimulation, simulatedDevices, type SimulationOptions, type Simulation } from "./Simulation.ts";
 export { openAgentConnection, type AgentConnection } from "./AgentConnection.ts";
-export { BUCKET, HISTORY } from "./Buckets.ts";
+export { BUCKET, HISTORY, type BucketSettings } from "./Buckets.ts";
 export { WIRE_VERSION } from "./wire.ts";
 export { LockBreakError, type LockHolder } from "./Lock.ts";
-export type { ConnectionSettings } from "./Connection.ts";
+export { serverList, type ConnectionSettings } from "./Connection.ts";
 
-export interface NatsOptions {
-  servers: string | string[];
-  credsFile?: string;
-  token?: string;
-  user?: string;
-  pass?: string;
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  name?: string;
-  /** Replicas of buckets this client creates (1, 3 or 5; clustered NATS). Default 1. */
-  replicas?: number;
+/** Where to connect (`ConnectionSettings`), the buckets' replica count (`BucketSettings`), and the apply's knobs. */
+export interface NatsOptions extends ConnectionSettings, BucketSettings {
   /** How long an apply lock lives without renewal (a crashed apply blocks no longer). Default 30 000 ms. */
   lockTtlMs?: number;
   /** How long `apply` waits for a lock another apply holds before returning `Locked`. Default 10 000 ms. */
