@@ -6,7 +6,6 @@
  * (`sim-0000` … `sim-0999`), so their order is their number. Everything random
  * (which starts fail, start-time jitter) is drawn from `seed`.
  */
-import * as S from "fp-ts/lib/string.js";
 import * as Ord from "fp-ts/lib/Ord.js";
 import * as E from "fp-ts/lib/Either.js";
 import * as RA from "fp-ts/lib/ReadonlyArray.js";
