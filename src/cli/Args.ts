@@ -92,14 +92,21 @@ const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h
 /** Longer waits are surely a typo (and overflow timers). */
 export const MAX_DURATION_MS = 24 * 3_600_000;
 
-/** `500ms`, `30s`, `5m`, `1h`, `7d`; a bare number is seconds (as Terraform's `-lock-timeout`). */
-export const parseDuration = (flag: string, text: string, maxMs: number = MAX_DURATION_MS): E.Either<string, number> => {
-  const m = /^(\d{1,9}(?:\.\d{1,6})?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (m === null) return E.left(`${flag}: expected a duration like 30s, 500ms or 5m, got ${JSON.stringify(text)}`);
+const duration = (flag: string, text: string, units: RegExp, example: string, maxMs: number, max: string): E.Either<string, number> => {
+  const m = units.exec(text.trim());
+  if (m === null) return E.left(`${flag}: expected a duration like ${example}, got ${JSON.stringify(text)}`);
   const ms = Math.round(Number(m[1]) * (UNIT_MS[m[2] ?? "s"] as number));
-  if (ms > maxMs) return E.left(`${flag}: ${text} is longer than ${maxMs > MAX_DURATION_MS ? `${Math.floor(maxMs / 86_400_000)}d` : `${Math.floor(maxMs / 3_600_000)}h`}`);
+  if (ms > maxMs) return E.left(`${flag}: ${text} is longer than ${max}`);
   return E.right(ms);
 };
+
+/** `500ms`, `30s`, `5m`, `1h`, at most 24h; a bare number is seconds (as Terraform's `-lock-timeout`). */
+export const parseDuration = (flag: string, text: string): E.Either<string, number> =>
+  duration(flag, text, /^(\d{1,9}(?:\.\d{1,6})?)(ms|s|m|h)?$/, "30s, 500ms or 5m", MAX_DURATION_MS, "24h");
+
+/** Validity windows (key overlaps, credential lifetimes): `12h`, `7d`, `90d`, at most `maxDays` days. */
+export const parseWindow = (flag: string, text: string, maxDays: number): E.Either<string, number> =>
+  duration(flag, text, /^(\d{1,9}(?:\.\d{1,6})?)(s|m|h|d)$/, "12h, 7d or 90d", maxDays * UNIT_MS["d"]!, `${maxDays}d`);
 
 /** One of a fixed set of words. */
 export const parseChoice = <A extends string>(flag: string, choices: ReadonlyArray<A>, text: string): E.Either<string, A> =>

@@ -14,6 +14,7 @@
  * key; decode(encode(store)) = store; a revoked key is never found valid; a
  * retired key is valid exactly until its `validUntil`.
  */
+import * as Ord from "fp-ts/lib/Ord.js";
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
@@ -99,7 +100,7 @@ export const emptyTrustStore: TrustStore = { _tag: "TrustStore", keys: new Map()
 const withKey = (store: TrustStore, key: TrustedKey): TrustStore => {
   const keys = new Map(store.keys);
   keys.set(key.kid, key);
-  return { _tag: "TrustStore", keys: new Map([...keys].sort(([a], [b]) => S.Ord.compare(a, b))) };
+  return { _tag: "TrustStore", keys: new Map([...keys].sort(Ord.contramap(([kid]: readonly [string, TrustedKey]) => kid)(S.Ord).compare)) };
 };
 
 /** Trusts `jwk` from `now` on (a key already trusted keeps its record). */

@@ -23,6 +23,10 @@ const web = deployment("web", podman({ services: [{ name: "httpd", image: "httpd
 /** A World as a fleet file's own copy of the library would hand it over: plain, mutable copies. */
 const plainCopy = (u: unknown): Record<string, unknown> => JSON.parse(JSON.stringify(u)) as Record<string, unknown>;
 
+/** The first declared device of a World copied as plain data (a World holds a Fleet: `{ _tag, devices }`). */
+const firstDevice = (w: Record<string, unknown>): Record<string, unknown> =>
+  (w["fleet"] as { value: { devices: Array<Record<string, unknown>> } }).value.devices[0] as Record<string, unknown>;
+
 const problemOf = (u: unknown): string => {
   const r = decodeWorld(u);
   if (E.isRight(r)) throw new Error("expected a Left");
@@ -40,12 +44,12 @@ describe("decodeWorld at the load boundary", () => {
     const cyclic = plainCopy(world({ fleet: [device("pi-01")], assignments: [assign("@all", web)] }));
     const inventory: Record<string, unknown> = { cpu: "a72" };
     inventory["self"] = inventory;
-    ((cyclic["fleet"] as { value: Array<Record<string, unknown>> }).value[0] as Record<string, unknown>)["inventory"] = inventory;
-    expect(problemOf(cyclic)).toBe("fleet.value.0.inventory.self: a cycle: refers back to fleet.value.0.inventory");
+    firstDevice(cyclic)["inventory"] = inventory;
+    expect(problemOf(cyclic)).toBe("fleet.value.devices.0.inventory.self: a cycle: refers back to fleet.value.devices.0.inventory");
 
     const big = plainCopy(world({ fleet: [device("pi-01", { inventory: { mem: 1 } })], assignments: [] }));
-    ((big["fleet"] as { value: Array<{ inventory: Record<string, unknown> }> }).value[0] as { inventory: Record<string, unknown> }).inventory["mem"] = 10n;
-    expect(problemOf(big)).toBe("fleet.value.0.inventory.mem: a BigInt (10n), which JSON cannot carry: use a number or a string");
+    (firstDevice(big)["inventory"] as Record<string, unknown>)["mem"] = 10n;
+    expect(problemOf(big)).toBe("fleet.value.devices.0.inventory.mem: a BigInt (10n), which JSON cannot carry: use a number or a string");
   });
 
   it("a cyclic selector is a Left naming the field", () => {
@@ -81,17 +85,17 @@ describe("decodeWorld at the load boundary", () => {
     const base = (): Record<string, unknown> => plainCopy(world({ fleet: [device("pi-01")], assignments: [] }));
     const withInventory = (inventory: unknown): Record<string, unknown> => {
       const w = base();
-      ((w["fleet"] as { value: Array<Record<string, unknown>> }).value[0] as Record<string, unknown>)["inventory"] = inventory;
+      firstDevice(w)["inventory"] = inventory;
       return w;
     };
-    expect(problemOf(withInventory({ f: () => 1 }))).toBe("fleet.value.0.inventory.f: a function where data was expected");
-    expect(problemOf(withInventory({ s: Symbol("x") }))).toBe("fleet.value.0.inventory.s: a symbol, which JSON cannot carry");
-    expect(problemOf(withInventory({ n: NaN }))).toBe("fleet.value.0.inventory.n: NaN, which JSON cannot carry");
-    expect(problemOf(withInventory({ m: new Map() }))).toBe("fleet.value.0.inventory.m: a Map, where plain data was expected");
-    expect(problemOf(withInventory({ get boom(): never { throw new Error("no"); } }))).toBe("fleet.value.0.inventory: reading the value threw: no");
+    expect(problemOf(withInventory({ f: () => 1 }))).toBe("fleet.value.devices.0.inventory.f: a function where data was expected");
+    expect(problemOf(withInventory({ s: Symbol("x") }))).toBe("fleet.value.devices.0.inventory.s: a symbol, which JSON cannot carry");
+    expect(problemOf(withInventory({ n: NaN }))).toBe("fleet.value.devices.0.inventory.n: NaN, which JSON cannot carry");
+    expect(problemOf(withInventory({ m: new Map() }))).toBe("fleet.value.devices.0.inventory.m: a Map, where plain data was expected");
+    expect(problemOf(withInventory({ get boom(): never { throw new Error("no"); } }))).toBe("fleet.value.devices.0.inventory: reading the value threw: no");
     const revoked = Proxy.revocable({}, {});
     revoked.revoke();
-    expect(problemOf(withInventory({ p: revoked.proxy }))).toMatch(/^fleet\.value\.0\.inventory(\.p)?: /);
+    expect(problemOf(withInventory({ p: revoked.proxy }))).toMatch(/^fleet\.value\.devices\.0\.inventory(\.p)?: /);
   });
 
   it("a NaN port says NaN (JSON would say null)", () => {

@@ -12,7 +12,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { deviceInboxPrefix, initOperator, issueControlPlaneCreds, issueDeviceCreds, serverConfigFragment, type OperatorSetup } from "../../interpreters/nats/Credentials.ts";
-import { expectPositionals, orUsage, parseDeviceArg, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
+import { expectPositionals, orUsage, parseDeviceArg, parseFlags, parseWindow, wantsHelp } from "../Args.ts";
 import { CliError, UsageError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
 import { writeSecretFile } from "../SecretFile.ts";
@@ -68,7 +68,7 @@ const readOperator = async (dir: string): Promise<OperatorSetup> => {
   return decoded.right;
 };
 
-const MAX_EXPIRY_MS = 3650 * 86_400_000;
+const MAX_EXPIRY_DAYS = 3650;
 
 export const run = async (argv: ReadonlyArray<string>, now: Date = new Date()): Promise<number> => {
   const term = terminal();
@@ -103,7 +103,7 @@ export const run = async (argv: ReadonlyArray<string>, now: Date = new Date()): 
       const forControlPlane = values["control-plane"] === true;
       if (forControlPlane === (values["device-id"] !== undefined))
         throw new UsageError("fleet credentials issue: pass exactly one of --device-id ID and --control-plane (see 'fleet credentials --help')");
-      const expiresAt = values.expires === undefined ? undefined : new Date(now.getTime() + orUsage("credentials", parseDuration("--expires", values.expires, MAX_EXPIRY_MS)));
+      const expiresAt = values.expires === undefined ? undefined : new Date(now.getTime() + orUsage("credentials", parseWindow("--expires", values.expires, MAX_EXPIRY_DAYS)));
       const options = expiresAt === undefined ? {} : { expiresAt };
       const setup = await readOperator(dir as string);
       if (forControlPlane) {

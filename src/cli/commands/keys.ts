@@ -16,7 +16,7 @@ import {
   revokeKey,
   type TrustStore,
 } from "../../trust/Keys.ts";
-import { expectPositionals, orUsage, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
+import { expectPositionals, orUsage, parseFlags, parseWindow, wantsHelp } from "../Args.ts";
 import { CliError, UsageError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
 import { writeSecretFile } from "../SecretFile.ts";
@@ -55,7 +55,7 @@ Flags:
 
 Exit codes: 0 success, 1 error.`;
 
-const MAX_OVERLAP_MS = 365 * 86_400_000;
+const MAX_OVERLAP_DAYS = 365;
 
 const requireFlag = (value: string | undefined, flag: string, sub: string): string => {
   if (value === undefined || value === "") throw new UsageError(`fleet keys ${sub}: ${flag} FILE is required (see 'fleet keys --help')`);
@@ -111,7 +111,7 @@ export const run = async (argv: ReadonlyArray<string>, now: Date = new Date()): 
       expectPositionals("keys rotate", args, 0, 0, "no arguments (fleet keys rotate --key FILE --trust FILE)");
       const keyPath = requireFlag(values.key, "--key", "rotate");
       const trustPath = requireFlag(values.trust, "--trust", "rotate");
-      const overlapMs = orUsage("keys", parseDuration("--overlap", values.overlap ?? "7d", MAX_OVERLAP_MS));
+      const overlapMs = orUsage("keys", parseWindow("--overlap", values.overlap ?? "7d", MAX_OVERLAP_DAYS));
       const old = await loadSigningKey(keyPath);
       const trust = await loadTrustStore(trustPath);
       const next = generateSigningKey(now);

@@ -157,7 +157,7 @@ const deviceRows = (o: Observation): ReadonlyArray<{ readonly device: Device; re
     };
     return { device, row };
   });
-  return rows.sort((a, b) => OrdDeviceRowById.compare(a.row, b.row));
+  return rows.sort(Ord.contramap((r: { readonly row: DeviceRow }) => r.row)(OrdDeviceRowById).compare);
 };
 
 export interface DevicesView {

@@ -21,6 +21,7 @@
  * written. Needs the World, so it runs in `publishWorld` (the CLI calls it
  * after every apply), not in a bare `apply`.
  */
+import * as S from "fp-ts/lib/string.js";
 import * as E from "fp-ts/lib/Either.js";
 import * as O from "fp-ts/lib/Option.js";
 import { labelsEqual, type Labels } from "../../algebra/Labels.ts";
@@ -105,7 +106,7 @@ export const syncDeviceLabels = async (
     }
     problems.push(`device ${id}: labels: gave up after ${MAX_ATTEMPTS} attempts: the Device object kept changing`);
   });
-  return problems.sort();
+  return problems.sort(S.Ord.compare);
 };
 
 const MAX_ATTEMPTS = 5;

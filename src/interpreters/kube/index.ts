@@ -18,6 +18,7 @@
  * - no cluster configured, or one that cannot be reached, is a
  *   `BackendUnavailableError` from the factory, never a silent fallback.
  */
+import * as S from "fp-ts/lib/string.js";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeviceId } from "../../algebra/Name.ts";
 import type { ObservedState } from "../../diff/Reality.ts";
@@ -96,7 +97,7 @@ export const kube = async (options: KubeOptions): Promise<KubeInterpreter> => {
     // Labels first: once a FleetDeployment shows its count, kubectl -l on its selector agrees with it.
     const labelProblems = await syncDeviceLabels(ctx, world, snapshot);
     const r = await syncFleetDeployments(ctx, world, snapshot.reality, now);
-    return labelProblems.length === 0 ? r : { ...r, problems: [...labelProblems, ...r.problems].sort() };
+    return labelProblems.length === 0 ? r : { ...r, problems: [...labelProblems, ...r.problems].sort(S.Ord.compare) };
   };
 
   return {
