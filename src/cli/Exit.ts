@@ -63,6 +63,8 @@ export const installExitHandlers = (say: (line: string) => void): void => {
     });
   }
   process.on("uncaughtException", (e) => {
+    // As for signals: code that listens too (the fleet-file load guard) reports the error on its own path.
+    if (process.listenerCount("uncaughtException") > 1) return;
     say(`Error: ${errorMessage(e)} (an internal error: FLEET_DEBUG=1 prints the stack)`);
     if (process.env["FLEET_DEBUG"] === "1" && e instanceof Error && e.stack !== undefined) say(e.stack);
     exitAfterReleases(1);

@@ -95,8 +95,8 @@ describe("fleet files that misbehave while loading", () => {
 
   it("cyclic or BigInt inventories, cyclic or 700-deep selectors: one line naming the file and the field", async () => {
     const cases: ReadonlyArray<readonly [string, RegExp]> = [
-      ["cyclic-inventory.ts", /^Error: cyclic-inventory\.ts: default export: fleet\.value\.0\.inventory\.self: a cycle: refers back to fleet\.value\.0\.inventory\n$/],
-      ["bigint-inventory.ts", /^Error: bigint-inventory\.ts: default export: fleet\.value\.0\.inventory\.mem: a BigInt \(10n\), which JSON cannot carry: use a number or a string\n$/],
+      ["cyclic-inventory.ts", /^Error: cyclic-inventory\.ts: default export: fleet\.value\.devices\.0\.inventory\.self: a cycle: refers back to fleet\.value\.devices\.0\.inventory\n$/],
+      ["bigint-inventory.ts", /^Error: bigint-inventory\.ts: default export: fleet\.value\.devices\.0\.inventory\.mem: a BigInt \(10n\), which JSON cannot carry: use a number or a string\n$/],
       ["deep-selector.ts", /^Error: deep-selector\.ts: default export: assignments\.0\.selector\..*: nested more than 400 levels deep\n$/],
       ["cyclic-selector.ts", /^Error: cyclic-selector\.ts: default export: assignments\.0\.selector\.operand: a cycle: refers back to assignments\.0\.selector\n$/],
     ];

@@ -114,7 +114,7 @@ describe("local state directory", () => {
       await rm(`${path}.backup`);
       const none = await c.fleet(["plan", NT, "fleet.ts"]);
       expect(none.code).toBe(1);
-      expect(none.stderr).toMatch(/state\.json is not a usable state file, and there is no backup; nothing was changed\. To recover, repair it by hand, or move .* away to start from an empty state\n$/);
+      expect(none.stderr).toMatch(/state\.records is not a usable state file, and there is no backup; nothing was changed\. To recover, repair it by hand, or move .* away to start from an empty state\n$/);
       expect(none.stderr).not.toContain("cp ");
     } finally {
       await c.cleanup();

@@ -41,11 +41,11 @@ describe("saved plans bound to their World and Reality", () => {
     edit(j);
     if (files === "absent") j.files = ["gone.ts"];
     await write(name, j);
-    const before = await readFile(join(ws.dir, ".fleet", "state.json"), "utf8");
+    const before = await readFile(join(ws.dir, ".fleet", "state.records"), "utf8");
     const r = await ws.fleet(["apply", name]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`Error: saved plan ${name.replace(".", "\\.")} was edited: its actions are not what its World and Reality give \\(`));
-    expect(await readFile(join(ws.dir, ".fleet", "state.json"), "utf8")).toBe(before);
+    expect(await readFile(join(ws.dir, ".fleet", "state.records"), "utf8")).toBe(before);
   };
 
   const evil = deployment("web", podman({ services: [{ name: "httpd", image: "evil:1", ports: [{ container: 80, host: 8080 }] }] }));
