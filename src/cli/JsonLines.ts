@@ -66,7 +66,18 @@ export const action = (a: Action): string => {
     case "Create":
       return line({ type: "action", op: op(a), device: a.device, deployment: a.deployment, specHash: a.specHash, presence: a.presence, assignedBy: a.reason, spec: a.spec as Deployment });
     case "Update":
-      return line({ type: "action", op: op(a), device: a.device, deployment: a.deployment, specHash: a.specHash, previous: a.previous, presence: a.presence, assignedBy: a.reason, spec: a.spec as Deployment });
+      return line({
+        type: "action",
+        op: op(a),
+        device: a.device,
+        deployment: a.deployment,
+        specHash: a.specHash,
+        previous: a.previous,
+        presence: a.presence,
+        assignedBy: a.reason,
+        ...(a.repair !== undefined ? { repair: a.repair } : {}),
+        spec: a.spec as Deployment,
+      });
     case "Delete":
       return line({
         type: "action",

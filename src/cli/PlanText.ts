@@ -30,7 +30,13 @@ const hashes = (a: Action): string =>
   a._tag === "Create" ? shortHash(a.specHash) : a._tag === "Update" ? `${shortHash(a.previous.specHash)} → ${shortHash(a.specHash)}` : shortHash(a.previous.specHash);
 
 const why = (a: Action): string =>
-  a._tag === "Delete" ? (a.reason._tag === "Unassigned" ? "no longer assigned" : "device no longer in the fleet") : assignedByText(a.reason);
+  a._tag === "Delete"
+    ? a.reason._tag === "Unassigned"
+      ? "no longer assigned"
+      : "device no longer in the fleet"
+    : a._tag === "Update" && a.repair !== undefined
+      ? `tampered: ${a.repair} → republish`
+      : assignedByText(a.reason);
 
 const pad = (s: string, n: number): string => s + " ".repeat(Math.max(0, n - s.length));
 

@@ -144,11 +144,12 @@ export const planDevice = (
           reason: { _tag: "Unassigned" },
           presence: (presence ??= presenceOf(device)),
         });
-      } else if (p.specHash === e.specHash) {
+      } else if (p.specHash === e.specHash && p.tampered === undefined) {
         matched++;
         unchanged++;
       } else {
         matched++;
+        // A tampered entry is republished even when its stated hash is the wanted one: the hash lies.
         (actions ??= []).push({
           _tag: "Update",
           device,
@@ -158,6 +159,7 @@ export const planDevice = (
           previous: { specHash: p.specHash, fingerprint: p.fingerprint },
           reason: e.by,
           presence: (presence ??= presenceOf(device)),
+          ...(p.tampered !== undefined ? { repair: p.tampered } : {}),
         });
       }
     }

@@ -57,6 +57,8 @@ export type Action =
       readonly previous: Previous;
       readonly reason: AssignedBy;
       readonly presence: Presence;
+      /** Set when the published entry is republished because it cannot be trusted (why). */
+      readonly repair?: string;
     }
   | {
       readonly _tag: "Delete";

@@ -36,6 +36,11 @@ export interface DesiredEntry {
   readonly fingerprint: string;
   /** The published spec, when the backend stores it next to the hash. */
   readonly spec?: Deployment;
+  /**
+   * Why the stored entry cannot be trusted (its spec does not hash to its spec
+   * hash: edited behind the control plane's back); the diff republishes it.
+   */
+  readonly tampered?: string;
 }
 
 export type Phase = "Pending" | "Running" | "Failed";

@@ -163,8 +163,19 @@ export const naiveDiff = (world: World, reality: Reality, now: Date, offlineAfte
       if (want === undefined) {
         if (!e.conflicted.has(name))
           actions.push({ _tag: "Delete", device: d.id, deployment: p.deployment, previous, reason: { _tag: "Unassigned" }, presence: presence(d.id) });
-      } else if (want.hash === p.specHash) unchanged++;
-      else actions.push({ _tag: "Update", device: d.id, deployment: p.deployment, spec: want.spec, specHash: want.hash, previous, reason: by(want.by), presence: presence(d.id) });
+      } else if (want.hash === p.specHash && p.tampered === undefined) unchanged++;
+      else
+        actions.push({
+          _tag: "Update",
+          device: d.id,
+          deployment: p.deployment,
+          spec: want.spec,
+          specHash: want.hash,
+          previous,
+          reason: by(want.by),
+          presence: presence(d.id),
+          ...(p.tampered !== undefined ? { repair: p.tampered } : {}),
+        });
     }
     for (const [name, want] of e.desired)
       if (!published.has(name))

@@ -103,12 +103,13 @@ describe("nats wire: permissive readers, clear refusals", () => {
     });
   }
 
-  it("refuses a desired value whose hash does not match its spec, or whose name is not its key's", () => {
+  it("marks a desired value whose spec does not hash to its hash as tampered (kept, to be repaired), and refuses one whose name is not its key's", () => {
     fc.assert(
       fc.property(deploymentArb, (d) => {
         const wrongHash = decodeDesiredValue(encodeDesiredValue(d, "sha256:0000"), keyOf("pi-01", d.name));
-        expect(E.isLeft(wrongHash) && wrongHash.left._tag).toBe("HashMismatch");
-        expect(why(wrongHash)).toMatch(/does not match/);
+        expect(E.isRight(wrongHash) && wrongHash.right.tampered).toMatch(/spec does not match its hash/);
+        const right = decodeDesiredValue(encodeDesiredValue(d, specHash(d)), keyOf("pi-01", d.name));
+        expect(E.isRight(right) && right.right.tampered).toBe(undefined);
         const other = d.name === "zz" ? "yy" : "zz";
         const wrongName = decodeDesiredValue(encodeDesiredValue(d, specHash(d)), keyOf("pi-01", other));
         expect(E.isLeft(wrongName) && wrongName.left._tag).toBe("WrongDeployment");

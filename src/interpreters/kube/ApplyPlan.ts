@@ -76,6 +76,7 @@ const fetchDevice = async (ctx: ApplyContext, id: DeviceId): Promise<E.Either<st
 const applyDevice = async (ctx: ApplyContext, id: DeviceId, actions: ReadonlyArray<Indexed>, known: DeviceObject | undefined, out: Outcomes): Promise<void> => {
   let pending = [...actions];
   let current = known;
+  let forceRepairs = false;
   const failAll = (error: string): void => {
     for (const i of pending) out.set(i.index, failed(i, error));
     pending = [];
@@ -145,11 +146,18 @@ const applyDevice = async (ctx: ApplyContext, id: DeviceId, actions: ReadonlyArr
       id,
       desiredConfig(id, ctx.namespace, obj.resourceVersion, [...entries.values()] as Array<Readonly<Record<string, unknown>> & { readonly name: string }>, finalNames),
       CONTROL_PLANE,
-      ctx.forceConflicts,
+      ctx.forceConflicts || forceRepairs,
     );
     if (E.isLeft(written)) {
       const f = written.left;
       if (f._tag === "FieldConflicts") {
+        // A repair republishes an entry another manager edited behind the control plane's back:
+        // the edit is the tampering, so its fields are taken back (only when every conflict is a repair's).
+        const repairs = new Set(pending.filter((i) => i.action._tag === "Update" && i.action.repair !== undefined).map((i) => i.action.deployment as string));
+        if (!forceRepairs && f.conflicts.every((c) => repairs.has(entryOfField(c.field) ?? ""))) {
+          forceRepairs = true;
+          continue;
+        }
         // Fail the actions whose entries conflict; apply the rest without them (nothing was written).
         const byEntry = new Map<string, FieldConflict[]>();
         for (const c of f.conflicts) {

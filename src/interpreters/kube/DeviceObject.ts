@@ -32,7 +32,7 @@ import * as S from "fp-ts/lib/string.js";
 import * as Ord from "fp-ts/lib/Ord.js";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
-import { DeploymentCodec, shortHash, type Deployment } from "../../algebra/Deployment.ts";
+import { DeploymentCodec, shortHash, specHash as specHashOf, type Deployment } from "../../algebra/Deployment.ts";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
 import { DeploymentName, DeviceId } from "../../algebra/Name.ts";
@@ -48,6 +48,8 @@ export interface PublishedEntry {
   readonly specHash: string;
   readonly revision?: string;
   readonly spec?: Deployment;
+  /** Set when `spec` does not hash to `specHash` (another field manager edited it): the plan republishes the entry. */
+  readonly tampered?: string;
   readonly fingerprint: string;
   /** The entry's known fields exactly as stored, to re-apply an entry unchanged. */
   readonly wire: Readonly<Record<string, unknown>>;
@@ -127,9 +129,11 @@ const decodeEntry = (u: unknown, index: number): E.Either<string, PublishedEntry
     spec = d.right;
     if (spec.name !== name) return E.left(`${where}.spec.name is ${JSON.stringify(spec.name)}`);
   }
+  const actual = spec === undefined ? specHash : specHashOf(spec);
   return E.right({
     name,
     specHash,
+    ...(actual !== specHash ? { tampered: `spec does not match its hash (states ${shortHash(specHash)}, content hashes to ${shortHash(actual)})` } : {}),
     ...(revision !== undefined ? { revision } : {}),
     ...(spec !== undefined ? { spec } : {}),
     fingerprint: entryFingerprint(revision, specHash),

@@ -56,6 +56,7 @@ export const readDevices = async (api: Api, namespace: string): Promise<DeviceSn
         specHash: e.specHash,
         fingerprint: e.fingerprint,
         ...(e.spec !== undefined ? { spec: e.spec } : {}),
+        ...(e.tampered !== undefined ? { tampered: e.tampered } : {}),
       });
     observed.push(...o.observed);
   }

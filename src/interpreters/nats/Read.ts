@@ -68,7 +68,14 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
       report(BUCKET.desired, e.key, formatWireError(v.left), k.right.device);
       continue;
     }
-    desired.push({ device: k.right.device, deployment: k.right.deployment, specHash: v.right.specHash, fingerprint: String(e.revision), spec: v.right.spec });
+    desired.push({
+      device: k.right.device,
+      deployment: k.right.deployment,
+      specHash: v.right.specHash,
+      fingerprint: String(e.revision),
+      spec: v.right.spec,
+      ...(v.right.tampered !== undefined ? { tampered: v.right.tampered } : {}),
+    });
   }
 
   // device-heartbeat (before device-info, which it annotates)

@@ -86,7 +86,12 @@ const desiredInput = (id: DeviceId, decode: ReturnType<typeof desiredValueDecode
     _tag: "Put",
     deployment,
     revision: e.revision,
-    value: E.isLeft(v) ? { _tag: "Undecodable", reason: formatWireError(v.left) } : { _tag: "Decoded", spec: v.right.spec, specHash: v.right.specHash },
+    // A tampered entry (its spec does not hash to its hash) is never run: the control plane republishes it.
+    value: E.isLeft(v)
+      ? { _tag: "Undecodable", reason: formatWireError(v.left) }
+      : v.right.tampered !== undefined
+        ? { _tag: "Undecodable", reason: `tampered desired entry: ${v.right.tampered}` }
+        : { _tag: "Decoded", spec: v.right.spec, specHash: v.right.specHash },
   };
 };
 

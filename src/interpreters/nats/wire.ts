@@ -20,7 +20,7 @@
 import * as t from "io-ts";
 import { DateFromISOString } from "../../algebra/Time.ts";
 import * as E from "fp-ts/lib/Either.js";
-import { DeploymentCodec, specHash as hashOf, type Deployment } from "../../algebra/Deployment.ts";
+import { DeploymentCodec, shortHash, specHash as hashOf, type Deployment } from "../../algebra/Deployment.ts";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
 import { decodeProblems, formatProblem, type DecodeProblem } from "../../algebra/DecodeError.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
@@ -84,7 +84,6 @@ export type WireError =
   /** `found` is the JSON text of the value's `v`. */
   | { readonly _tag: "UnsupportedVersion"; readonly found: string }
   | { readonly _tag: "Invalid"; readonly problems: ReadonlyArray<DecodeProblem> }
-  | { readonly _tag: "HashMismatch"; readonly declared: string; readonly actual: string }
   | { readonly _tag: "WrongDeployment"; readonly found: string; readonly expected: string }
   | { readonly _tag: "WrongDevice"; readonly found: string; readonly expected: string };
 
@@ -104,8 +103,6 @@ export const matchWireError =
         return cases.UnsupportedVersion(e);
       case "Invalid":
         return cases.Invalid(e);
-      case "HashMismatch":
-        return cases.HashMismatch(e);
       case "WrongDeployment":
         return cases.WrongDeployment(e);
       case "WrongDevice":
@@ -121,7 +118,6 @@ export const formatWireError: (e: WireError) => string = matchWireError({
   NoVersion: () => "value has no wire version `v`",
   UnsupportedVersion: (e) => `unsupported wire version ${e.found} (this reader knows ${WIRE_VERSION})`,
   Invalid: (e) => e.problems.map(formatProblem).join("; "),
-  HashMismatch: (e) => `specHash ${e.declared} does not match the spec (${e.actual})`,
   WrongDeployment: (e) => `spec is for deployment ${JSON.stringify(e.found)}, not ${JSON.stringify(e.expected)}`,
   WrongDevice: (e) => `value is for device ${JSON.stringify(e.found)}, not ${JSON.stringify(e.expected)}`,
 });
@@ -153,6 +149,8 @@ export const HeartbeatValueV1 = t.intersection([
 export interface DesiredValue {
   readonly spec: Deployment;
   readonly specHash: string;
+  /** Set when the spec does not hash to `specHash` (edited behind the control plane's back): never run it; the control plane republishes it. */
+  readonly tampered?: string;
 }
 
 export interface DeviceStateValue {
@@ -211,9 +209,9 @@ const decodeDesiredText = (text: string): E.Either<WireError, DesiredValue> => {
   const r = decodeWith(DesiredValueV1, json.right);
   if (E.isLeft(r)) return r;
   const { spec, specHash } = r.right;
-  // The diff trusts the hash; a value whose spec does not hash to it would never be corrected.
+  // The diff trusts the hash; a value whose spec does not hash to it is kept, marked, so that the plan repairs it.
   const actual = hashOf(spec);
-  if (actual !== specHash) return E.left({ _tag: "HashMismatch", declared: specHash, actual });
+  if (actual !== specHash) return E.right({ spec, specHash, tampered: `spec does not match its hash (states ${shortHash(specHash)}, content hashes to ${shortHash(actual)})` });
   return E.right({ spec, specHash });
 };
 
