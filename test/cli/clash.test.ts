@@ -34,6 +34,6 @@ describe("host-port clashes", () => {
     expect(json.filter((l) => l.type === "skipped").map((l) => l["device"])).toEqual(["pi-01"]);
     const apply = await ws.fleet(["apply", NT, "--auto-approve", "clash.ts"]);
     expect(apply.code).toBe(1);
-    expect(existsSync(join(ws.dir, ".fleet", "state.json"))).toBe(false);
+    expect(existsSync(join(ws.dir, ".fleet", "state.records"))).toBe(false);
   }, 180_000); // five CLI runs, one with the type check, on a shared machine
 });

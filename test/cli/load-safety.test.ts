@@ -74,7 +74,7 @@ describe("fleet files that misbehave while loading", () => {
   it("process.exit while loading: one line, exit 1, nothing applied, no lock left", async () => {
     const r = await ws.fleet(["apply", NT, "--auto-approve", "exit.ts"]);
     expectOneError(r, /^Error: exit\.ts called process\.exit\(0\) while loading\n$/);
-    expect(existsSync(join(ws.dir, ".fleet", "state.json"))).toBe(false);
+    expect(existsSync(join(ws.dir, ".fleet", "state.records"))).toBe(false);
     const left = existsSync(join(ws.dir, ".fleet")) ? await readdir(join(ws.dir, ".fleet")) : [];
     expect(left).toEqual([]);
     // From a timer of the file, while its top-level await runs.

@@ -12,7 +12,7 @@
 import { spawn } from "node:child_process";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { device } from "../../src/algebra/Device.ts";
@@ -209,12 +209,20 @@ describe("state store (files)", () => {
     await chmod(dir, 0o555);
     // root ignores modes: run the CLI as nobody then (the workspace must be readable to it).
     const asRoot = process.getuid?.() === 0;
-    if (asRoot) await chmod(ws.dir, 0o755);
+    if (asRoot) {
+      // The test run's temporary directory is root's (mode 700): let nobody pass through it.
+      await chmod(dirname(ws.dir), 0o711);
+      await chmod(ws.dir, 0o755);
+    }
+    // Its temporary files (tsx's) go to a directory it may write: the test run's own is root's.
+    const tmp = join(ws.dir, "tmp-nobody");
+    await mkdir(tmp);
+    await chmod(tmp, 0o777);
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [join(REPO, "bin", "fleet.js"), "apply", NT, "--auto-approve", "--state-dir", dir, "fleet.ts"], {
         cwd: ws.dir,
         stdio: ["ignore", "ignore", "pipe"],
-        env: { ...process.env, FLEET_CACHE_DIR: join(ws.dir, ".cache-ro"), NO_COLOR: "1", HOME: ws.dir },
+        env: { ...process.env, FLEET_CACHE_DIR: join(ws.dir, ".cache-ro"), NO_COLOR: "1", HOME: ws.dir, TMPDIR: tmp },
         ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
       });
       let stderr = "";

@@ -125,13 +125,13 @@ describe("fleet ui in chromium", () => {
   });
 
   it("a backend that cannot be read shows a banner over the last good data, and the next good read clears it", async () => {
-    const state = join(ws.dir, ".fleet", "state.json");
+    const state = join(ws.dir, ".fleet", "state.records");
     const good = await readFile(state, "utf8");
     await writeFile(state, "{ not json");
     try {
       const banner = page.locator("#read-error");
       await banner.waitFor({ state: "visible", timeout: 15_000 });
-      expect(await banner.innerText()).toMatch(/^Cannot read the backend: .*state\.json.*Showing the last good data\.$/s);
+      expect(await banner.innerText()).toMatch(/^Cannot read the backend: .*state\.records.*Showing the last good data\.$/s);
       expect(await rowIds()).toEqual(["nuc-01", "pi-01", "pi-02", "pi-03", "vm-01"]);
     } finally {
       await writeFile(state, good);
