@@ -4,6 +4,7 @@
  * is empty; updates replace, removals remove; stale plans are refused whole;
  * actions for other devices and failed creates are reported per action.
  */
+import { createServer } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { deployment, podman, specHash, type Deployment } from "../../src/algebra/Deployment.ts";
 import { device } from "../../src/algebra/Device.ts";
@@ -146,21 +147,20 @@ describe("podmanBackend with diff and apply", () => {
   it("a Create that fails leaves nothing behind, so the next plan retries it", async () => {
     const b = await backend();
     const port = await freePort();
-    const broken = deployment(
-      "broken",
-      podman({
-        services: [
-          { name: "a", image: h.image, ports: [{ container: 80, host: port, hostIp: "127.0.0.1" }] },
-          // Same host port twice: the second service cannot start.
-          { name: "b", image: h.image, ports: [{ container: 80, host: port, hostIp: "127.0.0.1" }] },
-        ],
-      }),
-    );
-    const p = await plan(b, assigning(broken));
-    const result = await b.apply(p);
-    expect(result).toMatchObject({ _tag: "Completed", outcomes: [{ _tag: "Failed", error: expect.stringMatching(/address already in use/) }] });
-    expect(await h.containerNames()).toEqual([]);
-    expect((await plan(b, assigning(broken))).actions.map((a) => a._tag)).toEqual(["Create"]);
+    // The host port is taken by another process (two services of the fleet binding it would be a
+    // conflict the diff reports before apply), so the container cannot start.
+    const broken = deployment("broken", podman({ services: [{ name: "a", image: h.image, ports: [{ container: 80, host: port, hostIp: "127.0.0.1" }] }] }));
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, "127.0.0.1", resolve));
+    try {
+      const p = await plan(b, assigning(broken));
+      const result = await b.apply(p);
+      expect(result).toMatchObject({ _tag: "Completed", outcomes: [{ _tag: "Failed", error: expect.stringMatching(/address already in use/) }] });
+      expect(await h.containerNames()).toEqual([]);
+      expect((await plan(b, assigning(broken))).actions.map((a) => a._tag)).toEqual(["Create"]);
+    } finally {
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    }
 
     const missing = deployment("gone", podman({ services: [{ name: "x", image: "docker.io/library/fleet-test-missing:1" }] }));
     const r2 = await b.apply(await plan(b, assigning(missing)));

@@ -156,13 +156,21 @@ export const acquireLock = async (stateDir: string, options: AcquireOptions): Pr
   };
   const deadline = Date.now() + Math.max(0, options.timeoutMs);
   let wait = 50;
+  const removeIfOurs = async (): Promise<void> => {
+    const now = await readLock(stateDir);
+    if (now._tag === "Held" && now.info.id === info.id) await unlink(join(stateDir, LOCK_FILE)).catch(() => undefined);
+  };
   for (;;) {
-    if (await tryAcquire(stateDir, info)) {
-      const removeIfOurs = async (): Promise<void> => {
-        const now = await readLock(stateDir);
-        if (now._tag === "Held" && now.info.id === info.id) await unlink(join(stateDir, LOCK_FILE)).catch(() => undefined);
-      };
-      const unregister = (options.exitReleases ?? noExitReleases).add(removeIfOurs);
+    // Registered before the lock file can exist: a signal between taking the lock and
+    // registering it would otherwise leave it behind. It only removes a lock with our id.
+    const unregister = (options.exitReleases ?? noExitReleases).add(removeIfOurs);
+    let acquired = false;
+    try {
+      acquired = await tryAcquire(stateDir, info);
+    } finally {
+      if (!acquired) unregister();
+    }
+    if (acquired)
       return {
         _tag: "Acquired",
         info,
@@ -171,7 +179,6 @@ export const acquireLock = async (stateDir: string, options: AcquireOptions): Pr
           await removeIfOurs();
         },
       };
-    }
     const remaining = deadline - Date.now();
     if (remaining <= 0) return { _tag: "Busy", holder: await readLock(stateDir) };
     if (wait === 50) options.onWait?.(await readLock(stateDir));
