@@ -9,6 +9,9 @@
  *   state unchanged, no temporary file left;
  * - a read-only state directory: one line saying the directory is not writable.
  */
+import { diff } from "../../src/diff/Diff.ts";
+import { world } from "../../src/world/World.ts";
+import { assign } from "../../src/world/Assignment.ts";
 import { spawn } from "node:child_process";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -124,7 +127,15 @@ describe("state store (files)", () => {
     const entry = r.reality.desired.get(unsafeDeviceId("pi-01"))?.get(unsafeDeploymentName("web"));
     expect(entry?.specHash).toBe(specHash(web));
     expect(entry?.spec).toBeUndefined();
-    // The next write that carries the spec stores it again.
+    expect(entry?.tampered).toMatch(/spec store or does not hash/);
+    // The plan republishes the entry (a repair), and applying it stores the spec again.
+    const w = world({ fleet: [device("pi-01")], assignments: [assign("@all", web)] });
+    const repair = diff(w, r.reality, { now: new Date() });
+    expect(repair.actions.map((a) => (a._tag === "Update" ? `repair ${a.device}.${a.deployment}` : a._tag))).toEqual(["repair pi-01.web"]);
+    expect((await fresh.apply(repair))._tag).toBe("Completed");
+    expect(await readFile(file, "utf8")).toBe(good);
+    await writeFile(file, good.replace("httpd:2.4", "evil:1"));
+    // Also the next write that carries the spec for another entry stores it again.
     const other = deployment("metrics", podman({ services: [{ name: "e", image: "e:1" }] }));
     expect((await fresh.apply({ actions: [...create("pi-02", web).actions, ...create("pi-02", other).actions] }))._tag).toBe("Completed");
     expect(await readFile(file, "utf8")).toBe(good);

@@ -250,7 +250,14 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
         const { name, hash, spec } = pattern[i] as Slot;
         const fingerprint = prints[i];
         if (typeof fingerprint !== "string" || fingerprint === "") return `desired ${name}: fingerprint: expected a non-empty string`;
-        entries.set(name, spec === undefined ? { device: id, deployment: name, specHash: hash, fingerprint } : { device: id, deployment: name, specHash: hash, fingerprint, spec });
+        // A spec missing from the store, or whose file does not hash to its name (the store reports which), is not
+        // trusted: the entry is marked so that the plan republishes it, which stores the spec again.
+        entries.set(
+          name,
+          spec === undefined
+            ? { device: id, deployment: name, specHash: hash, fingerprint, tampered: "its spec is missing from the spec store or does not hash to its hash" }
+            : { device: id, deployment: name, specHash: hash, fingerprint, spec },
+        );
       }
     } else if (fps !== "") return "fingerprints without desired entries";
     let states: Map<DeploymentName, ObservedState> | undefined;
