@@ -127,7 +127,7 @@ describe("state store (files)", () => {
     const entry = r.reality.desired.get(unsafeDeviceId("pi-01"))?.get(unsafeDeploymentName("web"));
     expect(entry?.specHash).toBe(specHash(web));
     expect(entry?.spec).toBeUndefined();
-    expect(entry?.tampered).toMatch(/spec store or does not hash/);
+    expect(entry?.tampered).toMatch(/spec file does not hash to its hash/);
     // The plan republishes the entry (a repair), and applying it stores the spec again.
     const w = world({ fleet: [device("pi-01")], assignments: [assign("@all", web)] });
     const repair = diff(w, r.reality, { now: new Date() });
@@ -137,7 +137,7 @@ describe("state store (files)", () => {
     await writeFile(file, good.replace("httpd:2.4", "evil:1"));
     // Also the next write that carries the spec for another entry stores it again.
     const other = deployment("metrics", podman({ services: [{ name: "e", image: "e:1" }] }));
-    expect((await fresh.apply({ actions: [...create("pi-02", web).actions, ...create("pi-02", other).actions] }))._tag).toBe("Completed");
+    expect((await (await local({ stateDir: dir })).apply({ actions: [...create("pi-02", web).actions, ...create("pi-02", other).actions] }))._tag).toBe("Completed");
     expect(await readFile(file, "utf8")).toBe(good);
     expect((await (await local({ stateDir: dir })).read()).problems).toEqual([]);
   });

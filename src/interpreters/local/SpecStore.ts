@@ -34,12 +34,13 @@ export const specFileName = (hash: string): string | undefined => {
   return m === null ? undefined : `sha256-${m[1] as string}.json`;
 };
 
-type Verdict = { readonly _tag: "Trusted"; readonly spec: Deployment } | { readonly _tag: "Untrusted"; readonly problem: ReadProblem };
+/** `fileExists`: an untrusted spec whose file is there (edited, or not a spec) rather than missing. */
+type Verdict = { readonly _tag: "Trusted"; readonly spec: Deployment } | { readonly _tag: "Untrusted"; readonly problem: ReadProblem; readonly fileExists: boolean };
 
 export interface SpecStore {
   readonly dir: string;
   /** The trusted spec stored under `hash`; a missing or untrusted one adds a problem to `problems` (once per read). */
-  readonly lookup: (hash: string, problems: ReadProblem[]) => Deployment | undefined;
+  readonly lookup: (hash: string, problems: ReadProblem[]) => Deployment | "untrusted" | undefined;
   /** Makes sure every spec in `specs` is stored (writes the ones whose file is missing or untrusted). */
   readonly store: (specs: ReadonlyMap<string, Deployment>) => Promise<void>;
 }
@@ -68,14 +69,14 @@ export const specStore = (stateDir: string): SpecStore => {
   const verify = (hash: string): Verdict => {
     const name = specFileName(hash);
     const source = join(dir, name ?? "");
-    const untrusted = (message: string): Verdict => ({ _tag: "Untrusted", problem: { source, key: hash, message } });
-    if (name === undefined) return untrusted(`${JSON.stringify(hash)} is not a sha256 spec hash; entries with it carry no spec`);
+    const untrusted = (message: string, fileExists = true): Verdict => ({ _tag: "Untrusted", problem: { source, key: hash, message }, fileExists });
+    if (name === undefined) return untrusted(`${JSON.stringify(hash)} is not a sha256 spec hash; entries with it carry no spec`, false);
     let text: string;
     try {
       // Synchronous: a handful of small files, read while lines are decoded.
       text = readFileSync(source, "utf8");
     } catch (e) {
-      return untrusted(`the spec is missing from the spec store (${errorMessage(e)})`);
+      return untrusted(`the spec is missing from the spec store (${errorMessage(e)})`, false);
     }
     let json: unknown;
     try {
@@ -102,7 +103,7 @@ export const specStore = (stateDir: string): SpecStore => {
       const v = verdict(hash);
       if (v._tag === "Trusted") return v.spec;
       problems.push(v.problem);
-      return undefined;
+      return v.fileExists ? "untrusted" : undefined;
     },
     store: async (specs) => {
       let made = false;

@@ -78,7 +78,8 @@ export interface Decoded {
 }
 
 /** The spec stored under a hash, or `undefined` (missing or untrusted: the store reports why). */
-export type SpecLookup = (hash: string) => Deployment | undefined;
+/** The spec stored under a hash; `"untrusted"` when its file is there but does not hash to its name (or is not a spec). */
+export type SpecLookup = (hash: string) => Deployment | "untrusted" | undefined;
 
 // -------------------------------------------------------------------------------------
 // decoding
@@ -120,6 +121,7 @@ interface Slot {
   readonly name: DeploymentName;
   readonly hash: string;
   readonly spec: Deployment | undefined;
+  readonly untrusted: boolean;
 }
 
 const TRAILER_PREFIX = `{"end":"${STATE_FORMAT}"`;
@@ -141,7 +143,7 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
   // Device attributes repeat across a fleet: decode each distinct text once and share the result.
   const shapes = new Map<string, Omit<Device, "id"> | string>();
   const names = new Map<string, DeploymentName>();
-  const specByIndex = new Map<number, { readonly hash: string; readonly spec: Deployment | undefined }>();
+  const specByIndex = new Map<number, { readonly hash: string; readonly spec: Deployment | undefined; readonly untrusted: boolean }>();
   let lines = 0;
   let trailer: number | undefined;
   let afterEnd = false;
@@ -176,13 +178,14 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
     return n;
   };
 
-  const specFor = (i: unknown): { readonly hash: string; readonly spec: Deployment | undefined } | undefined => {
+  const specFor = (i: unknown): { readonly hash: string; readonly spec: Deployment | undefined; readonly untrusted: boolean } | undefined => {
     if (typeof i !== "number") return undefined;
     let s = specByIndex.get(i);
     if (s === undefined) {
       const hash = header.specs[i];
       if (hash === undefined) return undefined;
-      specByIndex.set(i, (s = { hash, spec: specAt(hash) }));
+      const found = specAt(hash);
+      specByIndex.set(i, (s = found === "untrusted" ? { hash, spec: undefined, untrusted: true } : { hash, spec: found, untrusted: false }));
     }
     return s;
   };
@@ -212,7 +215,7 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
           break;
         }
         names.add(name);
-        slots.push({ name, hash: spec.hash, spec: spec.spec });
+        slots.push({ name, hash: spec.hash, spec: spec.spec, untrusted: spec.untrusted });
       }
       patterns.set(text, (p ??= slots));
     }
@@ -247,16 +250,18 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
       if (prints.length !== pattern.length) return `fingerprints: ${prints.length} for ${pattern.length} desired entries`;
       entries = new Map();
       for (let i = 0; i < pattern.length; i++) {
-        const { name, hash, spec } = pattern[i] as Slot;
+        const { name, hash, spec, untrusted } = pattern[i] as Slot;
         const fingerprint = prints[i];
         if (typeof fingerprint !== "string" || fingerprint === "") return `desired ${name}: fingerprint: expected a non-empty string`;
-        // A spec missing from the store, or whose file does not hash to its name (the store reports which), is not
-        // trusted: the entry is marked so that the plan republishes it, which stores the spec again.
+        // A spec file that does not hash to its name (edited behind the control plane's back) is not trusted:
+        // the entry is marked so that the plan republishes it, which stores the spec again.
         entries.set(
           name,
-          spec === undefined
-            ? { device: id, deployment: name, specHash: hash, fingerprint, tampered: "its spec is missing from the spec store or does not hash to its hash" }
-            : { device: id, deployment: name, specHash: hash, fingerprint, spec },
+          spec !== undefined
+            ? { device: id, deployment: name, specHash: hash, fingerprint, spec }
+            : untrusted
+              ? { device: id, deployment: name, specHash: hash, fingerprint, tampered: "its spec file does not hash to its hash" }
+              : { device: id, deployment: name, specHash: hash, fingerprint },
         );
       }
     } else if (fps !== "") return "fingerprints without desired entries";
