@@ -14,6 +14,8 @@
  *    whole with one `BackendUnavailableError` line that counts what was
  *    applied and what was not: per-write timeouts would take minutes and
  *    report every remaining action.
+ *    With `options.sign`, every Create and Update is signed (all at once, after
+ *    the check, before the first write) and carries its signature (wire.ts).
  * 4. Release the lock (if the server is lost, it cannot be deleted: it
  *    expires `lockTtlMs` after its last renewal, whenever the server returns).
  *
@@ -32,6 +34,8 @@ import { describeHolder, type ApplyLock } from "./Lock.ts";
 import { PublishError, ServerLostError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
 import { scanLatest } from "./Scan.ts";
 import { encodeDesiredValue } from "./wire.ts";
+import type { EntrySignature } from "../../trust/SignedEntry.ts";
+import type { EntryToSign, SignEntries } from "../../trust/Signer.ts";
 
 export interface ApplyDeps {
   readonly js: JetStreamClient;
@@ -74,6 +78,21 @@ const currentRevisions = async (deps: ApplyDeps, actions: ReadonlyArray<Action>)
   return out;
 };
 
+/** The signature of each Create and Update, at its action's index (Deletes carry none). */
+const signWrites = async (actions: ReadonlyArray<Action>, sign: SignEntries): Promise<ReadonlyArray<EntrySignature | undefined>> => {
+  const writes: number[] = [];
+  const entries: EntryToSign[] = [];
+  actions.forEach((a, i) => {
+    if (a._tag === "Delete") return;
+    writes.push(i);
+    entries.push(a);
+  });
+  const signed = await sign(entries);
+  const out = new Array<EntrySignature | undefined>(actions.length);
+  writes.forEach((i, j) => (out[i] = signed[j]));
+  return out;
+};
+
 const describeWriteError = (e: unknown): string => {
   if (e instanceof PublishError && e.code === WRONG_LAST_SEQUENCE) return `changed concurrently, not written (${e.message})`;
   return errorMessage(e);
@@ -109,6 +128,9 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
     });
     if (stale.length > 0) return { _tag: "Stale", stale };
 
+    // Signed only once the plan is known to apply: the revisions it read are the keys' latest.
+    const signatures = options.sign === undefined ? undefined : await signWrites(actions, options.sign);
+
     const prefix = subjectPrefixOf(BUCKET.desired);
     const empty = new Uint8Array(0);
     const outcomes = new Array<ActionOutcome>(actions.length);
@@ -139,7 +161,7 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
           await deps.publisher.publish(subject, empty, { expectedLastSubjectSequence: expected, kvOperation: "DEL" });
           settle(i, { _tag: "Applied", action });
         } else {
-          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash), {
+          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash, signatures?.[i]), {
             expectedLastSubjectSequence: expected,
           });
           settle(i, { _tag: "Applied", action, fingerprint: String(seq) });

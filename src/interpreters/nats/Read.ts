@@ -66,7 +66,15 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
       report(BUCKET.desired, e.key, formatWireError(v.left), k.right.device);
       continue;
     }
-    desired.push({ device: k.right.device, deployment: k.right.deployment, specHash: v.right.specHash, fingerprint: String(e.revision), spec: v.right.spec });
+    const signed = v.right.signature?.revision;
+    desired.push({
+      device: k.right.device,
+      deployment: k.right.deployment,
+      specHash: v.right.specHash,
+      fingerprint: String(e.revision),
+      spec: v.right.spec,
+      ...(signed !== undefined ? { revision: signed } : {}),
+    });
   }
 
   // device-heartbeat (before device-info, which it annotates)
