@@ -211,7 +211,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
           want === undefined ? "-" : shortHash(want.specHash),
           pub === undefined ? "-" : shortHash(pub.specHash),
           obs?.specHash === undefined ? "-" : shortHash(obs.specHash),
-          obs === undefined ? "-" : obs.phase === "Running" ? p.green(obs.phase) : obs.phase === "Failed" ? p.red(obs.phase) : obs.phase,
+          obs === undefined ? "-" : obs.phase === "Running" ? p.green(obs.phase) : obs.phase === "Failed" || obs.phase === "Rejected" ? p.red(obs.phase) : obs.phase,
           obs === undefined ? "" : ago(obs.at, now),
           [obs?.error, note].filter((x) => x !== undefined && x !== "").join("; "),
         ];

@@ -21,6 +21,11 @@ import { isDnsLabel, OrdDeploymentName, type DeploymentName, type DeviceId } fro
 import * as RM from "fp-ts/lib/ReadonlyMap.js";
 import type { AcceptedEntry } from "../../agent/Accept.ts";
 
+/** The file exists but cannot be trusted: the agent does not start. */
+export class AcceptedFileError extends Error {
+  override readonly name: string = "AcceptedFileError";
+}
+
 const AcceptedFileV1 = t.type({
   v: t.literal(1),
   device: t.string,
@@ -36,10 +41,10 @@ export const readAcceptedFile = (path: string, device: DeviceId): ReadonlyMap<De
     text = readFileSync(path, "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return new Map();
-    throw new Error(`accepted-revisions file ${path} cannot be read (${errorMessage(e)}); refusing to start without it (replays could not be recognised)`);
+    throw new AcceptedFileError(`accepted-revisions file ${path} cannot be read (${errorMessage(e)}); refusing to start without it (replays could not be recognised)`);
   }
   const bad = (why: string): Error =>
-    new Error(`accepted-revisions file ${path} is damaged (${why}); refusing to start (replays could not be recognised); restore it, or delete it to trust every currently valid entry again`);
+    new AcceptedFileError(`accepted-revisions file ${path} is damaged (${why}); refusing to start (replays could not be recognised); restore it, or delete it to trust every currently valid entry again`);
   let json: unknown;
   try {
     json = JSON.parse(text);
