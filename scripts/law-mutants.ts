@@ -46,6 +46,9 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "revoked-key-trusted", file: "src/trust/Keys.ts", from: "if (k.revoked !== undefined) return E.left(", to: "if (k.revoked === null) return E.left(", what: "a revoked key still verifies entries" },
   { id: "spec-hash-unchecked", file: "src/trust/SignedEntry.ts", from: "if (ctx.statedSpecHash !== ctx.actualSpecHash) return", to: "if (ctx.statedSpecHash === null) return", what: "an entry whose spec does not hash to its signed spec hash is accepted" },
   { id: "device-writes-any-state", file: "src/interpreters/nats/Credentials.ts", from: "`${subjectPrefixOf(BUCKET.state)}${id}.>`,", to: "`${subjectPrefixOf(BUCKET.state)}*.>`,", what: "a device may write every device's observed state" },
+  { id: "agent-replay-accepted", file: "src/agent/Accept.ts", from: "if (last !== undefined && signed <= last.revision && !again)", to: "if (last !== undefined && signed < 0 && !again)", what: "the agent accepts an older signed revision after a newer one (a replay)" },
+  { id: "agent-runs-unverified", file: "src/agent/Accept.ts", from: "if (E.isLeft(verified)) return untrusted", to: "if (E.isLeft(verified) && verified.left._tag === \"Unsigned\") return untrusted", what: "the agent runs entries whose signature does not verify" },
+  { id: "agent-accepted-not-persisted", file: "src/agent/Step.ts", from: "      fx.push({ _tag: \"PersistAccepted\", accepted: st.accepted });", to: "      void 0;", what: "the agent does not persist what it accepted: a replay after a restart is accepted" },
   { id: "expiry-unchecked", file: "src/trust/SignedEntry.ts", from: "if (ctx.now.getTime() >= expiresAt.getTime()) return", to: "if (ctx.now.getTime() < 0) return", what: "expired entries are accepted" },
 ];
 
