@@ -12,6 +12,7 @@
  *   inclusion proof, device, deployment, spec hash, expiry, revision). Each
  *   entry measured comes from another tree, so every one pays a signature
  *   check (a device's entries rarely share a tree); target ≤ 1 ms per entry.
+ *   The applies sign one tree at a time, a few ahead of the writes (Apply.ts).
  *
  * Run: `npx tsx bench/nats-signed.ts` (or `npm run bench -- nats-signed`).
  */
@@ -82,7 +83,9 @@ export const run = async (): Promise<string> => {
     const perEntry: number[] = [];
     let accepted = 0;
     const now = new Date();
-    for (const { key: k, bytes } of firsts) {
+    // The first half warms the code up (an agent verifies entries all its life); the second is measured.
+    const warm = Math.floor(firsts.length / 2);
+    for (const [n, { key: k, bytes }] of firsts.entries()) {
       const ek = parseEntryKey(k);
       if (E.isLeft(ek)) throw new Error(ek.left.message);
       // A fresh decoder per entry: a device decodes each value on its own.
@@ -102,7 +105,7 @@ export const run = async (): Promise<string> => {
           ...(v.right.signature !== undefined ? { signature: E.mapLeft(() => "bad")(v.right.signature) } : {}),
         },
       });
-      perEntry.push(performance.now() - t0);
+      if (n >= warm) perEntry.push(performance.now() - t0);
       if (E.isRight(r)) accepted++;
     }
     if (accepted !== firsts.length) throw new Error(`bench: ${firsts.length - accepted} entries not accepted`);
@@ -122,7 +125,7 @@ export const run = async (): Promise<string> => {
       "",
       `Target: signed ≤ 1.5 × unsigned: ${ratio <= 1.5 ? "met" : "NOT met"}. Failed writes over all rounds: ${failed}. A desired value grows from ${encodeDesiredValue(web, h).length} to ${encodeDesiredValue(web, h, sigs[0]).length} bytes.`,
       "",
-      `Device side, per entry (decode the value, verify signature, proof, device, deployment, spec hash, expiry, revision), ${firsts.length} entries each from another tree (every one pays an Ed25519 verify): median ${fmtMs(median(perEntry))}, p99 ${fmtMs(percentile(perEntry, 99))}. Target ≤ 1 ms: ${percentile(perEntry, 99) <= 1 ? "met" : "NOT met"}.`,
+      `Device side, per entry (decode the value, verify signature, proof, device, deployment, spec hash, expiry, revision), ${perEntry.length} entries each from another tree (every one pays an Ed25519 verify; measured after as many for warm-up): median ${fmtMs(median(perEntry))}, p99 ${fmtMs(percentile(perEntry, 99))}. Target ≤ 1 ms: ${percentile(perEntry, 99) <= 1 ? "met" : "NOT met"}.`,
     ].join("\n");
   } finally {
     await fleet.close();

@@ -30,7 +30,8 @@ import { simulatedRuntime, type SimulatedRuntime } from "../../src/interpreters/
 import { apply } from "../../src/program/Apply.ts";
 import { plan } from "../../src/program/Plan.ts";
 import { addKey, emptyTrustStore, encodeSigningKey, encodeTrustStore, generateSigningKey, type SigningKey, type TrustStore } from "../../src/trust/Keys.ts";
-import { entrySigner } from "../../src/trust/Signer.ts";
+import { DEFAULT_SIGNATURE_TTL_MS, entrySigner } from "../../src/trust/Signer.ts";
+import { signingOf } from "../../src/cli/TrustFiles.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
 import { waitForReality } from "./support.ts";
 
@@ -183,5 +184,22 @@ describe("signed desired state (nats)", () => {
     const errorLines = r.stderr.split("\n").filter((l) => l.includes(file));
     expect(errorLines).toHaveLength(1);
     expect(errorLines[0]).toMatch(/damaged/);
+  });
+
+  it("fleet apply's signing flags: a key from the flag or FLEET_SIGNING_KEY, NATS only, a TTL of 30d unless told", async () => {
+    const keyFile = join(dir, "flags-signing.json");
+    writeFileSync(keyFile, encodeSigningKey(key));
+    chmodSync(keyFile, 0o600);
+    const env = { FLEET_SIGNING_KEY: encodeSigningKey(key) };
+    expect(await signingOf("apply", {}, "nats", {})).toBeUndefined();
+    expect((await signingOf("apply", { "signing-key": keyFile }, "nats", {}))?.ttlMs).toBe(DEFAULT_SIGNATURE_TTL_MS);
+    expect((await signingOf("apply", { "signature-ttl": "7d" }, "nats", env))?.key.kid).toBe(key.kid);
+    expect((await signingOf("apply", { "signing-key": keyFile, "signature-ttl": "7d" }, "nats", {}))?.ttlMs).toBe(7 * DAY);
+    // The variable is for NATS; other backends ignore it, but the flag is an error there.
+    expect(await signingOf("apply", {}, "local", env)).toBeUndefined();
+    await expect(signingOf("apply", { "signing-key": keyFile }, "local", {})).rejects.toThrow(/NATS backend only/);
+    await expect(signingOf("apply", { "signature-ttl": "7d" }, "nats", {})).rejects.toThrow(/needs a signing key/);
+    await expect(signingOf("apply", { "signing-key": keyFile, "signature-ttl": "soon" }, "nats", {})).rejects.toThrow(/--signature-ttl/);
+    await expect(signingOf("apply", { "signing-key": join(dir, "missing.json") }, "nats", {})).rejects.toThrow(/does not exist/);
   });
 });

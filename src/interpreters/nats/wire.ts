@@ -344,11 +344,19 @@ export const decodeHeartbeatValue = (bytes: Uint8Array): E.Either<WireError, Hea
 // -------------------------------------------------------------------------------------
 
 // A plan publishes one spec to many devices: encode each deployment once.
-const desiredCache = new WeakMap<Deployment, Map<string, { readonly text: string; readonly bytes: Uint8Array }>>();
+const desiredCache = new WeakMap<Deployment, Map<string, { readonly text: string; readonly bytes: Uint8Array; readonly open: Buffer }>>();
+
+// What a signature field may hold without JSON escaping: DNS labels, base64url, a compact JWS.
+const PLAIN = /^[A-Za-z0-9._-]*$/;
+const CLOSE = Buffer.from('"}}', "latin1");
+// The entries of one signed tree share their JWS: its bytes are kept for the next entry.
+let lastJws: { readonly text: string; readonly bytes: Buffer } | undefined;
 
 /**
  * The `desired-state` value; unsigned, the same bytes for every device that gets this spec.
- * A signature goes last (`sig`), after the spec's shared text.
+ * A signature goes last (`sig`), after the spec's shared text; the signed value is assembled
+ * from bytes (the shared spec, the entry's fields, its tree's shared JWS): a 100k-entry apply
+ * encodes 100k of them.
  */
 export const encodeDesiredValue = (spec: Deployment, specHash: string, signature?: EntrySignature): Uint8Array => {
   let byHash = desiredCache.get(spec);
@@ -356,12 +364,16 @@ export const encodeDesiredValue = (spec: Deployment, specHash: string, signature
   let cached = byHash.get(specHash);
   if (cached === undefined) {
     const text = JSON.stringify({ v: WIRE_VERSION, specHash, spec: DeploymentCodec.encode(spec) });
-    cached = { text, bytes: textEncoder.encode(text) };
+    cached = { text, bytes: textEncoder.encode(text), open: Buffer.from(text.slice(0, -1), "utf8") };
     byHash.set(specHash, cached);
   }
   if (signature === undefined) return cached.bytes;
   const { device, deployment, revision, index, proof, jws } = signature;
-  return textEncoder.encode(`${cached.text.slice(0, -1)},"sig":${JSON.stringify({ device, deployment, revision, index, proof, jws })}}`);
+  if (!(PLAIN.test(device) && PLAIN.test(deployment) && PLAIN.test(proof) && PLAIN.test(jws) && Number.isSafeInteger(revision) && Number.isSafeInteger(index)))
+    return textEncoder.encode(`${cached.text.slice(0, -1)},"sig":${JSON.stringify({ device, deployment, revision, index, proof, jws })}}`);
+  if (lastJws?.text !== jws) lastJws = { text: jws, bytes: Buffer.from(jws, "latin1") };
+  const fields = Buffer.from(`,"sig":{"device":"${device}","deployment":"${deployment}","revision":${revision},"index":${index},"proof":"${proof}","jws":"`, "latin1");
+  return Buffer.concat([cached.open, fields, lastJws.bytes, CLOSE]);
 };
 
 /** `instance`: the agent run that registered (readers ignore it; it helps tell two agents of one id apart). */
