@@ -59,7 +59,7 @@ describe("signed desired state (nats)", () => {
 
   const applySigned = async (w: World): Promise<void> => {
     const planned = await plan(fleet, w, { now: new Date() });
-    const r = await apply(fleet, planned, { signing: { key, ttlMs: 30 * DAY } });
+    const r = await apply(fleet, planned, { signer: (context) => entrySigner(key, { ...context, ttlMs: 30 * DAY }) });
     expect(r._tag).toBe("Completed");
     if (r._tag === "Completed") expect(r.counts.failed).toBe(0);
   };

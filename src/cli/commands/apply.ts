@@ -20,7 +20,8 @@ import { entryKey } from "../../algebra/Name.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Progress } from "../../interpreters/Interpreter.ts";
-import { apply, type ApplyReport } from "../../program/Apply.ts";
+import { apply, type ApplyReport, type SigningContext } from "../../program/Apply.ts";
+import { entrySigner } from "../../trust/Signer.ts";
 import { bindSavedPlan } from "../../program/Binding.ts";
 import { plan, type Planned } from "../../program/Plan.ts";
 import { expectPositionals, orUsage, parseFlags, wantsHelp } from "../Args.ts";
@@ -173,7 +174,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
             },
           }),
       ...(onProgress !== undefined ? { onProgress } : {}),
-      ...(signing !== undefined ? { signing } : {}),
+      ...(signing !== undefined ? { signer: (context: SigningContext) => entrySigner(signing.key, { ...context, ttlMs: signing.ttlMs }) } : {}),
     });
     return renderReport(t, report, json, config);
   });
