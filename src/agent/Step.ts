@@ -308,7 +308,8 @@ export const step = (s: AgentState, event: AgentEvent): Next =>
             const view = O.getOrElse((): ReadonlyMap<DeploymentName, Slot> => new Map())(s.view);
             for (const name of sortedNames(view)) {
               const slot = view.get(name) as Slot;
-              if (slot._tag === "Valid") st = report(st, fx, name, { phase: "Failed", specHash: slot.specHash, error: e.error }, s.force);
+              // A refused key stays reported as refused: its refusal is the news, not the runtime's failure.
+              if (slot._tag === "Valid" && !s.rejected.has(name)) st = report(st, fx, name, { phase: "Failed", specHash: slot.specHash, error: e.error }, s.force);
             }
             return passEnded(failed(st, fx, e.error), fx);
           }),

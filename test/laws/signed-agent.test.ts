@@ -33,8 +33,11 @@ const ME = "dev-01" as DeviceId;
 const NAMES = ["web", "db"] as DeploymentName[];
 const VERSIONS = [1, 2, 3, 4];
 
-const spec = (n: DeploymentName, version: number): Deployment => deployment(n, podman({ services: [{ name: "svc", image: `registry.local/${n}:${version}` }] }));
-const versionOf = (d: Deployment): number => Number(/:(\d+)$/.exec(d.score.services[0]?.image ?? "")?.[1]);
+/** Each kind of entry carries its own spec (`:<version>` only for validly signed ones), so what ran says where it came from. */
+const spec = (n: DeploymentName, version: number, kind = "valid"): Deployment =>
+  deployment(n, podman({ services: [{ name: "svc", image: `registry.local/${n}:${version}${kind === "valid" ? "" : `-${kind}`}` }] }));
+const versionOf = (d: Deployment): number => Number(/:(\d+)/.exec(d.score.services[0]?.image ?? "")?.[1]);
+const isValidSpec = (d: Deployment): boolean => /:\d+$/.test(d.score.services[0]?.image ?? "");
 
 type Kind = "valid" | "forged" | "expired" | "foreign" | "tampered" | "unsigned";
 const KINDS: ReadonlyArray<Kind> = ["valid", "forged", "expired", "foreign", "tampered", "unsigned"];
@@ -48,35 +51,36 @@ beforeAll(async () => {
   const key = generateSigningKey(T0);
   const other = generateSigningKey(T0);
   trust = addKey(key.publicJwk, T0)(emptyTrustStore);
-  const claims = (device: DeviceId, n: DeploymentName, v: number) => ({ device, deployment: n, specHash: specHash(spec(n, v)), revision: 1000 * v });
+  const claims = (device: DeviceId, n: DeploymentName, v: number, kind: string) => ({ device, deployment: n, specHash: specHash(spec(n, v, kind)), revision: 1000 * v });
   const all = NAMES.flatMap((n) => VERSIONS.map((v) => ({ n, v })));
-  const opts = (exp: Date) => ({ issuedAt: T0, expiresAt: exp, plan: "plan" });
-  const good = await signEntries(all.map(({ n, v }) => claims(ME, n, v)), key, opts(new Date(T0.getTime() + 7 * DAY)));
-  const expired = await signEntries(all.map(({ n, v }) => claims(ME, n, v)), key, opts(new Date(T0.getTime() + DAY / 2)));
-  const foreign = await signEntries(all.map(({ n, v }) => claims("dev-02" as DeviceId, n, v)), key, opts(new Date(T0.getTime() + 7 * DAY)));
-  const byOther = await signEntries(all.map(({ n, v }) => claims(ME, n, v)), other, opts(new Date(T0.getTime() + 7 * DAY)));
+  const week = { issuedAt: T0, expiresAt: new Date(T0.getTime() + 7 * DAY), plan: "plan" };
+  const good = await signEntries(all.map(({ n, v }) => claims(ME, n, v, "valid")), key, week);
+  const expired = await signEntries(all.map(({ n, v }) => claims(ME, n, v, "expired")), key, { ...week, expiresAt: new Date(T0.getTime() + DAY / 2) });
+  const foreign = await signEntries(all.map(({ n, v }) => claims("dev-02" as DeviceId, n, v, "foreign")), key, week);
+  const byOther = await signEntries(all.map(({ n, v }) => claims(ME, n, v, "forged")), other, week);
+  const forgedBase = await signEntries(all.map(({ n, v }) => claims(ME, n, v, "forged")), key, week);
   all.forEach(({ n, v }, i) => {
-    const s = spec(n, v);
-    const h = specHash(s);
-    const signed = (sig: EntrySignature, sp: Deployment = s): DecodedDesired => ({
+    /** A value stating `sp`'s hash (or `stated`), with its signature. */
+    const value = (sp: Deployment, sig: EntrySignature | undefined, stated: string = specHash(sp)): DecodedDesired => ({
       _tag: "Decoded",
       spec: sp,
-      specHash: h,
-      ...(specHash(sp) !== h ? { actualSpecHash: specHash(sp) } : {}),
-      signature: E.right(sig),
+      specHash: stated,
+      ...(specHash(sp) !== stated ? { actualSpecHash: specHash(sp) } : {}),
+      ...(sig !== undefined ? { signature: E.right(sig) } : {}),
     });
     const g = good[i] as EntrySignature;
-    // Right key name (the trusted kid in the header), the signature of another key.
-    const [head, payload] = g.jws.split(".");
+    // Right key name (the trusted kid, in a header and payload the trusted key signed), another key's signature.
+    const fb = forgedBase[i] as EntrySignature;
+    const [head, payload] = fb.jws.split(".");
     const forgedJws = `${head}.${payload}.${(byOther[i] as EntrySignature).jws.split(".")[2]}`;
-    pool.set(poolKey("valid", n, v), signed(g));
-    pool.set(poolKey("forged", n, v), signed({ ...g, jws: forgedJws }));
-    pool.set(poolKey("expired", n, v), signed(expired[i] as EntrySignature));
+    pool.set(poolKey("valid", n, v), value(spec(n, v), g));
+    pool.set(poolKey("forged", n, v), value(spec(n, v, "forged"), { ...fb, jws: forgedJws }));
+    pool.set(poolKey("expired", n, v), value(spec(n, v, "expired"), expired[i] as EntrySignature));
     // Another device's entry copied under this device's key.
-    pool.set(poolKey("foreign", n, v), signed(foreign[i] as EntrySignature));
-    // The spec changed, its stated hash and signature kept.
-    pool.set(poolKey("tampered", n, v), signed(g, spec(n, v + 10)));
-    pool.set(poolKey("unsigned", n, v), { _tag: "Decoded", spec: s, specHash: h });
+    pool.set(poolKey("foreign", n, v), value(spec(n, v, "foreign"), foreign[i] as EntrySignature));
+    // The spec changed; the valid entry's stated hash and signature kept.
+    pool.set(poolKey("tampered", n, v), value(spec(n, v, "tampered"), g, specHash(spec(n, v))));
+    pool.set(poolKey("unsigned", n, v), value(spec(n, v, "unsigned"), undefined));
   });
 });
 
@@ -160,42 +164,58 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ _tag: "Restart" as const }) },
 );
 
+/** What broke each law in one run (empty lists: kept). */
+interface Violations {
+  readonly unverifiedRan: string[];
+  readonly wentBack: string[];
+  readonly notRejected: string[];
+}
+
+const scenario = (ops: ReadonlyArray<Op>): Violations => {
+  const v: Violations = { unverifiedRan: [], wentBack: [], notRejected: [] };
+  const d = new Device();
+  d.restart(new Map());
+  const latest = new Map<DeploymentName, DecodedDesired>();
+  /** Highest version accepted per key (what a correct agent runs). */
+  const highest = new Map<DeploymentName, number>();
+  for (const op of ops) {
+    if (op._tag === "Restart") {
+      d.restart(latest);
+      continue;
+    }
+    const value = pool.get(poolKey(op.kind, op.name, op.version)) as DecodedDesired;
+    latest.set(op.name, value);
+    d.write(op.name, value);
+    const ok = op.kind === "valid" && op.version >= (highest.get(op.name) ?? 0);
+    if (ok) highest.set(op.name, op.version);
+    const reported = d.store.get(op.name);
+    if (!ok && (reported?.phase !== "Rejected" || !(reported.error ?? "").startsWith("rejected: ")))
+      v.notRejected.push(`${op.kind} ${op.name}:${op.version} reported ${JSON.stringify(reported)}`);
+    // The runtime keeps the spec last accepted (or nothing, if none was).
+    const runs = d.runtime.get(op.name);
+    if ((runs === undefined ? undefined : versionOf(runs)) !== highest.get(op.name))
+      v.notRejected.push(`${op.kind} ${op.name}:${op.version}: runtime runs ${runs === undefined ? "nothing" : versionOf(runs)}, expected ${highest.get(op.name)}`);
+  }
+  const last = new Map<DeploymentName, number>();
+  for (const g of d.given) {
+    const version = versionOf(g.spec);
+    if (!isValidSpec(g.spec)) v.unverifiedRan.push(`${g.name} ran an unsigned spec (${g.spec.score.services[0]?.image})`);
+    if (version < (last.get(g.name) ?? 0)) v.wentBack.push(`${g.name} went from ${last.get(g.name)} back to ${version}`);
+    last.set(g.name, Math.max(version, last.get(g.name) ?? 0));
+  }
+  return v;
+};
+
+const opsArb = fc.array(opArb, { maxLength: 40 });
+
 describe("agent with a trust store (pure step)", () => {
-  test.prop([fc.array(opArb, { maxLength: 40 })])("refused entries never reach the runtime; signed revisions never go back; the latest refused entry is reported Rejected", (ops) => {
-    const d = new Device();
-    d.restart(new Map());
-    const latest = new Map<DeploymentName, DecodedDesired>();
-    const latestKind = new Map<DeploymentName, Kind>();
-    /** Highest version accepted per key (what a correct agent runs). */
-    const highest = new Map<DeploymentName, number>();
-    for (const op of ops) {
-      if (op._tag === "Restart") {
-        d.restart(latest);
-        continue;
-      }
-      const value = pool.get(poolKey(op.kind, op.name, op.version)) as DecodedDesired;
-      latest.set(op.name, value);
-      latestKind.set(op.name, op.kind);
-      d.write(op.name, value);
-      const ok = op.kind === "valid" && op.version >= (highest.get(op.name) ?? 0);
-      if (ok) highest.set(op.name, op.version);
-      const reported = d.store.get(op.name);
-      if (ok) expect(reported?.phase).toBe("Running");
-      else {
-        expect(reported?.phase).toBe("Rejected");
-        expect(reported?.error ?? "").toMatch(/^rejected: /);
-      }
-      // The runtime keeps the spec last accepted (or nothing, if none was).
-      const h = highest.get(op.name);
-      expect(d.runtime.get(op.name) === undefined ? undefined : versionOf(d.runtime.get(op.name) as Deployment)).toBe(h);
-    }
-    // Only validly signed specs ever ran, and per key their versions (signed revisions) never went down.
-    const last = new Map<DeploymentName, number>();
-    for (const g of d.given) {
-      const v = versionOf(g.spec);
-      expect(pool.get(poolKey("valid", g.name, v))?._tag === "Decoded" && specHash(g.spec) === specHash(spec(g.name, v))).toBe(true);
-      expect(v).toBeGreaterThanOrEqual(last.get(g.name) ?? 0);
-      last.set(g.name, v);
-    }
+  test.prop([opsArb])("a refused entry never reaches the runtime", (ops) => {
+    expect(scenario(ops).unverifiedRan).toEqual([]);
+  });
+  test.prop([opsArb])("an older signed revision is never accepted after a newer one, restarts included", (ops) => {
+    expect(scenario(ops).wentBack).toEqual([]);
+  });
+  test.prop([opsArb])("the latest refused entry of a key is reported Rejected with a reason; the runtime keeps the spec last accepted", (ops) => {
+    expect(scenario(ops).notRejected).toEqual([]);
   });
 });
