@@ -34,6 +34,7 @@ import { DEFAULT_SIGNATURE_TTL_MS, entrySigner } from "../../src/trust/Signer.ts
 import { signingOf } from "../../src/cli/TrustFiles.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
 import { waitForReality } from "./support.ts";
+import { workspace } from "../cli/support.ts";
 
 const FLEET = fileURLToPath(new URL("../../bin/fleet.js", import.meta.url));
 const web = (tag: string) => deployment("web", podman({ services: [{ name: "httpd", image: `registry.local/web:${tag}` }] }));
@@ -201,5 +202,36 @@ describe("signed desired state (nats)", () => {
     await expect(signingOf("apply", { "signature-ttl": "7d" }, "nats", {})).rejects.toThrow(/needs a signing key/);
     await expect(signingOf("apply", { "signing-key": keyFile, "signature-ttl": "soon" }, "nats", {})).rejects.toThrow(/--signature-ttl/);
     await expect(signingOf("apply", { "signing-key": join(dir, "missing.json") }, "nats", {})).rejects.toThrow(/does not exist/);
+  });
+
+  it("fleet apply --signing-key and an apply of a saved plan with FLEET_SIGNING_KEY publish entries the agent with --trust runs", async () => {
+    agent ??= await startAgent();
+    const ws = await workspace();
+    try {
+      const keyFile = join(ws.dir, "signing.json");
+      writeFileSync(keyFile, encodeSigningKey(key));
+      chmodSync(keyFile, 0o600);
+      const file = (tag: string): string => `import { all, assign, deployment, podman, world } from "fleet-algebra";
+export default world({ assignments: [assign(all, deployment("web", podman({ services: [{ name: "httpd", image: "registry.local/web:${tag}" }] })))] });
+`;
+      await ws.write("v5.ts", file("5"));
+      await ws.write("v6.ts", file("6"));
+      const target = ["--backend", "nats", "--nats", server.url, "--no-typecheck"];
+      const applied = await ws.fleet(["apply", ...target, "--auto-approve", "--signing-key", keyFile, "--signature-ttl", "1d", "v5.ts"]);
+      expect(applied.code, applied.stderr).toBe(0);
+      const r5 = await waitForReality(fleet, (x) => observed(x)?.phase === "Running" && observed(x)?.specHash === specHash(web("5")));
+      expect(observed(r5)?.specHash).toBe(specHash(web("5")));
+      expect(r5.desired.get(ME)?.get(WEB)?.revision).toBeGreaterThan(0);
+
+      const planned = await ws.fleet(["plan", ...target, "--out", "plan.json", "v6.ts"]);
+      expect(planned.code, planned.stderr).toBe(0);
+      const saved = await ws.fleet(["apply", ...target, "plan.json"], { env: { FLEET_SIGNING_KEY: encodeSigningKey(key) } });
+      expect(saved.code, saved.stderr).toBe(0);
+      const r6 = await waitForReality(fleet, (x) => observed(x)?.phase === "Running" && observed(x)?.specHash === specHash(web("6")));
+      expect(observed(r6)?.specHash).toBe(specHash(web("6")));
+      expect(r6.desired.get(ME)?.get(WEB)?.revision).toBeGreaterThan(r5.desired.get(ME)?.get(WEB)?.revision ?? Infinity);
+    } finally {
+      await ws.cleanup();
+    }
   });
 });
