@@ -6,7 +6,7 @@
  *   this follow is stale (a duplicate or late notification) and ignored;
  * - a key that names no deployment of this device is ignored;
  * - an undecodable value is taken as an `Invalid` slot (reported `Failed`,
- *   never run);
+ *   never run), or, with a trust store, refused like a forged one;
  * - with a trust store configured, a value must carry a signature that
  *   verifies (src/trust/SignedEntry.ts) for this device, its key's
  *   deployment, its spec's real hash and the current time, and its signed
@@ -83,7 +83,11 @@ export const acceptEntry =
     if (input._tag === "Deleted") return E.right({ _tag: "Remove", deployment: input.deployment, revision: input.revision });
     const v = input.value;
     const { deployment, revision } = input;
-    if (v._tag === "Undecodable") return E.right({ _tag: "Take", deployment, slot: { _tag: "Invalid", reason: `unreadable desired entry: ${v.reason}`, revision } });
+    if (v._tag === "Undecodable")
+      // With trust, an unreadable value is as unproven as a forged one: refused, and what was accepted keeps running.
+      return ctx.trust === undefined
+        ? E.right({ _tag: "Take", deployment, slot: { _tag: "Invalid", reason: `unreadable desired entry: ${v.reason}`, revision } })
+        : untrusted(deployment, revision, undefined, { _tag: "MalformedSignature", reason: `the value is unreadable (${v.reason})` });
     const actual = v.actualSpecHash ?? v.specHash;
     if (ctx.trust === undefined) {
       if (actual !== v.specHash)

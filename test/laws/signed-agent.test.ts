@@ -1,7 +1,7 @@
 /**
  * The agent's pure step with a trust store, under random sequences of desired
  * entries: validly signed ones (revisions growing with their spec version),
- * and forged, expired, other-device, tampered and unsigned ones, with
+ * and forged, expired, other-device, tampered, unsigned and unreadable ones, with
  * restarts that keep only what the agent persisted (`PersistAccepted`).
  *
  * Laws:
@@ -39,8 +39,8 @@ const spec = (n: DeploymentName, version: number, kind = "valid"): Deployment =>
 const versionOf = (d: Deployment): number => Number(/:(\d+)/.exec(d.score.services[0]?.image ?? "")?.[1]);
 const isValidSpec = (d: Deployment): boolean => /:\d+$/.test(d.score.services[0]?.image ?? "");
 
-type Kind = "valid" | "forged" | "expired" | "foreign" | "tampered" | "unsigned";
-const KINDS: ReadonlyArray<Kind> = ["valid", "forged", "expired", "foreign", "tampered", "unsigned"];
+type Kind = "valid" | "forged" | "expired" | "foreign" | "tampered" | "unsigned" | "unreadable";
+const KINDS: ReadonlyArray<Kind> = ["valid", "forged", "expired", "foreign", "tampered", "unsigned", "unreadable"];
 
 /** Every entry the tests can write, by kind, deployment and version. */
 const pool = new Map<string, DecodedDesired>();
@@ -81,6 +81,7 @@ beforeAll(async () => {
     // The spec changed; the valid entry's stated hash and signature kept.
     pool.set(poolKey("tampered", n, v), value(spec(n, v, "tampered"), g, specHash(spec(n, v))));
     pool.set(poolKey("unsigned", n, v), value(spec(n, v, "unsigned"), undefined));
+    pool.set(poolKey("unreadable", n, v), { _tag: "Undecodable", reason: "value is not JSON" });
   });
 });
 
