@@ -7,6 +7,7 @@
  */
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { DeploymentName } from "../algebra/Name.ts";
+import type { AcceptedEntry } from "./Accept.ts";
 import type { AgentEvent } from "./Event.ts";
 import type { FollowReason, ReportedState } from "./State.ts";
 
@@ -30,6 +31,11 @@ export type AgentEffect =
   | { readonly _tag: "CheckRuntime" }
   | { readonly _tag: "Later"; readonly ms: number; readonly event: AgentEvent }
   | { readonly _tag: "Log"; readonly line: string }
+  /**
+   * Store what was accepted per key (with trust) where the next run finds it, before the
+   * runtime is given it: a replay after a restart is still refused. Failure: `PersistFailed`.
+   */
+  | { readonly _tag: "PersistAccepted"; readonly accepted: ReadonlyMap<DeploymentName, AcceptedEntry> }
   /** The first complete reconcile is done (once per run). */
   | { readonly _tag: "Ready" };
 

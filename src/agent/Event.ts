@@ -10,6 +10,8 @@
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { DeploymentName } from "../algebra/Name.ts";
 import type { Phase } from "../diff/Reality.ts";
+import type { Either } from "fp-ts/lib/Either.js";
+import type { EntrySignature } from "../trust/SignedEntry.ts";
 import type { ReportedState } from "./State.ts";
 
 // -------------------------------------------------------------------------------------
@@ -24,7 +26,15 @@ export type DesiredInput =
   | { readonly _tag: "ForeignKey"; readonly key: string; readonly reason: string };
 
 export type DecodedDesired =
-  | { readonly _tag: "Decoded"; readonly spec: Deployment; readonly specHash: string }
+  | {
+      readonly _tag: "Decoded";
+      readonly spec: Deployment;
+      /** The hash the value states; `actualSpecHash` the one its spec has (absent: the same). */
+      readonly specHash: string;
+      readonly actualSpecHash?: string;
+      /** Absent: unsigned; `Left`: a signature field that is not one (why). */
+      readonly signature?: Either<string, EntrySignature>;
+    }
   | { readonly _tag: "Undecodable"; readonly reason: string };
 
 /** What the runtime says of one deployment (`Runtime.reconcile`/`status`). */
@@ -39,7 +49,8 @@ export type AgentEvent =
   | { readonly _tag: "Started" }
   /** The deployments `device-state` holds from a previous run; `error` if it could not be read. */
   | { readonly _tag: "PreviousStates"; readonly deployments: ReadonlyArray<DeploymentName>; readonly error?: string }
-  | { readonly _tag: "EntrySeen"; readonly generation: number; readonly input: DesiredInput }
+  /** `now`: when it was read (signed entries expire). */
+  | { readonly _tag: "EntrySeen"; readonly generation: number; readonly input: DesiredInput; readonly now: Date }
   | { readonly _tag: "CaughtUp"; readonly generation: number }
   | { readonly _tag: "FollowFailed"; readonly generation: number; readonly error: string }
   | { readonly _tag: "Registered" }
@@ -54,6 +65,8 @@ export type AgentEvent =
   | { readonly _tag: "ReconcileFailed"; readonly pass: number; readonly error: string }
   | { readonly _tag: "RuntimeChecked"; readonly statuses: ReadonlyArray<RuntimeStatus> }
   | { readonly _tag: "RuntimeCheckFailed"; readonly error: string }
+  /** The accepted revisions (Effect `PersistAccepted`) could not be written. */
+  | { readonly _tag: "PersistFailed"; readonly error: string }
   /** The heartbeat interval elapsed. */
   | { readonly _tag: "Tick"; readonly now: Date }
   | { readonly _tag: "ResyncDue" }

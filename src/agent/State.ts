@@ -9,7 +9,12 @@
  *   it catches up, so whatever was missed while away is corrected;
  * - `revisions` holds the highest entry revision taken per key in the
  *   current follow: an older one (a late or duplicate notification) is
- *   rejected. Signed desired state will keep this per key across restarts;
+ *   rejected;
+ * - with a trust store (`config.trust`), `accepted` holds per key the highest
+ *   signed revision and the spec accepted (the driver stores it across
+ *   restarts), and `rejected` the keys whose latest entry was refused, with
+ *   the reason: they are reported `Rejected` while the runtime keeps running
+ *   the spec last accepted;
  * - `stored` is what `device-state` holds as far as the agent knows
  *   (acknowledged writes); `sent` is what it last asked to be written, so a
  *   write in flight is not asked for twice, and a failed one is retried.
@@ -18,6 +23,8 @@ import * as O from "fp-ts/lib/Option.js";
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import type { Phase } from "../diff/Reality.ts";
+import type { TrustStore } from "../trust/Keys.ts";
+import type { AcceptedEntry } from "./Accept.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -45,6 +52,14 @@ export interface AgentConfig {
   readonly rejoinDelayMs: number;
   /** Another instance not heard from for this long is no longer reported, ms. */
   readonly peerTtlMs: number;
+  /** Keys whose signatures desired entries must carry; absent: entries run unsigned. */
+  readonly trust?: TrustStore;
+}
+
+/** Why the latest entry of a key was refused (reported `Rejected`). */
+export interface RejectedEntry {
+  readonly specHash?: string;
+  readonly reason: string;
 }
 
 export type FollowReason = "start" | "reconnect" | "periodic resync";
@@ -58,6 +73,8 @@ export interface AgentState {
   readonly snapshot: O.Option<ReadonlyMap<DeploymentName, Slot>>;
   readonly view: O.Option<ReadonlyMap<DeploymentName, Slot>>;
   readonly revisions: ReadonlyMap<DeploymentName, number>;
+  readonly accepted: ReadonlyMap<DeploymentName, AcceptedEntry>;
+  readonly rejected: ReadonlyMap<DeploymentName, RejectedEntry>;
   readonly stored: ReadonlyMap<DeploymentName, ReportedState>;
   readonly sent: ReadonlyMap<DeploymentName, ReportedState>;
   /** Writes to `device-state` not yet acknowledged. */
@@ -86,8 +103,11 @@ export interface AgentState {
 // constructors
 // -------------------------------------------------------------------------------------
 
-export const initialState = (config: AgentConfig): AgentState => ({
+/** `accepted`: what a previous run accepted (with trust), as the driver stored it. */
+export const initialState = (config: AgentConfig, accepted: ReadonlyMap<DeploymentName, AcceptedEntry> = new Map()): AgentState => ({
   config,
+  accepted,
+  rejected: new Map(),
   generation: 0,
   followReason: "start",
   snapshot: O.none,

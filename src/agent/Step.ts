@@ -14,7 +14,12 @@
  *   caught up), so a partial read never removes a deployment;
  * - reconciles never overlap, and changes made meanwhile get one more pass;
  * - every failure is logged and retried after `retryMs`; nothing stops the
- *   agent but its driver.
+ *   agent but its driver;
+ * - with a trust store, an entry Accept.ts refuses never reaches the runtime:
+ *   its key is reported `Rejected` with the reason and keeps the spec last
+ *   accepted (none: nothing runs for it); what is accepted is persisted
+ *   (`PersistAccepted`) before the runtime is given it
+ *   (test/laws/signed-agent.test.ts).
  */
 import * as E from "fp-ts/lib/Either.js";
 import * as O from "fp-ts/lib/Option.js";
@@ -22,10 +27,10 @@ import * as RM from "fp-ts/lib/ReadonlyMap.js";
 import type { Deployment } from "../algebra/Deployment.ts";
 import { OrdDeploymentName, type DeploymentName } from "../algebra/Name.ts";
 import * as S from "fp-ts/lib/string.js";
-import { acceptEntry } from "./Accept.ts";
+import { acceptEntry, formatUntrusted, type AcceptedEntry } from "./Accept.ts";
 import type { AgentEffect } from "./Effect.ts";
 import { matchEvent, type AgentEvent, type RuntimeStatus } from "./Event.ts";
-import { sameReportedState, type AgentState, type FollowReason, type ReportedState, type Slot } from "./State.ts";
+import { sameReportedState, type AgentState, type FollowReason, type RejectedEntry, type ReportedState, type Slot } from "./State.ts";
 
 export type Next = readonly [AgentState, ReadonlyArray<AgentEffect>];
 
@@ -62,21 +67,53 @@ const startFollow = (s: AgentState, fx: Fx, reason: FollowReason): AgentState =>
   return { ...s, generation, followReason: reason, snapshot: O.some(new Map()), revisions: new Map() };
 };
 
+/** The slot a refused entry leaves its key with: the spec last accepted, if any. */
+const fallbackSlot = (last: AcceptedEntry | undefined, revision: number): Slot | undefined =>
+  last?.spec !== undefined && last.specHash !== undefined ? { _tag: "Valid", spec: last.spec, specHash: last.specHash, revision } : undefined;
+
 const takeEntry = (s: AgentState, fx: Fx, e: Extract<AgentEvent, { _tag: "EntrySeen" }>): AgentState => {
-  const accepted = acceptEntry(s.revisions)(e.input);
+  const accepted = acceptEntry(s.revisions, { device: s.config.device, accepted: s.accepted, now: e.now, ...(s.config.trust !== undefined ? { trust: s.config.trust } : {}) })(
+    e.input,
+  );
+  // Before catching up, entries build the snapshot; after, they change the live view (reconciled at the next catch-up).
+  const change = (st: AgentState, update: (m: ReadonlyMap<DeploymentName, Slot>) => ReadonlyMap<DeploymentName, Slot>): AgentState =>
+    O.isSome(st.snapshot) ? { ...st, snapshot: O.some(update(st.snapshot.value)) } : { ...st, view: O.map(update)(st.view) };
   if (E.isLeft(accepted)) {
     const r = accepted.left;
     // A stale entry is the normal fate of a late or repeated notification: nothing to say.
     if (r._tag === "ForeignKey") log(s, fx, `ignoring desired-state key ${JSON.stringify(r.key)}: ${r.reason}`);
-    return s;
+    if (r._tag !== "Untrusted") return s;
+    const reason = formatUntrusted(r.reason);
+    const previous = s.rejected.get(r.deployment);
+    if (previous?.reason !== reason) log(s, fx, `${r.deployment}: ${reason}; keeps what it last accepted`);
+    const fallback = fallbackSlot(s.accepted.get(r.deployment), r.revision);
+    const st: AgentState = {
+      ...s,
+      revisions: with_(s.revisions, r.deployment, r.revision),
+      rejected: with_(s.rejected, r.deployment, { ...(r.specHash !== undefined ? { specHash: r.specHash } : {}), reason }),
+    };
+    return change(st, (m) => (fallback === undefined ? without(m, r.deployment) : m.get(r.deployment)?._tag === "Valid" ? m : with_(m, r.deployment, fallback)));
   }
   const a = accepted.right;
   const revision = a._tag === "Take" ? a.slot.revision : a.revision;
-  const update = (m: ReadonlyMap<DeploymentName, Slot>): ReadonlyMap<DeploymentName, Slot> =>
-    a._tag === "Take" ? with_(m, a.deployment, a.slot) : without(m, a.deployment);
-  const revisions = with_(s.revisions, a.deployment, revision);
-  // Before catching up, entries build the snapshot; after, they change the live view (reconciled at the next catch-up).
-  return O.isSome(s.snapshot) ? { ...s, revisions, snapshot: O.some(update(s.snapshot.value)) } : { ...s, revisions, view: O.map(update)(s.view) };
+  let st: AgentState = { ...s, revisions: with_(s.revisions, a.deployment, revision), rejected: without(s.rejected, a.deployment) };
+  if (s.config.trust !== undefined) {
+    const last = s.accepted.get(a.deployment);
+    // A delete is not signed: the spec goes, the highest revision stays (a re-created key is signed later still).
+    const next: AcceptedEntry | undefined =
+      a._tag === "Take"
+        ? a.signed !== undefined && a.slot._tag === "Valid"
+          ? { revision: a.signed, spec: a.slot.spec, specHash: a.slot.specHash }
+          : last
+        : last === undefined
+          ? undefined
+          : { revision: last.revision };
+    if (next !== undefined && next !== last && !(last?.revision === next.revision && last.specHash === next.specHash)) {
+      st = { ...st, accepted: with_(s.accepted, a.deployment, next) };
+      fx.push({ _tag: "PersistAccepted", accepted: st.accepted });
+    }
+  }
+  return change(st, (m) => (a._tag === "Take" ? with_(m, a.deployment, a.slot) : without(m, a.deployment)));
 };
 
 // -------------------------------------------------------------------------------------
@@ -106,7 +143,7 @@ const reportStatuses = (s: AgentState, fx: Fx, statuses: ReadonlyArray<RuntimeSt
   const view = O.getOrElse((): ReadonlyMap<DeploymentName, Slot> => new Map())(s.view);
   for (const status of statuses) {
     const slot = view.get(status.deployment);
-    if (slot !== undefined && slot._tag === "Valid" && slot.specHash === status.specHash) st = report(st, fx, status.deployment, statusToState(status), force);
+    if (slot !== undefined && slot._tag === "Valid" && slot.specHash === status.specHash && !s.rejected.has(status.deployment)) st = report(st, fx, status.deployment, statusToState(status), force);
   }
   return st;
 };
@@ -144,10 +181,15 @@ const startPass = (s: AgentState, fx: Fx, view: ReadonlyMap<DeploymentName, Slot
       continue;
     }
     desired.push(slot.spec);
+    if (s.rejected.has(name)) continue;
     const have = st.sent.get(name);
     if (have === undefined || have.specHash !== slot.specHash) st = report(st, fx, name, { phase: "Pending", specHash: slot.specHash }, false);
   }
-  for (const name of sortedNames(st.sent)) if (!view.has(name)) st = clear(st, fx, name);
+  for (const name of sortedNames(s.rejected)) {
+    const r = s.rejected.get(name) as RejectedEntry;
+    st = report(st, fx, name, { phase: "Rejected", ...(r.specHash !== undefined ? { specHash: r.specHash } : {}), error: r.reason }, s.force);
+  }
+  for (const name of sortedNames(st.sent)) if (!view.has(name) && !s.rejected.has(name)) st = clear(st, fx, name);
   fx.push({ _tag: "Reconcile", pass: id, desired });
   return st;
 };
@@ -206,7 +248,13 @@ export const step = (s: AgentState, event: AgentEvent): Next =>
     CaughtUp: (e) =>
       e.generation !== s.generation
         ? [s, []]
-        : run((fx) => schedule(O.isSome(s.snapshot) ? { ...s, view: s.snapshot, snapshot: O.none } : s, fx)),
+        : run((fx) =>
+            schedule(
+              // A key refused before this follow and not seen in it is gone: no more to report.
+              O.isSome(s.snapshot) ? { ...s, view: s.snapshot, snapshot: O.none, rejected: RM.filterWithIndex((k: DeploymentName) => s.revisions.has(k))(s.rejected) } : s,
+              fx,
+            ),
+          ),
     FollowFailed: (e) =>
       e.generation !== s.generation
         ? [s, []]
@@ -260,11 +308,17 @@ export const step = (s: AgentState, event: AgentEvent): Next =>
             const view = O.getOrElse((): ReadonlyMap<DeploymentName, Slot> => new Map())(s.view);
             for (const name of sortedNames(view)) {
               const slot = view.get(name) as Slot;
-              if (slot._tag === "Valid") st = report(st, fx, name, { phase: "Failed", specHash: slot.specHash, error: e.error }, s.force);
+              // A refused key stays reported as refused: its refusal is the news, not the runtime's failure.
+              if (slot._tag === "Valid" && !s.rejected.has(name)) st = report(st, fx, name, { phase: "Failed", specHash: slot.specHash, error: e.error }, s.force);
             }
             return passEnded(failed(st, fx, e.error), fx);
           }),
     RuntimeChecked: (e) => run((fx) => reportStatuses({ ...s, checking: false }, fx, e.statuses, false)),
+    PersistFailed: (e) =>
+      run((fx) => {
+        log(s, fx, `cannot store its accepted revisions: ${e.error}; a replay after a restart may not be recognised`);
+        return s;
+      }),
     RuntimeCheckFailed: (e) =>
       run((fx) => {
         log(s, fx, `runtime status failed: ${e.error}`);

@@ -8,6 +8,8 @@ import { readFile, stat } from "node:fs/promises";
 import * as E from "fp-ts/lib/Either.js";
 import { errorMessage } from "../algebra/ErrorMessage.ts";
 import { decodeSigningKey, decodeTrustStore, formatKeyFileError, type SigningKey, type TrustStore } from "../trust/Keys.ts";
+import { DEFAULT_SIGNATURE_TTL_MS } from "../trust/Signer.ts";
+import { orUsage, parseWindow } from "./Args.ts";
 import { CliError } from "./CliError.ts";
 
 export const SIGNING_KEY_ENV = "FLEET_SIGNING_KEY";
@@ -53,3 +55,35 @@ export const loadTrustStoreOrEmpty = async (path: string, empty: TrustStore): Pr
     () => loadTrustStore(path),
     () => empty,
   );
+
+/** The flags of a command that signs what it publishes (`fleet apply`). */
+export const signingFlags = {
+  "signing-key": { type: "string" },
+  "signature-ttl": { type: "string" },
+} as const;
+
+export const signingHelp = `  --signing-key FILE            sign every entry written with this key (or set ${SIGNING_KEY_ENV}; NATS only)
+  --signature-ttl DURATION      how long the signatures stay valid (default 30d, at most 366d)`;
+
+const MAX_SIGNATURE_TTL_DAYS = 366;
+
+/**
+ * The signing a command was asked for: `--signing-key FILE`, else FLEET_SIGNING_KEY; none: unsigned.
+ * Only NATS carries signatures: the flag with another backend is an error; the variable is ignored there.
+ */
+export const signingOf = async (
+  command: string,
+  values: { readonly "signing-key"?: string; readonly "signature-ttl"?: string },
+  backend: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ readonly key: SigningKey; readonly ttlMs: number } | undefined> => {
+  const path = values["signing-key"];
+  const fromEnv = env[SIGNING_KEY_ENV] !== undefined && env[SIGNING_KEY_ENV] !== "";
+  if (path === undefined && (!fromEnv || backend !== "nats")) {
+    if (values["signature-ttl"] !== undefined) throw new CliError(`${command}: --signature-ttl needs a signing key (--signing-key FILE or ${SIGNING_KEY_ENV})`);
+    return undefined;
+  }
+  if (backend !== "nats") throw new CliError(`${command}: --signing-key: signed desired state is carried by the NATS backend only (this is ${backend})`);
+  const ttlMs = values["signature-ttl"] === undefined ? DEFAULT_SIGNATURE_TTL_MS : orUsage(command, parseWindow("--signature-ttl", values["signature-ttl"], MAX_SIGNATURE_TTL_DAYS));
+  return { key: await loadSigningKey(path, env), ttlMs };
+};

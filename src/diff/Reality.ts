@@ -41,9 +41,12 @@ export interface DesiredEntry {
    * hash: edited behind the control plane's back); the diff republishes it.
    */
   readonly tampered?: string;
+  /** The signed revision of the entry, when it is signed (the next signature's must exceed it). */
+  readonly revision?: number;
 }
 
-export type Phase = "Pending" | "Running" | "Failed";
+/** `Rejected`: the agent refused the entry (bad signature, replay, expiry…); `error` says why. */
+export type Phase = "Pending" | "Running" | "Failed" | "Rejected";
 
 export interface ObservedState {
   readonly device: DeviceId;
@@ -124,7 +127,7 @@ export const DesiredEntryCodec = t.intersection([
   t.type({ device: DeviceId, deployment: DeploymentName, specHash: t.string, fingerprint: t.string }),
   t.partial({ spec: DeploymentCodec }),
 ]);
-export const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null });
+export const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null, Rejected: null });
 export const ObservedStateCodec = t.intersection([
   t.type({ device: DeviceId, deployment: DeploymentName, phase: PhaseCodec, at: DateFromISOString }),
   t.partial({ specHash: t.string, error: t.string }),

@@ -5,7 +5,8 @@
  *
  * A device counts for a deployment when the World gives it that deployment.
  * It has `succeeded` when it reports Running for the World's spec hash,
- * `failed` when it reports Failed for that hash, is `offline` when its
+ * `failed` when it reports Failed or Rejected (it refused the entry: a bad
+ * signature, a replay, an expiry) for that hash, is `offline` when its
  * heartbeat is stale or it never registered, and `pending` otherwise
  * (including reports about an older spec).
  *
@@ -100,9 +101,9 @@ export const status = (world: World, reality: Reality, options: DiffOptions): Fl
       if (current && o.phase === "Running") {
         a.succeeded++;
         state = "Running";
-      } else if (current && o.phase === "Failed") {
+      } else if (current && (o.phase === "Failed" || o.phase === "Rejected")) {
         a.failed++;
-        state = "Failed";
+        state = o.phase;
         if (o.error !== undefined && (a.lastError === undefined || a.lastError.at < o.at)) a.lastError = { device: d.id, error: o.error, at: o.at };
       } else if (p !== "online") {
         a.offline++;
@@ -117,7 +118,7 @@ export const status = (world: World, reality: Reality, options: DiffOptions): Fl
         ...(pub !== undefined ? { publishedHash: pub.specHash } : {}),
         ...(o?.specHash !== undefined ? { observedHash: o.specHash } : {}),
         state,
-        ...(o?.error !== undefined && state === "Failed" ? { error: o.error } : {}),
+        ...(o?.error !== undefined && (state === "Failed" || state === "Rejected") ? { error: o.error } : {}),
         ...(o !== undefined ? { at: o.at } : {}),
       });
     }

@@ -18,6 +18,7 @@ import type { Action, Plan } from "../diff/Plan.ts";
 import type { Reality } from "../diff/Reality.ts";
 import type { StaleEntry } from "../diff/Apply.ts";
 import type { World } from "../world/World.ts";
+import type { SignEntries } from "../trust/Signer.ts";
 
 export interface ReadProblem {
   /** Where the record lives: a bucket, a resource kind, a file. */
@@ -55,6 +56,8 @@ export interface Progress {
 export interface ApplyOptions {
   /** Called as actions complete (not necessarily after each one). */
   readonly onProgress?: (p: Progress) => void;
+  /** Signs the entries Creates and Updates write (docs/security.md); only NATS carries signatures today. */
+  readonly sign?: SignEntries;
 }
 
 export type ApplyResult =

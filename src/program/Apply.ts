@@ -10,8 +10,10 @@
  */
 import type { Conflict, Plan } from "../diff/Plan.ts";
 import type { StaleEntry } from "../diff/Apply.ts";
-import type { ActionOutcome, Interpreter, Progress } from "../interpreters/Interpreter.ts";
+import type { ActionOutcome, ApplyOptions, Interpreter, Progress } from "../interpreters/Interpreter.ts";
 import type { Planned } from "./Plan.ts";
+import { contentHash } from "../algebra/Canonical.ts";
+import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 
 export interface ApplyCounts {
   readonly created: number;
@@ -38,7 +40,33 @@ export interface ProgramApplyOptions {
   readonly onProgress?: (p: Progress) => void;
   /** When the World is published (backends that show it); default: the time of publishing. */
   readonly clock?: () => Date;
+  /**
+   * Sign what is written (docs/security.md): builds the interpreter's signer from what only the
+   * plan knows (the CLI passes one over its signing key: `entrySigner` in src/trust/Signer.ts).
+   */
+  readonly signer?: (context: SigningContext) => ApplySigner;
 }
+
+type ApplySigner = NonNullable<ApplyOptions["sign"]>;
+
+/** What an apply's signatures depend on besides the key. */
+export interface SigningContext {
+  /** Issued-at of the signatures, and the least revision they carry. */
+  readonly now: Date;
+  /** The id of the plan (`planId`). */
+  readonly plan: string;
+  /** The signed revision an entry had when the plan read it. */
+  readonly previous: (device: DeviceId, deployment: DeploymentName) => number | undefined;
+}
+
+/** The id a signed entry names its plan by: the World and the Reality the plan was made from. */
+export const planId = (planned: Pick<Planned, "worldHash" | "realityDigest">): string => contentHash({ world: planned.worldHash, reality: planned.realityDigest });
+
+const signingContext = (planned: Pick<Planned, "reality" | "worldHash" | "realityDigest">, now: Date): SigningContext => ({
+  now,
+  plan: planId(planned),
+  previous: (device, deployment) => planned.reality.desired.get(device)?.get(deployment)?.revision,
+});
 
 export const countApplied = (outcomes: ReadonlyArray<ActionOutcome>): ApplyCounts => {
   let created = 0;
@@ -55,14 +83,20 @@ export const countApplied = (outcomes: ReadonlyArray<ActionOutcome>): ApplyCount
 };
 
 /** Applies a plan made by `plan` (or bound by `bindSavedPlan`); see the module header. */
-export const apply = async (interpreter: Interpreter, planned: Pick<Planned, "plan" | "world">, options: ProgramApplyOptions = {}): Promise<ApplyReport> => {
+export const apply = async (
+  interpreter: Interpreter,
+  planned: Pick<Planned, "plan" | "world" | "reality" | "worldHash" | "realityDigest">,
+  options: ProgramApplyOptions = {}): Promise<ApplyReport> => {
   const { plan, world } = planned;
   if (plan.conflicts.length > 0) return { _tag: "Conflicts", conflicts: plan.conflicts };
   const clock = options.clock ?? (() => new Date());
   const publish = async (): Promise<ReadonlyArray<string>> => (interpreter.publishWorld === undefined ? [] : interpreter.publishWorld(world, clock()));
   if (plan.actions.length === 0) return { _tag: "Completed", outcomes: [], counts: countApplied([]), publishProblems: await publish() };
   if (options.confirm !== undefined && !(await options.confirm(plan))) return { _tag: "Cancelled" };
-  const result = await interpreter.apply(plan, options.onProgress !== undefined ? { onProgress: options.onProgress } : {});
+  const result = await interpreter.apply(plan, {
+    ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+    ...(options.signer !== undefined ? { sign: options.signer(signingContext(planned, clock())) } : {}),
+  });
   switch (result._tag) {
     case "Stale":
       return { _tag: "Stale", stale: result.stale };

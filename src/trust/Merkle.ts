@@ -36,7 +36,9 @@ export interface MerkleTree {
 
 /** The hash of one leaf's content (UTF-8 when a string). */
 export const leafHash = (content: string | Uint8Array): Digest => {
-  const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+  // A string's UTF-8 with a NUL in front is the domain-separated leaf input, without copying it twice.
+  if (typeof content === "string") return hash("sha256", `\u0000${content}`, "buffer");
+  const bytes = content;
   const buf = Buffer.allocUnsafe(bytes.length + 1);
   buf[0] = 0;
   buf.set(bytes, 1);

@@ -37,6 +37,8 @@ const name = (i: number): DeploymentName => NAMES[i % NAMES.length] as Deploymen
 const spec = (n: DeploymentName, version: number): Deployment => deployment(n, podman({ services: [{ name: "svc", image: `registry.local/${n}:${version}` }] }));
 
 const CONFIG: AgentConfig = { device: "dev-01" as DeviceId, instance: "me", retryMs: 1_000, rejoinDelayMs: 0, peerTtlMs: 3_000 };
+/** When entries are read: unsigned entries (no trust store) do not depend on it. */
+const READ_AT = new Date("2026-01-01T00:00:00Z");
 
 /** The desired entry of one deployment: a spec version, or a value no reader can decode. */
 type Wanted = { readonly _tag: "Spec"; readonly version: number } | { readonly _tag: "Malformed" };
@@ -81,10 +83,10 @@ class Device {
   private entryEvent(generation: number, n: DeploymentName): AgentEvent {
     const e = this.kv.get(n);
     if (e === undefined) throw new Error(`no entry ${n}`);
-    if (e.value === undefined) return { _tag: "EntrySeen", generation, input: { _tag: "Deleted", deployment: n, revision: e.revision } };
+    if (e.value === undefined) return { _tag: "EntrySeen", generation, input: { _tag: "Deleted", deployment: n, revision: e.revision }, now: READ_AT };
     const value: DecodedDesired =
       e.value._tag === "Spec" ? { _tag: "Decoded", spec: spec(n, e.value.version), specHash: specHash(spec(n, e.value.version)) } : { _tag: "Undecodable", reason: "value is not JSON" };
-    return { _tag: "EntrySeen", generation, input: { _tag: "Put", deployment: n, revision: e.revision, value } };
+    return { _tag: "EntrySeen", generation, input: { _tag: "Put", deployment: n, revision: e.revision, value }, now: READ_AT };
   }
 
   write(n: DeploymentName, value: Wanted | undefined): void {
@@ -145,6 +147,8 @@ class Device {
     Later: ({ event }) => void this.timers.push(event),
     Log: ({ line }) => void this.logs.push(line),
     Ready: () => undefined,
+    // Unsigned entries (no trust store) are never persisted; test/laws/signed-agent.test.ts covers trust.
+    PersistAccepted: () => undefined,
   });
 
   fireTimers(): void {

@@ -6,10 +6,11 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
-import { specHash } from "../../src/algebra/Deployment.ts";
+import { deployment, podman, specHash } from "../../src/algebra/Deployment.ts";
 import { EqDevice } from "../../src/algebra/Device.ts";
 import {
   decodeDesiredValue,
+  desiredValueDecoder,
   decodeDeviceInfoValue,
   decodeDeviceStateValue,
   decodeHeartbeatValue,
@@ -35,7 +36,36 @@ const keyOf = (device: string, deployment: string) => {
   return k.right;
 };
 
+const sigArb = fc.record({
+  device: fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/),
+  deployment: fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/),
+  revision: fc.nat(),
+  index: fc.nat({ max: 255 }),
+  proof: fc.base64String(),
+  jws: fc.string(),
+});
+
 describe("nats wire: round trips", () => {
+  it("desired-state: a signed value decodes to its spec, hash and signature; unsigned values still decode", () => {
+    fc.assert(
+      fc.property(deploymentArb, sigArb, sigArb, (d, sig, sig2) => {
+        const decode = desiredValueDecoder();
+        const a = decode(encodeDesiredValue(d, specHash(d), sig), keyOf("pi-01", d.name));
+        const b = decode(encodeDesiredValue(d, specHash(d), sig2), keyOf("pi-01", d.name));
+        expect(a).toEqual(E.right({ spec: d, specHash: specHash(d), signature: sig }));
+        expect(b).toEqual(E.right({ spec: d, specHash: specHash(d), signature: sig2 }));
+        // Unsigned, the same spec: what an older control plane wrote still decodes.
+        expect(decode(encodeDesiredValue(d, specHash(d)), keyOf("pi-01", d.name))).toEqual(E.right({ spec: d, specHash: specHash(d) }));
+      }),
+    );
+  });
+
+  it("desired-state: a `sig` that is not a signature makes the value unreadable, naming the field", () => {
+    const d = deployment("web", podman({ services: [{ name: "s", image: "i:1" }] }));
+    const text = new TextDecoder().decode(encodeDesiredValue(d, specHash(d))).slice(0, -1) + ',"sig":{"device":"pi-01"}}';
+    expect(why(decodeDesiredValue(utf8(text), keyOf("pi-01", "web")))).toMatch(/^sig\./);
+  });
+
   it("desired-state: decode(encode(spec)) is the spec and its hash", () => {
     fc.assert(
       fc.property(deploymentArb, (d) => {

@@ -13,7 +13,13 @@ import { parseDevice, formatDeviceError, type Device } from "../../algebra/Devic
 import type { Runtime } from "../../interpreters/Runtime.ts";
 import type { ConnectionSettings } from "../../interpreters/nats/Connection.ts";
 import { orUsage, parseChoice, parseDuration, parseFlags, parseLabelsArg, wantsHelp, type Options } from "../Args.ts";
-import { UsageError } from "../CliError.ts";
+import { resolve } from "node:path";
+import { CliError, UsageError } from "../CliError.ts";
+import { AcceptedFileError } from "../../interpreters/nats/AcceptedFile.ts";
+import { loadTrustStore } from "../TrustFiles.ts";
+
+/** Relative to where the agent starts; a service sets --state-dir /var/lib/fleet-agent. */
+const DEFAULT_STATE_DIR = ".fleet-agent";
 import { decodeNatsFlags, decodeReplicas, natsFlags, type NatsFlagValues } from "../backends.ts";
 import { ExitCode } from "../Command.ts";
 import { VERSION } from "../Version.ts";
@@ -35,6 +41,10 @@ Flags:
   --arch ARCH                 CPU architecture (default: this host's, e.g. x86_64, aarch64)
   --runtime podman|simulated  what runs the deployments (default podman)
   --podman-socket PATH        podman API socket (default $CONTAINER_HOST or /run/podman/podman.sock)
+  --trust FILE                verify every desired entry against the keys of this trust file
+                              (fleet keys); refused entries are reported Rejected, never run
+  --state-dir DIR             with --trust: where the highest accepted revision per entry is kept
+                              across restarts (default .fleet-agent; a damaged file refuses the start)
   --heartbeat-interval MS     between heartbeats: milliseconds, or with a unit (500ms, 10s); default 10s
   --latency MS                simulated runtime: time to start a deployment (default 20)
   --fail-rate P               simulated runtime: probability a start fails, 0..1 (default 0)
@@ -58,6 +68,8 @@ const flags = {
   arch: { type: "string" },
   runtime: { type: "string" },
   "podman-socket": { type: "string" },
+  trust: { type: "string" },
+  "state-dir": { type: "string" },
   "heartbeat-interval": { type: "string" },
   latency: { type: "string" },
   "fail-rate": { type: "string" },
@@ -180,6 +192,9 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     values["heartbeat-interval"] !== undefined ? orUsage("agent", parseMillis("--heartbeat-interval", values["heartbeat-interval"])) : 10_000;
   const settings = natsSettings("agent", values, process.env, `fleet-agent ${device.right.id}`);
   const replicas = natsReplicas("agent", values);
+  if (values["state-dir"] !== undefined && values.trust === undefined) throw new UsageError("--state-dir is for --trust (see 'fleet agent --help')");
+  const trust = values.trust === undefined ? undefined : await loadTrustStore(values.trust);
+  const stateDir = resolve(values["state-dir"] ?? DEFAULT_STATE_DIR);
 
   const signals = untilSignal();
   try {
@@ -191,7 +206,22 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       const buckets = replicas === undefined
         ? Promise.resolve()
         : import("../../interpreters/nats/Buckets.ts").then(({ ensureFleetBuckets }) => ensureFleetBuckets(settings, { replicas }, { waitOnFirstConnect: true }));
-      const starting = buckets.then(() => runAgent({ device: device.right, runtime, nats: settings, heartbeatIntervalMs, log: logLine }));
+      if (trust !== undefined) logLine(`agent ${device.right.id}: verifying signatures (${trust.keys.size} keys); accepted revisions in ${stateDir}`);
+      const starting = buckets
+        .then(() =>
+          runAgent({
+            device: device.right,
+            runtime,
+            nats: settings,
+            heartbeatIntervalMs,
+            log: logLine,
+            ...(trust !== undefined ? { trust, stateDir } : {}),
+          }),
+        )
+        .catch((e: unknown) => {
+          if (e instanceof AcceptedFileError) throw new CliError(e.message);
+          throw e;
+        });
       const first = await Promise.race([starting.then((a) => ({ _tag: "agent" as const, a })), signals.signalled.then((s) => ({ _tag: "signal" as const, s }))]);
       if (first._tag === "signal") {
         logLine(`agent ${device.right.id}: ${first.s} before connecting; exiting`);

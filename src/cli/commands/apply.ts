@@ -20,7 +20,8 @@ import { entryKey } from "../../algebra/Name.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Progress } from "../../interpreters/Interpreter.ts";
-import { apply, type ApplyReport } from "../../program/Apply.ts";
+import { apply, type ApplyReport, type SigningContext } from "../../program/Apply.ts";
+import { entrySigner } from "../../trust/Signer.ts";
 import { bindSavedPlan } from "../../program/Binding.ts";
 import { plan, type Planned } from "../../program/Plan.ts";
 import { expectPositionals, orUsage, parseFlags, wantsHelp } from "../Args.ts";
@@ -37,6 +38,7 @@ import { terminal, type Terminal } from "../Terminal.ts";
 import { fleetFilesWorld } from "../FleetSource.ts";
 import { lockedAdvice } from "../LockAdvice.ts";
 import { renderPlan } from "../PlanOutput.ts";
+import { signingFlags, signingHelp, signingOf } from "../TrustFiles.ts";
 
 export const help = `Usage: fleet apply [flags] FILE…
        fleet apply [flags] PLAN.json
@@ -52,6 +54,7 @@ Flags:
   --json                        print JSON lines (docs/cli.md) instead of text; needs --auto-approve or a saved plan
   --no-typecheck                do not type-check the fleet files first (faster)
   --offline-after DURATION      heartbeat age after which a device counts as offline (default 90s)
+${signingHelp}
 ${loadTimeoutHelp}
   -h, --help                    show this help
 
@@ -122,6 +125,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     ...planFlags,
     "auto-approve": { type: "boolean" },
     progress: { type: "boolean" },
+    ...signingFlags,
   });
   expectPositionals("apply", positionals, 1, Infinity, "fleet file or saved plan (fleet apply FILE… | PLAN.json)");
   const config = orUsage("apply", backendConfig(values));
@@ -139,6 +143,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const saved = savedPath === undefined ? undefined : await readSavedPlan(savedPath);
   if (saved !== undefined && E.isLeft(saved)) throw new CliError(saved.left);
   if (saved === undefined && values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
+  // Before connecting: a missing or unreadable key fails at once, with nothing written.
+  const signing = await signingOf("apply", values, config._tag);
 
   return withBackend(config, t, async (b) => {
     const target = describeBackend(config);
@@ -168,6 +174,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
             },
           }),
       ...(onProgress !== undefined ? { onProgress } : {}),
+      ...(signing !== undefined ? { signer: (context: SigningContext) => entrySigner(signing.key, { ...context, ttlMs: signing.ttlMs }) } : {}),
     });
     return renderReport(t, report, json, config);
   });

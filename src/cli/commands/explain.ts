@@ -192,7 +192,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
           n.desired === undefined ? "-" : shortHash(n.desired.specHash),
           n.published === undefined ? "-" : shortHash(n.published.specHash),
           obs?.specHash === undefined ? "-" : shortHash(obs.specHash),
-          obs === undefined ? "-" : obs.phase === "Running" ? p.green(obs.phase) : obs.phase === "Failed" ? p.red(obs.phase) : obs.phase,
+          obs === undefined ? "-" : obs.phase === "Running" ? p.green(obs.phase) : obs.phase === "Failed" || obs.phase === "Rejected" ? p.red(obs.phase) : obs.phase,
           obs === undefined ? "" : ago(obs.at, now),
           [obs?.error, fateNote(n)].filter((x) => x !== undefined && x !== "").join("; "),
         ];

@@ -14,6 +14,9 @@
  *    whole with one `BackendUnavailableError` line that counts what was
  *    applied and what was not: per-write timeouts would take minutes and
  *    report every remaining action.
+ *    With `options.sign`, every Create and Update is signed (one tree of
+ *    entries at a time, a few ahead of the writes) and carries its signature
+ *    (wire.ts); a failed signing fails the actions of its tree.
  * 4. Release the lock (if the server is lost, it cannot be deleted: it
  *    expires `lockTtlMs` after its last renewal, whenever the server returns).
  *
@@ -33,6 +36,8 @@ import { describeHolder, type ApplyLock } from "./Lock.ts";
 import { PublishError, ServerLostError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
 import { scanLatest } from "./Scan.ts";
 import { encodeDesiredValue } from "./wire.ts";
+import { ENTRIES_PER_TREE, type EntrySignature } from "../../trust/SignedEntry.ts";
+import type { EntryToSign, SignEntries } from "../../trust/Signer.ts";
 
 export interface ApplyDeps {
   readonly js: JetStreamClient;
@@ -75,6 +80,39 @@ const currentRevisions = async (deps: ApplyDeps, actions: ReadonlyArray<Action>)
   return out;
 };
 
+/** Trees signed ahead of the writes that need them (each tree is one `sign` call). */
+const SIGN_AHEAD = 4;
+
+/**
+ * The signature of each Create and Update, by action index (Deletes carry none), signed one tree
+ * (ENTRIES_PER_TREE writes) at a time as the writes reach it, a few trees ahead: the signing
+ * overlaps the writes' round trips instead of delaying the first write.
+ */
+const lazySignatures = (actions: ReadonlyArray<Action>, sign: SignEntries): ((i: number) => Promise<EntrySignature | undefined>) => {
+  const position = new Array<number>(actions.length).fill(-1);
+  const entries: EntryToSign[] = [];
+  actions.forEach((a, i) => {
+    if (a._tag === "Delete") return;
+    position[i] = entries.length;
+    entries.push(a);
+  });
+  const chunks: Array<Promise<ReadonlyArray<EntrySignature>> | undefined> = [];
+  const chunk = (c: number): Promise<ReadonlyArray<EntrySignature>> | undefined => {
+    const start = c * ENTRIES_PER_TREE;
+    if (start >= entries.length) return undefined;
+    let p = chunks[c];
+    if (p === undefined) chunks[c] = p = sign(entries.slice(start, start + ENTRIES_PER_TREE));
+    return p;
+  };
+  return async (i) => {
+    const pos = position[i] as number;
+    if (pos < 0) return undefined;
+    const c = Math.floor(pos / ENTRIES_PER_TREE);
+    for (let k = 1; k <= SIGN_AHEAD; k++) void chunk(c + k)?.catch(() => undefined);
+    return ((await chunk(c)) as ReadonlyArray<EntrySignature>)[pos - c * ENTRIES_PER_TREE];
+  };
+};
+
 const describeWriteError = (e: unknown): string => {
   if (e instanceof PublishError && e.code === WRONG_LAST_SEQUENCE) return `changed concurrently, not written (${e.message})`;
   return errorMessage(e);
@@ -110,6 +148,9 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
     });
     if (stale.length > 0) return { _tag: "Stale", stale };
 
+    // Signed only once the plan is known to apply: the revisions it read are the keys' latest.
+    const signatureOf = options.sign === undefined ? undefined : lazySignatures(actions, options.sign);
+
     const prefix = subjectPrefixOf(BUCKET.desired);
     const empty = new Uint8Array(0);
     const outcomes = new Array<ActionOutcome>(actions.length);
@@ -140,7 +181,8 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
           await deps.publisher.publish(subject, empty, { expectedLastSubjectSequence: expected, kvOperation: "DEL" });
           settle(i, { _tag: "Applied", action });
         } else {
-          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash), {
+          const signature = signatureOf === undefined ? undefined : await signatureOf(i);
+          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash, signature), {
             expectedLastSubjectSequence: expected,
           });
           settle(i, { _tag: "Applied", action, fingerprint: String(seq) });

@@ -68,6 +68,7 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
       report(BUCKET.desired, e.key, formatWireError(v.left), k.right.device);
       continue;
     }
+    const signed = v.right.signature?.revision;
     desired.push({
       device: k.right.device,
       deployment: k.right.deployment,
@@ -75,6 +76,7 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
       fingerprint: String(e.revision),
       spec: v.right.spec,
       ...(v.right.tampered !== undefined ? { tampered: v.right.tampered } : {}),
+      ...(signed !== undefined ? { revision: signed } : {}),
     });
   }
 

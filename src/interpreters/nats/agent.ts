@@ -16,6 +16,10 @@
  *   heartbeats; it listens to its own heartbeat key, so two agents started
  *   with one device id see each other, say so in their logs and name each
  *   other in their heartbeats (which the control plane's read reports);
+ * - with `trust`, every desired entry must be signed by a trusted key
+ *   (src/agent/Accept.ts); what it accepted is kept in
+ *   `<stateDir>/<device>.accepted.json` (AcceptedFile.ts), read at start (a
+ *   damaged file refuses the start) and rewritten on every acceptance;
  * - nothing here ends the agent except `stop()`.
  */
 import { randomUUID } from "node:crypto";
@@ -33,7 +37,10 @@ import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
 import type { ConnectionSettings } from "./Connection.ts";
 import { scanLatest, type ScannedEntry } from "./Scan.ts";
 import { followKeys, type Follow } from "./Follow.ts";
-import { decodeHeartbeatValue, desiredValueDecoder, formatWireError, parseEntryKey } from "./wire.ts";
+import { decodeHeartbeatValue, desiredPartsDecoder, formatWireError, parseEntryKey } from "./wire.ts";
+import { formatProblem, type DecodeProblem } from "../../algebra/DecodeError.ts";
+import type { TrustStore } from "../../trust/Keys.ts";
+import { acceptedFilePath, readAcceptedFile, writeAcceptedFile } from "./AcceptedFile.ts";
 import { hash32 } from "../simulated/Prng.ts";
 
 export type { ReportedState } from "../../agent/State.ts";
@@ -59,6 +66,10 @@ export interface AgentOptions {
   readonly instance?: string;
   readonly log?: (line: string) => void;
   readonly now?: () => Date;
+  /** Verify every desired entry against these keys (absent: run unsigned entries, as before signatures). */
+  readonly trust?: TrustStore;
+  /** Where the accepted revisions are kept across restarts (with `trust`); absent: in memory only. */
+  readonly stateDir?: string;
   /** Called after each state report is stored (tests, benchmarks). */
   readonly onReport?: (deployment: DeploymentName, state: ReportedState) => void;
 }
@@ -76,7 +87,7 @@ export interface AgentHandle {
 }
 
 /** A desired-state entry as the pure agent takes it: key and value decoded, nothing decided. */
-const desiredInput = (id: DeviceId, decode: ReturnType<typeof desiredValueDecoder>, e: ScannedEntry): DesiredInput => {
+const desiredInput = (id: DeviceId, decode: ReturnType<typeof desiredPartsDecoder>, e: ScannedEntry): DesiredInput => {
   const k = parseEntryKey(e.key);
   if (E.isLeft(k) || k.right.device !== id) return { _tag: "ForeignKey", key: e.key, reason: E.isLeft(k) ? k.left.message : "not this device" };
   const deployment = k.right.deployment;
@@ -86,17 +97,23 @@ const desiredInput = (id: DeviceId, decode: ReturnType<typeof desiredValueDecode
     _tag: "Put",
     deployment,
     revision: e.revision,
-    // A tampered entry (its spec does not hash to its hash) is never run: the control plane republishes it.
     value: E.isLeft(v)
       ? { _tag: "Undecodable", reason: formatWireError(v.left) }
-      : v.right.tampered !== undefined
-        ? { _tag: "Undecodable", reason: `tampered desired entry: ${v.right.tampered}` }
-        : { _tag: "Decoded", spec: v.right.spec, specHash: v.right.specHash },
+      : {
+          _tag: "Decoded",
+          spec: v.right.spec,
+          specHash: v.right.specHash,
+          ...(v.right.actualSpecHash !== v.right.specHash ? { actualSpecHash: v.right.actualSpecHash } : {}),
+          ...(v.right.signature !== undefined ? { signature: E.mapLeft((ps: ReadonlyArray<DecodeProblem>) => ps.map(formatProblem).join("; "))(v.right.signature) } : {}),
+        },
   };
 };
 
 export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
   if (options.connection === undefined && options.nats === undefined) throw new Error("runAgent: give `nats` or `connection`");
+  // Before connecting: a damaged accepted-revisions file refuses the start (AcceptedFile.ts).
+  const acceptedPath = options.trust !== undefined && options.stateDir !== undefined ? acceptedFilePath(options.stateDir, options.device.id) : undefined;
+  const accepted = acceptedPath === undefined ? new Map() : readAcceptedFile(acceptedPath, options.device.id);
   const conn = options.connection ?? (await openAgentConnection(options.nats as ConnectionSettings));
   const owned = options.connection === undefined;
   const device: Device = options.device.agentVersion === undefined ? { ...options.device, agentVersion: AGENT_VERSION } : options.device;
@@ -108,7 +125,9 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
   const instance = options.instance ?? randomUUID();
   const heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
   const spread = options.reconnectSpreadMs ?? 0;
-  const decode = desiredValueDecoder();
+  const decode = desiredPartsDecoder();
+  if (options.trust === undefined) log(`${id}: no trust file: runs unsigned desired entries`);
+  else if (acceptedPath === undefined) log(`${id}: no state dir: accepted revisions are kept in memory only (a replay after a restart is not recognised)`);
 
   let state: AgentState = initialState({
     device: id,
@@ -117,7 +136,8 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
     rejoinDelayMs: spread > 0 ? hash32(id) % spread : 0,
     // Another agent heartbeats as often as this one; three missed beats and it is gone.
     peerTtlMs: 3 * heartbeatMs,
-  });
+    ...(options.trust !== undefined ? { trust: options.trust } : {}),
+  }, accepted);
 
   let stopped = false;
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -159,7 +179,7 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
     void conn
       .limit(() =>
         followKeys({ nc: conn.nc, js: conn.js, kv: conn.buckets.desired, bucket: BUCKET.desired }, `${id}.>`, {
-          entry: (e) => dispatch({ _tag: "EntrySeen", generation, input: desiredInput(id, decode, e) }),
+          entry: (e) => dispatch({ _tag: "EntrySeen", generation, input: desiredInput(id, decode, e), now: now() }),
           caughtUp: () => dispatch({ _tag: "CaughtUp", generation }),
         }),
       )
@@ -225,6 +245,15 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
       timers.add(t);
     },
     Log: ({ line }) => log(line),
+    PersistAccepted: ({ accepted: a }) => {
+      if (acceptedPath === undefined) return;
+      // Synchronous, so it is on disk before the Reconcile that follows it is started.
+      try {
+        writeAcceptedFile(acceptedPath, id, a);
+      } catch (e) {
+        queueMicrotask(() => dispatch({ _tag: "PersistFailed", error: `${acceptedPath}: ${errorMessage(e)}` }));
+      }
+    },
     Ready: () => resolveReady(),
   });
 

@@ -26,6 +26,7 @@ import { decodeProblems, formatProblem, type DecodeProblem } from "../../algebra
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { dnsLabelProblem, isDnsLabel, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
 import type { Phase } from "../../diff/Reality.ts";
+import type { EntrySignature } from "../../trust/SignedEntry.ts";
 
 export const WIRE_VERSION = 1;
 
@@ -126,10 +127,23 @@ export const formatWireError: (e: WireError) => string = matchWireError({
 // decoders
 // -------------------------------------------------------------------------------------
 
-const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null });
+const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null, Rejected: null });
 
 /** `desired-state` `<device>.<deployment>`: the full spec (agents run it) and its hash. */
 export const DesiredValueV1 = t.type({ v: t.literal(1), specHash: t.string, spec: DeploymentCodec });
+/**
+ * The optional `sig` of a desired value: the entry's signature (src/trust/SignedEntry.ts).
+ * Optional so that unsigned entries (a control plane without a signing key) still decode;
+ * whether one is required is the agent's decision (`--trust`), not the reader's.
+ */
+export const EntrySignatureV1 = t.type({
+  device: t.string,
+  deployment: t.string,
+  revision: t.number,
+  index: t.number,
+  proof: t.string,
+  jws: t.string,
+});
 /** `device-info` `<device>`: what the agent registered. */
 export const DeviceInfoValueV1 = t.type({ v: t.literal(1), id: t.string });
 /** `device-state` `<device>.<deployment>`: what the agent observes. */
@@ -149,8 +163,22 @@ export const HeartbeatValueV1 = t.intersection([
 export interface DesiredValue {
   readonly spec: Deployment;
   readonly specHash: string;
-  /** Set when the spec does not hash to `specHash` (edited behind the control plane's back): never run it; the control plane republishes it. */
+  /** The entry's signature, when the control plane signed it. */
+  readonly signature?: EntrySignature;
+  /** Set when the spec does not hash to `specHash` (edited behind the control plane's back): the control plane republishes it. */
   readonly tampered?: string;
+}
+
+/**
+ * A desired value as a device reads it: the hash the value states and the one its spec
+ * really has (they differ in a tampered value), and its signature field as found.
+ */
+export interface DesiredParts {
+  readonly spec: Deployment;
+  readonly specHash: string;
+  readonly actualSpecHash: string;
+  /** Absent: unsigned; `Left`: a `sig` field that is not a signature (why). */
+  readonly signature?: E.Either<ReadonlyArray<DecodeProblem>, EntrySignature>;
 }
 
 export interface DeviceStateValue {
@@ -203,36 +231,75 @@ const decodeWith = <A>(codec: t.Decoder<unknown, A>, u: unknown): E.Either<WireE
   return E.isLeft(r) ? E.left({ _tag: "Invalid", problems: decodeProblems(r.left) }) : r;
 };
 
-const decodeDesiredText = (text: string): E.Either<WireError, DesiredValue> => {
-  const json = parseJsonVersioned(text);
-  if (E.isLeft(json)) return json;
-  const r = decodeWith(DesiredValueV1, json.right);
+interface SpecPart {
+  readonly spec: Deployment;
+  readonly specHash: string;
+  readonly actualSpecHash: string;
+}
+
+const decodeSpecPart = (json: unknown): E.Either<WireError, SpecPart> => {
+  const r = decodeWith(DesiredValueV1, json);
   if (E.isLeft(r)) return r;
   const { spec, specHash } = r.right;
-  // The diff trusts the hash; a value whose spec does not hash to it is kept, marked, so that the plan repairs it.
-  const actual = hashOf(spec);
-  if (actual !== specHash) return E.right({ spec, specHash, tampered: `spec does not match its hash (states ${shortHash(specHash)}, content hashes to ${shortHash(actual)})` });
-  return E.right({ spec, specHash });
+  return E.right({ spec, specHash, actualSpecHash: hashOf(spec) });
+};
+
+const signatureOf = (sig: unknown): E.Either<ReadonlyArray<DecodeProblem>, EntrySignature> => {
+  const r = EntrySignatureV1.decode(sig);
+  return E.isLeft(r) ? E.left(decodeProblems(r.left).map((p) => ({ path: p.path === "" ? "sig" : `sig.${p.path}`, message: p.message }))) : E.right(r.right);
 };
 
 /**
- * A `desired-state` decoder for one bulk read. One spec is published to many
- * devices as identical bytes, so results are memoised by value text: a fleet
- * of 100k entries with a handful of specs decodes and hashes each spec once.
+ * A `desired-state` decoder for one bulk read that keeps a stated hash that differs from the
+ * spec's (the agent reports it; `desiredValueDecoder` marks it tampered). One spec is published to
+ * many devices, so the spec part is memoised: by the whole text for unsigned values (identical
+ * bytes), by the spec's text for signed ones (each carries its own signature), so a fleet of
+ * 100k entries with a handful of specs decodes and hashes each spec once.
  */
-export const desiredValueDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.Either<WireError, DesiredValue>) => {
-  const memo = new Map<string, E.Either<WireError, DesiredValue>>();
+export const desiredPartsDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.Either<WireError, DesiredParts>) => {
+  const byText = new Map<string, E.Either<WireError, SpecPart>>();
+  const bySpec = new Map<string, E.Either<WireError, SpecPart>>();
   return (bytes, key) => {
     const text = utf8(bytes);
     if (E.isLeft(text)) return text;
-    let r = memo.get(text.right);
-    if (r === undefined) {
-      r = decodeDesiredText(text.right);
-      memo.set(text.right, r);
+    let part = byText.get(text.right);
+    let signature: E.Either<ReadonlyArray<DecodeProblem>, EntrySignature> | undefined;
+    if (part === undefined) {
+      const json = parseJsonVersioned(text.right);
+      if (E.isLeft(json)) return json;
+      const o = json.right as { readonly sig?: unknown; readonly spec?: unknown; readonly specHash?: unknown };
+      if (o.sig === undefined) {
+        part = decodeSpecPart(o);
+        byText.set(text.right, part);
+      } else {
+        signature = signatureOf(o.sig);
+        const specKey = `${String(o.specHash)}\u0000${JSON.stringify(o.spec) ?? ""}`;
+        part = bySpec.get(specKey);
+        if (part === undefined) bySpec.set(specKey, (part = decodeSpecPart(o)));
+      }
     }
-    if (E.isRight(r) && r.right.spec.name !== key.deployment)
-      return E.left({ _tag: "WrongDeployment", found: r.right.spec.name, expected: key.deployment });
-    return r;
+    if (E.isLeft(part)) return part;
+    if (part.right.spec.name !== key.deployment) return E.left({ _tag: "WrongDeployment", found: part.right.spec.name, expected: key.deployment });
+    return E.right(signature === undefined ? part.right : { ...part.right, signature });
+  };
+};
+
+/**
+ * A `desired-state` decoder for one bulk read (memoised, see `desiredPartsDecoder`). A value
+ * whose spec does not hash to its stated hash is refused: the diff trusts the hash, and such a
+ * value would never be corrected. A `sig` that is not a signature makes the value unreadable.
+ */
+export const desiredValueDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.Either<WireError, DesiredValue>) => {
+  const parts = desiredPartsDecoder();
+  return (bytes, key) => {
+    const r = parts(bytes, key);
+    if (E.isLeft(r)) return r;
+    const { spec, specHash, actualSpecHash, signature } = r.right;
+    // The diff trusts the hash: a value whose spec does not hash to it is kept, marked, so that the plan repairs it.
+    const tampered = actualSpecHash === specHash ? {} : { tampered: `spec does not match its hash (states ${shortHash(specHash)}, content hashes to ${shortHash(actualSpecHash)})` };
+    if (signature === undefined) return E.right({ spec, specHash, ...tampered });
+    if (E.isLeft(signature)) return E.left({ _tag: "Invalid", problems: signature.left });
+    return E.right({ spec, specHash, signature: signature.right, ...tampered });
   };
 };
 
@@ -276,18 +343,36 @@ export const decodeHeartbeatValue = (bytes: Uint8Array): E.Either<WireError, Hea
 // -------------------------------------------------------------------------------------
 
 // A plan publishes one spec to many devices: encode each deployment once.
-const desiredCache = new WeakMap<Deployment, Map<string, Uint8Array>>();
+const desiredCache = new WeakMap<Deployment, Map<string, { readonly text: string; readonly bytes: Uint8Array; readonly open: Buffer }>>();
 
-/** The `desired-state` value; the same bytes for every device that gets this spec. */
-export const encodeDesiredValue = (spec: Deployment, specHash: string): Uint8Array => {
+// What a signature field may hold without JSON escaping: DNS labels, base64url, a compact JWS.
+const PLAIN = /^[A-Za-z0-9._-]*$/;
+const CLOSE = Buffer.from('"}}', "latin1");
+// The entries of one signed tree share their JWS: its bytes are kept for the next entry.
+let lastJws: { readonly text: string; readonly bytes: Buffer } | undefined;
+
+/**
+ * The `desired-state` value; unsigned, the same bytes for every device that gets this spec.
+ * A signature goes last (`sig`), after the spec's shared text; the signed value is assembled
+ * from bytes (the shared spec, the entry's fields, its tree's shared JWS): a 100k-entry apply
+ * encodes 100k of them.
+ */
+export const encodeDesiredValue = (spec: Deployment, specHash: string, signature?: EntrySignature): Uint8Array => {
   let byHash = desiredCache.get(spec);
   if (byHash === undefined) desiredCache.set(spec, (byHash = new Map()));
-  let bytes = byHash.get(specHash);
-  if (bytes === undefined) {
-    bytes = textEncoder.encode(JSON.stringify({ v: WIRE_VERSION, specHash, spec: DeploymentCodec.encode(spec) }));
-    byHash.set(specHash, bytes);
+  let cached = byHash.get(specHash);
+  if (cached === undefined) {
+    const text = JSON.stringify({ v: WIRE_VERSION, specHash, spec: DeploymentCodec.encode(spec) });
+    cached = { text, bytes: textEncoder.encode(text), open: Buffer.from(text.slice(0, -1), "utf8") };
+    byHash.set(specHash, cached);
   }
-  return bytes;
+  if (signature === undefined) return cached.bytes;
+  const { device, deployment, revision, index, proof, jws } = signature;
+  if (!(PLAIN.test(device) && PLAIN.test(deployment) && PLAIN.test(proof) && PLAIN.test(jws) && Number.isSafeInteger(revision) && Number.isSafeInteger(index)))
+    return textEncoder.encode(`${cached.text.slice(0, -1)},"sig":${JSON.stringify({ device, deployment, revision, index, proof, jws })}}`);
+  if (lastJws?.text !== jws) lastJws = { text: jws, bytes: Buffer.from(jws, "latin1") };
+  const fields = Buffer.from(`,"sig":{"device":"${device}","deployment":"${deployment}","revision":${revision},"index":${index},"proof":"${proof}","jws":"`, "latin1");
+  return Buffer.concat([cached.open, fields, lastJws.bytes, CLOSE]);
 };
 
 /** `instance`: the agent run that registered (readers ignore it; it helps tell two agents of one id apart). */

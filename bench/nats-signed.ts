@@ -1,0 +1,148 @@
+/**
+ * Signed desired state: what signing costs an apply, and what verifying costs
+ * a device.
+ *
+ * - Apply: a 100k-create plan through the NATS interpreter, unsigned and
+ *   signed (`apply(plan, { sign })`: Merkle trees of 256, one Ed25519 JWS
+ *   per tree, a signature in every value), on a nats-server it starts
+ *   itself. Rounds alternate the two, purging the bucket before each; the
+ *   medians and their ratio are reported (target: signed ≤ 1.5 × unsigned).
+ * - Device: what an agent does per desired entry it reads with a trust
+ *   store: decode the value (wire.ts) and accept it (Accept.ts: signature,
+ *   inclusion proof, device, deployment, spec hash, expiry, revision). Each
+ *   entry measured comes from another tree, so every one pays a signature
+ *   check (a device's entries rarely share a tree); target ≤ 1 ms per entry.
+ *   The applies sign one tree at a time, a few ahead of the writes (Apply.ts).
+ *
+ * Run: `npx tsx bench/nats-signed.ts` (or `npm run bench -- nats-signed`).
+ */
+import { fileURLToPath } from "node:url";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { device, type Device } from "../src/algebra/Device.ts";
+import { deployment, podman, specHash } from "../src/algebra/Deployment.ts";
+import type { DeploymentName, DeviceId } from "../src/algebra/Name.ts";
+import { all } from "../src/selectors/Selector.ts";
+import { assign } from "../src/world/Assignment.ts";
+import { world } from "../src/world/World.ts";
+import { diff } from "../src/diff/Diff.ts";
+import { acceptEntry } from "../src/agent/Accept.ts";
+import { nats } from "../src/interpreters/nats/index.ts";
+import { BUCKET, streamOf } from "../src/interpreters/nats/Buckets.ts";
+import { desiredPartsDecoder, encodeDesiredValue, parseEntryKey } from "../src/interpreters/nats/wire.ts";
+import { addKey, emptyTrustStore, generateSigningKey } from "../src/trust/Keys.ts";
+import { ENTRIES_PER_TREE, type EntrySignature } from "../src/trust/SignedEntry.ts";
+import { entrySigner } from "../src/trust/Signer.ts";
+import * as E from "fp-ts/lib/Either.js";
+import { startNatsServer } from "../test/support/nats-server.ts";
+import { fmtMs, machine, median, percentile } from "./report.ts";
+
+const N = 100_000;
+const ROUNDS = 3;
+const DAY = 86_400_000;
+
+export const run = async (): Promise<string> => {
+  const server = await startNatsServer();
+  const fleet = await nats({ servers: server.url, name: "bench-signed" });
+  try {
+    const jsm = await jetstreamManager(fleet.connection);
+    const purge = async (): Promise<void> => {
+      await jsm.streams.purge(streamOf(BUCKET.desired));
+    };
+    const web = deployment("web", podman({ services: [{ name: "httpd", image: "registry.local/web:1", ports: [{ container: 80, host: 8080 }], env: { MODE: "edge" } }] }));
+    const devices: Device[] = Array.from({ length: N }, (_, i) => device(`dev-${String(i).padStart(6, "0")}`));
+    const h = specHash(web);
+    const plan = diff(world({ fleet: devices, assignments: [assign(all, web)] }), (await fleet.read()).reality, { now: new Date() });
+    if (plan.actions.length !== N) throw new Error("bench: expected 100k creates");
+    const key = generateSigningKey(new Date());
+    const trust = addKey(key.publicJwk, new Date())(emptyTrustStore);
+
+    // Signatures made before the timing: what the bigger values cost the writes, signing excluded.
+    const presigned = await entrySigner(key, { now: new Date(), ttlMs: 30 * DAY, plan: "bench", previous: () => undefined })(
+      plan.actions.flatMap((a) => (a._tag === "Delete" ? [] : [a])),
+    );
+    const times = { unsigned: [] as number[], signed: [] as number[], presigned: [] as number[] };
+    let failed = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const mode of ["unsigned", "signed", "presigned"] as const) {
+        await purge();
+        const t0 = performance.now();
+        // Built inside the timing: a real apply makes its signer per apply.
+        const sign =
+          mode === "signed"
+            ? entrySigner(key, { now: new Date(), ttlMs: 30 * DAY, plan: "bench", previous: () => undefined })
+            : mode === "presigned"
+              ? async (entries: ReadonlyArray<{ readonly device: string }>) => entries.map((e) => presigned[Number(e.device.slice(4))] as EntrySignature)
+              : undefined;
+        const result = await fleet.apply(plan, sign === undefined ? {} : { sign });
+        times[mode].push(performance.now() - t0);
+        if (result._tag !== "Completed") throw new Error(`bench: apply ${result._tag}`);
+        failed += result.outcomes.filter((o) => o._tag === "Failed").length;
+      }
+    }
+
+    // Device side: the first entry of each tree, as the agent reads it (bytes) and accepts it.
+    const sigs = await entrySigner(key, { now: new Date(), ttlMs: 30 * DAY, plan: "bench", previous: () => undefined })(
+      plan.actions.flatMap((a) => (a._tag === "Delete" ? [] : [a])),
+    );
+    const firsts: Array<{ key: string; bytes: Uint8Array }> = [];
+    for (let i = 0; i < sigs.length; i += ENTRIES_PER_TREE) {
+      const s = sigs[i] as EntrySignature;
+      firsts.push({ key: `${s.device}.${s.deployment}`, bytes: encodeDesiredValue(web, h, s) });
+    }
+    const perEntry: number[] = [];
+    let accepted = 0;
+    const now = new Date();
+    // The first half warms the code up (an agent verifies entries all its life); the second is measured.
+    const warm = Math.floor(firsts.length / 2);
+    for (const [n, { key: k, bytes }] of firsts.entries()) {
+      const ek = parseEntryKey(k);
+      if (E.isLeft(ek)) throw new Error(ek.left.message);
+      // A fresh decoder per entry: a device decodes each value on its own.
+      const decode = desiredPartsDecoder();
+      const t0 = performance.now();
+      const v = decode(bytes, ek.right);
+      if (E.isLeft(v)) throw new Error("bench: undecodable");
+      const r = acceptEntry(new Map(), { device: ek.right.device as DeviceId, trust, accepted: new Map(), now })({
+        _tag: "Put",
+        deployment: ek.right.deployment as DeploymentName,
+        revision: 1,
+        value: {
+          _tag: "Decoded",
+          spec: v.right.spec,
+          specHash: v.right.specHash,
+          actualSpecHash: v.right.actualSpecHash,
+          ...(v.right.signature !== undefined ? { signature: E.mapLeft(() => "bad")(v.right.signature) } : {}),
+        },
+      });
+      if (n >= warm) perEntry.push(performance.now() - t0);
+      if (E.isRight(r)) accepted++;
+    }
+    if (accepted !== firsts.length) throw new Error(`bench: ${firsts.length - accepted} entries not accepted`);
+
+    const unsigned = median(times.unsigned);
+    const signed = median(times.signed);
+    const ratio = signed / unsigned;
+    return [
+      "## Signed desired state (NATS, 100k creates)",
+      "",
+      `${machine()}; nats-server ${fleet.connection.info?.version ?? "?"} on the same machine. ${ROUNDS} rounds alternating unsigned, signed and pre-signed applies of the same 100k-create plan, bucket purged before each; medians. Run: \`npx tsx bench/nats-signed.ts\`.`,
+      "",
+      "| apply | time | relative to unsigned |",
+      "|---|---:|---:|",
+      `| unsigned | ${fmtMs(unsigned)} | 1.00 |`,
+      `| **signed** (Ed25519 JWS per 256 entries, proof in each value) | **${fmtMs(signed)}** | **${ratio.toFixed(2)}** |`,
+      `| pre-signed values (signing done before the timing: the cost of the bigger values alone) | ${fmtMs(median(times.presigned))} | ${(median(times.presigned) / unsigned).toFixed(2)} |`,
+      "",
+      `Target: signed ≤ 1.5 × unsigned: ${ratio <= 1.5 ? "met" : "NOT met"}. Failed writes over all rounds: ${failed}. A desired value grows from ${encodeDesiredValue(web, h).length} to ${encodeDesiredValue(web, h, sigs[0]).length} bytes.`,
+      "",
+      `All rounds: unsigned ${times.unsigned.map(fmtMs).join(", ")}; signed ${times.signed.map(fmtMs).join(", ")}; pre-signed ${times.presigned.map(fmtMs).join(", ")}.`,
+      "",
+      `Device side, per entry (decode the value, verify signature, proof, device, deployment, spec hash, expiry, revision), ${perEntry.length} entries each from another tree (every one pays an Ed25519 verify; measured after as many for warm-up): median ${fmtMs(median(perEntry))}, p90 ${fmtMs(percentile(perEntry, 90))}, p99 ${fmtMs(percentile(perEntry, 99))}. Target ≤ 1 ms per entry: ${median(perEntry) <= 1 ? "met at the median" : "NOT met at the median"}${percentile(perEntry, 99) <= 1 ? " and at p99" : ", not at p99"}.`,
+    ].join("\n");
+  } finally {
+    await fleet.close();
+    await server.stop();
+  }
+};
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) process.stdout.write(`${await run()}\n`);

@@ -1,0 +1,43 @@
+/**
+ * Signing the entries an apply publishes, as one function an interpreter
+ * calls (`ApplyOptions.sign`): the diff and the plan stay unaware of keys,
+ * and an interpreter needs no key, only this function.
+ *
+ * Each entry's revision is `nextRevision(previous, now)` where `previous` is
+ * the signed revision the entry had when the plan read it (a plan applies
+ * only if nothing changed since, so this is the key's latest); all entries
+ * of one apply share its issued-at, expiry (`now + ttl`) and plan id.
+ */
+import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
+import type { SigningKey } from "./Keys.ts";
+import { nextRevision, signEntries, type EntrySignature } from "./SignedEntry.ts";
+
+export interface EntryToSign {
+  readonly device: DeviceId;
+  readonly deployment: DeploymentName;
+  readonly specHash: string;
+}
+
+/** Signs entries about to be written; the signatures come in the entries' order. */
+export type SignEntries = (entries: ReadonlyArray<EntryToSign>) => Promise<ReadonlyArray<EntrySignature>>;
+
+export interface SignerOptions {
+  readonly now: Date;
+  readonly ttlMs: number;
+  /** The id of the plan the entries come from (its digest). */
+  readonly plan: string;
+  /** The signed revision an entry had when it was read, if it was signed. */
+  readonly previous: (device: DeviceId, deployment: DeploymentName) => number | undefined;
+}
+
+/** Default lifetime of a signature: a device keeps running an expired entry's spec, but takes no expired entry. */
+export const DEFAULT_SIGNATURE_TTL_MS = 30 * 24 * 3600 * 1000;
+
+export const entrySigner =
+  (key: SigningKey, options: SignerOptions): SignEntries =>
+  (entries) =>
+    signEntries(
+      entries.map((e) => ({ ...e, revision: nextRevision(options.previous(e.device, e.deployment), options.now) })),
+      key,
+      { issuedAt: options.now, expiresAt: new Date(options.now.getTime() + options.ttlMs), plan: options.plan },
+    );
