@@ -107,9 +107,9 @@ describe("signed desired state (nats)", () => {
 
     /**
      * `counted`: how status counts it: failed when the entry states the World's spec hash, pending when it
-     * states another; a tampered value is an unreadable record to the control plane (its device is left alone).
+     * states another; a tampered value is marked tampered by the control plane's read (the plan repairs it).
      */
-    const expectRejected = async (bytes: Uint8Array, reason: RegExp, counted: "failed" | "pending" | "unreadable"): Promise<void> => {
+    const expectRejected = async (bytes: Uint8Array, reason: RegExp, counted: "failed" | "pending" | "tampered"): Promise<void> => {
       await fleet.buckets.desired.put(KEY, bytes);
       const seen = await waitForReality(fleet, (x) => observed(x)?.phase === "Rejected" && reason.test(observed(x)?.error ?? ""));
       expect(observed(seen)?.phase).toBe("Rejected");
@@ -117,7 +117,10 @@ describe("signed desired state (nats)", () => {
       // Counted as failed by status (a rejection of another spec than the World's is a pending one).
       const status = fleetStatus(w2, seen, { now: new Date() });
       const web2 = status.deployments.find((d) => d.deployment === WEB);
-      if (counted === "unreadable") expect(seen.damaged.get(ME)).toMatch(/does not match the spec/);
+      if (counted === "tampered") {
+        expect(seen.desired.get(ME)?.get(WEB)?.tampered).toMatch(/spec does not match its hash/);
+        expect(seen.damaged.has(ME)).toBe(false);
+      }
       else expect(counted === "failed" ? web2?.failed : web2?.pending).toBe(1);
       if (counted === "failed") expect(status.devices[0]?.deployments[0]?.state).toBe("Rejected");
       expect(await running()).toBe(h2);
@@ -153,7 +156,7 @@ describe("signed desired state (nats)", () => {
 
     // Tampered: the spec changed, its hash and signature kept.
     const tampered = new TextEncoder().encode(new TextDecoder().decode(v2).replace("registry.local/web:2", "registry.local/web:evil"));
-    await expectRejected(tampered, /spec does not match its hash/, "unreadable");
+    await expectRejected(tampered, /spec does not match its hash/, "tampered");
 
     // Restart with the same state dir: the replay is still refused, and the accepted spec runs.
     await agent.stop();
