@@ -42,6 +42,7 @@ import {
 import { assign, type Assignment } from "../world/Assignment.ts";
 import { world, type World } from "../world/World.ts";
 import { plainDataProblem } from "./PlainData.ts";
+import { errorMessage } from "../algebra/ErrorMessage.ts";
 
 const describe = (u: unknown): string => {
   if (u === null) return "null";
@@ -57,7 +58,7 @@ const build = <A>(u: unknown, c: t.Context, f: () => A): t.Validation<A> => {
   try {
     return t.success(f());
   } catch (e) {
-    return t.failure(u, c, e instanceof Error ? e.message : String(e));
+    return t.failure(u, c, errorMessage(e));
   }
 };
 

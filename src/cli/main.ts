@@ -17,6 +17,7 @@ import { VERSION } from "./Version.ts";
 import { didYouMean } from "./Suggest.ts";
 import { installExitHandlers } from "./Exit.ts";
 import { guardProcessOutput } from "./Output.ts";
+import { errorMessage } from "../algebra/ErrorMessage.ts";
 
 interface Entry {
   readonly summary: string;
@@ -62,7 +63,7 @@ Documentation: docs/cli.md`;
 
 const report = async (e: unknown, t: Terminal, json: boolean): Promise<number> => {
   const debug = process.env["FLEET_DEBUG"] === "1";
-  const message = e instanceof Error ? e.message : String(e);
+  const message = errorMessage(e);
   // Consumers of --json read stdout only: they get the error as a line too.
   if (json) t.out((await import("./JsonLines.ts")).error(message));
   const prefix = t.e.red(t.e.bold("Error:"));

@@ -10,7 +10,7 @@
  */
 import * as S from "fp-ts/lib/string.js";
 import type { Device } from "../../algebra/Device.ts";
-import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
+import { entryKey, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
 import type { ObservedState, ReportedDevice } from "../../diff/Reality.ts";
 import { declarations } from "../../world/World.ts";
 import * as O from "fp-ts/lib/Option.js";
@@ -77,7 +77,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const fails = new Map<string, string>();
   for (const f of values.fail ?? []) {
     const k = orUsage("local", parseEntryKey("--fail", f));
-    fails.set(`${k.device}.${k.deployment}`, k.message ?? "simulated failure");
+    fails.set(entryKey(k.device, k.deployment), k.message ?? "simulated failure");
   }
   const offline = new Set<DeviceId>((values.offline ?? []).map((d) => orUsage("local", parseDeviceArg("--offline", d))));
 
@@ -108,7 +108,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       registered++;
       const mine = new Map<DeploymentName, ObservedState>();
       for (const e of r.desired.get(id)?.values() ?? []) {
-        const key = `${id}.${e.deployment}`;
+        const key = entryKey(id, e.deployment);
         const error = fails.get(key);
         unknownFails.delete(key);
         if (error !== undefined) failed++;

@@ -21,6 +21,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { ApiException, CustomObjectsApi, PatchStrategy, VersionApi, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import type { Resource } from "./Crds.ts";
 import { GROUP, VERSION } from "./Crds.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -82,7 +83,7 @@ const MANAGER = /conflict with "([^"]*)"/;
 
 export const classify = (e: unknown, server: string): ApiFailure => {
   if (!(e instanceof ApiException)) {
-    const message = e instanceof Error ? e.message : String(e);
+    const message = errorMessage(e);
     return { _tag: "Unreachable", message: `cannot reach the Kubernetes API server at ${server}: ${message}` };
   }
   const code = e.code;

@@ -15,6 +15,7 @@ import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { BackendUnavailableError } from "../Interpreter.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
 
 export interface ClusterOptions {
   readonly kubeconfig?: string;
@@ -46,7 +47,7 @@ const load = (files: ReadonlyArray<string>): KubeConfig => {
       config.mergeConfig(more, true);
     }
   } catch (e) {
-    throw new BackendUnavailableError(`cannot load kubeconfig ${files.join(delimiter)}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new BackendUnavailableError(`cannot load kubeconfig ${files.join(delimiter)}: ${errorMessage(e)}`);
   }
   return config;
 };

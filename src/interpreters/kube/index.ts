@@ -34,6 +34,7 @@ import { ensureCrds, installCrds } from "./Install.ts";
 import { readDevices } from "./Read.ts";
 import { syncDeviceLabels } from "./DeviceLabels.ts";
 import { refreshStatus, syncFleetDeployments, type StatusSyncResult } from "./StatusSync.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
 
 export { resolveCluster, type ResolvedCluster, type ClusterOptions } from "./Cluster.ts";
 export { crds, GROUP, VERSION, API_VERSION } from "./Crds.ts";
@@ -118,7 +119,7 @@ export const kube = async (options: KubeOptions): Promise<KubeInterpreter> => {
         try {
           lastStatusProblems = (await refreshStatus(ctx, async () => (await readDevices(api, namespace)).reality, new Date())).problems;
         } catch (e) {
-          lastStatusProblems = [e instanceof Error ? e.message : String(e)];
+          lastStatusProblems = [errorMessage(e)];
         }
       }
       return result;

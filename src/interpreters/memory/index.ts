@@ -6,7 +6,7 @@
  * it lets tests play the device side (`register`, `heartbeat`, `report`).
  */
 import type { Device } from "../../algebra/Device.ts";
-import type { DeviceId } from "../../algebra/Name.ts";
+import { entryKey, type DeviceId } from "../../algebra/Name.ts";
 import { desiredEditor, stalePreconditions } from "../../diff/Apply.ts";
 import type { Plan } from "../../diff/Plan.ts";
 import { emptyReality, type ObservedState, type Reality } from "../../diff/Reality.ts";
@@ -42,7 +42,7 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
       const w = desiredEditor(state);
       let failed = 0;
       for (const action of plan.actions) {
-        const key = `${action.device}.${action.deployment}`;
+        const key = entryKey(action.device, action.deployment);
         const injected = failing.get(key);
         if (injected !== undefined) {
           failing.delete(key);

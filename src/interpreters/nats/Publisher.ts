@@ -20,6 +20,7 @@
  * write by write).
  */
 import { createInbox, headers as makeHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
 
 export class PublishError extends Error {
   override readonly name: string = "PublishError";
@@ -170,7 +171,7 @@ export const ackPublisher = (nc: NatsConnection, options: { readonly timeoutMs?:
           nc.publish(subject, data, hdrs === undefined ? { reply: `${inbox}.${token}` } : { reply: `${inbox}.${token}`, headers: hdrs });
         } catch (e) {
           waiting.delete(token);
-          reject(new PublishError(e instanceof Error ? e.message : String(e)));
+          reject(new PublishError(errorMessage(e)));
         }
       }),
     close: () => {

@@ -29,6 +29,7 @@ import { deviceWriter } from "./DeviceSide.ts";
 import { applyLock, type LockHolder } from "./Lock.ts";
 import { ackPublisher } from "./Publisher.ts";
 import { readFleet } from "./Read.ts";
+import { errorMessage } from "../../algebra/ErrorMessage.ts";
 
 // The device side and the wire, for agents and tools built on this package.
 export { runAgent, AGENT_VERSION, type AgentOptions, type AgentHandle, type ReportedState } from "./agent.ts";
@@ -79,7 +80,7 @@ const atEdge = async <A>(what: string, f: () => Promise<A>): Promise<A> => {
     return await f();
   } catch (e) {
     if (e instanceof BackendUnavailableError) throw e;
-    throw new BackendUnavailableError(`NATS: ${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+    throw new BackendUnavailableError(`NATS: ${what} failed: ${errorMessage(e)}`);
   }
 };
 
