@@ -17,12 +17,12 @@ import { resolve } from "node:path";
 import { CliError, UsageError } from "../CliError.ts";
 import { AcceptedFileError } from "../../interpreters/nats/AcceptedFile.ts";
 import { loadTrustStore } from "../TrustFiles.ts";
-
-/** Relative to where the agent starts; a service sets --state-dir /var/lib/fleet-agent. */
-const DEFAULT_STATE_DIR = ".fleet-agent";
 import { decodeNatsFlags, decodeReplicas, natsFlags, type NatsFlagValues } from "../backends.ts";
 import { ExitCode } from "../Command.ts";
 import { VERSION } from "../Version.ts";
+
+/** Relative to where the agent starts; a service sets --state-dir /var/lib/fleet-agent. */
+const DEFAULT_STATE_DIR = ".fleet-agent";
 
 export const help = `Usage: fleet agent --device-id ID --nats URL[,URL] [flags]
 
@@ -50,6 +50,8 @@ Flags:
   --fail-rate P               simulated runtime: probability a start fails, 0..1 (default 0)
   --seed N                    simulated runtime: seed of its failures (default 0)
   --nats-creds FILE           NATS credentials file
+  --scoped                    the creds are this device's own (fleet credentials issue): replies on
+                              _INBOX_<ID>, no stream management (the buckets must exist)
   --nats-token TOKEN          NATS token (env FLEET_NATS_TOKEN)
   --nats-user USER --nats-pass PASS
   --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
@@ -63,6 +65,7 @@ Example:
 
 const flags = {
   ...natsFlags,
+  scoped: { type: "boolean" },
   "device-id": { type: "string" },
   labels: { type: "string" },
   arch: { type: "string" },
@@ -190,8 +193,13 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const kind = orUsage("agent", parseChoice("--runtime", ["podman", "simulated"] as const, values.runtime ?? "podman"));
   const heartbeatIntervalMs =
     values["heartbeat-interval"] !== undefined ? orUsage("agent", parseMillis("--heartbeat-interval", values["heartbeat-interval"])) : 10_000;
-  const settings = natsSettings("agent", values, process.env, `fleet-agent ${device.right.id}`);
+  const scoped = values.scoped === true;
+  const settings: ConnectionSettings = {
+    ...natsSettings("agent", values, process.env, `fleet-agent ${device.right.id}`),
+    ...(scoped ? { scopedTo: device.right.id } : {}),
+  };
   const replicas = natsReplicas("agent", values);
+  if (scoped && replicas !== undefined) throw new UsageError("--replicas creates buckets, which --scoped credentials may not (see 'fleet agent --help')");
   if (values["state-dir"] !== undefined && values.trust === undefined) throw new UsageError("--state-dir is for --trust (see 'fleet agent --help')");
   const trust = values.trust === undefined ? undefined : await loadTrustStore(values.trust);
   const stateDir = resolve(values["state-dir"] ?? DEFAULT_STATE_DIR);

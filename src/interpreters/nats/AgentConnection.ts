@@ -8,8 +8,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { openBuckets, type BucketSettings } from "./Buckets.ts";
-import { connectJetStream, type ConnectionSettings } from "./Connection.ts";
+import { bindBuckets, openBuckets, type BucketSettings } from "./Buckets.ts";
+import { connectJetStream, deviceInboxPrefix, type ConnectionSettings } from "./Connection.ts";
 import { deviceWriter, type DeviceWriter } from "./DeviceSide.ts";
 import { ackPublisher } from "./Publisher.ts";
 
@@ -35,13 +35,14 @@ export const openAgentConnection = async (settings: ConnectionSettings, options:
   const { nc, js } = await connectJetStream(settings, { waitOnFirstConnect: true, maxReconnectAttempts: -1 });
   let buckets: AgentConnection["buckets"];
   try {
-    buckets = await openBuckets(js, ["desired", "info", "state", "heartbeat"], options);
+    // Scoped device credentials may not create or inspect streams: bind the buckets (direct gets).
+    buckets = settings.scopedTo !== undefined ? await bindBuckets(js, ["desired", "info", "state", "heartbeat"]) : await openBuckets(js, ["desired", "info", "state", "heartbeat"], options);
   } catch (e) {
     await nc.close().catch(() => undefined);
     throw e;
   }
 
-  const publisher = ackPublisher(nc);
+  const publisher = ackPublisher(nc, settings.scopedTo !== undefined ? { inboxPrefix: deviceInboxPrefix(settings.scopedTo) } : {});
   const listeners = new Set<() => void>();
   void (async () => {
     for await (const s of nc.status()) {

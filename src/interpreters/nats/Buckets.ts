@@ -96,6 +96,13 @@ export const openBuckets = async <R extends BucketRole>(
   return Object.fromEntries(opened) as { readonly [K in R]: KV };
 };
 
+/** Binds existing buckets without any stream API call (for scoped device credentials): direct gets, no creation. */
+export const bindBuckets = async <R extends BucketRole>(js: JetStreamClient, roles: ReadonlyArray<R>): Promise<{ readonly [K in R]: KV }> => {
+  const kvm = new Kvm(js);
+  const opened = await Promise.all(roles.map(async (r) => [r, await kvm.open(BUCKET[r], { allow_direct: true })] as const));
+  return Object.fromEntries(opened) as { readonly [K in R]: KV };
+};
+
 export const ALL_ROLES: ReadonlyArray<BucketRole> = ["desired", "info", "state", "heartbeat", "locks"];
 
 export const openFleetBuckets = (js: JetStreamClient, settings: BucketSettings = {}): Promise<FleetBuckets> =>

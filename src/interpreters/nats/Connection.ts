@@ -25,7 +25,16 @@ export interface ConnectionSettings {
   readonly pass?: string;
   readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
   readonly name?: string;
+  /**
+   * The device whose own least-privilege credentials these are (`fleet credentials issue`): replies
+   * come to its inbox prefix, the client never calls the JetStream API at large (no API check, buckets
+   * bound for direct gets, never created).
+   */
+  readonly scopedTo?: string;
 }
+
+/** The inbox prefix of a device's replies: its credentials allow no other (Credentials.ts). */
+export const deviceInboxPrefix = (id: string): string => `_INBOX_${id}`;
 
 export interface ConnectBehaviour {
   /** Keep retrying the first connection (agents start before the server). Default false. */
@@ -61,6 +70,7 @@ export const connectJetStream = async (settings: ConnectionSettings, behaviour: 
     // Async stack traces cost two Error objects per request: a third of the CPU of a pipelined apply.
     noAsyncTraces: true,
   };
+  if (settings.scopedTo !== undefined) options.inboxPrefix = deviceInboxPrefix(settings.scopedTo);
   if (settings.token !== undefined) options.token = settings.token;
   if (settings.user !== undefined) options.user = settings.user;
   if (settings.pass !== undefined) options.pass = settings.pass;
@@ -90,6 +100,8 @@ export const connectJetStream = async (settings: ConnectionSettings, behaviour: 
       throw new BackendUnavailableError(`NATS server ${where} refused the credentials: ${messageOf(e)}`);
     throw new BackendUnavailableError(`NATS server ${where} is unreachable: ${messageOf(e)}`);
   }
+  // A device's own credentials may not call the account-wide API: the first bucket read tells instead.
+  if (settings.scopedTo !== undefined) return { nc, js: jetstream(nc, { timeout: behaviour.jsTimeoutMs ?? 10_000, checkAPI: false }) };
   try {
     // Fails fast when the account has no JetStream (no responders on the API).
     await jetstreamManager(nc, { timeout: behaviour.jsTimeoutMs ?? 10_000 });

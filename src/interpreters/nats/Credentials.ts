@@ -26,6 +26,7 @@ import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jw
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import type { DeviceId } from "../../algebra/Name.ts";
 import { BUCKET, streamOf, subjectPrefixOf } from "./Buckets.ts";
+import { deviceInboxPrefix } from "./Connection.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -57,7 +58,7 @@ export interface OperatorSetup {
 // -------------------------------------------------------------------------------------
 
 /** The inbox prefix a device must use for replies, so that no device can read another's. */
-export const deviceInboxPrefix = (id: DeviceId): string => `_INBOX_${id}`;
+export { deviceInboxPrefix };
 
 /** Everything a device may publish and subscribe to; a pure function of its id. */
 export const devicePermissions = (id: DeviceId): SubjectPermissions => {
@@ -75,8 +76,11 @@ export const devicePermissions = (id: DeviceId): SubjectPermissions => {
       // Nor are flow-control replies (shared by every consumer of the stream): a snapshot of one
       // device's few keys never fills a flow-control window.
       `$JS.API.CONSUMER.CREATE.${desiredStream}.*.${desired}${id}.>`,
+      // At start the agent reads what a previous run reported (its own state keys), the same way.
+      `$JS.API.CONSUMER.CREATE.${streamOf(BUCKET.state)}.*.${subjectPrefixOf(BUCKET.state)}${id}.>`,
     ],
-    sub: [`${desired}${id}.>`, `${deviceInboxPrefix(id)}.>`],
+    // Its own heartbeat key too: a second agent started with the same id is heard there.
+    sub: [`${desired}${id}.>`, `${subjectPrefixOf(BUCKET.heartbeat)}${id}`, `${deviceInboxPrefix(id)}.>`],
   };
 };
 

@@ -64,10 +64,13 @@ export interface AckPublisher {
 
 const decoder = new TextDecoder();
 
-export const ackPublisher = (nc: NatsConnection, options: { readonly timeoutMs?: number; readonly lostAfterMs?: number } = {}): AckPublisher => {
+export const ackPublisher = (
+  nc: NatsConnection,
+  options: { readonly timeoutMs?: number; readonly lostAfterMs?: number; /** The connection's inbox prefix, when not the default (scoped device credentials). */ readonly inboxPrefix?: string } = {},
+): AckPublisher => {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const lostAfterMs = options.lostAfterMs ?? DEFAULT_LOST_AFTER_MS;
-  const inbox = createInbox();
+  const inbox = createInbox(options.inboxPrefix);
   const prefixLen = inbox.length + 1;
   const waiting = new Map<string, Waiting>();
   let next = 0;
