@@ -52,16 +52,25 @@ export const buildWorld = async (source: WorldSource, reality: Reality): Promise
   typeof source === "function" ? source(inventoryOf(reality)) : source;
 
 /** Plans against what is already read (no I/O). */
-export const planFrom = (world: World, read: { readonly reality: Reality; readonly problems: ReadonlyArray<ReadProblem> }, options: PlanOptions): Planned => ({
-  world,
-  reality: read.reality,
-  problems: read.problems,
-  plan: diff(world, read.reality, options),
-  warnings: worldWarnings(world, evaluatedDevices(world, read.reality)),
-  now: options.now,
-  worldHash: worldHash(world),
-  realityDigest: realityDigest(read.reality),
-});
+export const planFrom = (world: World, read: { readonly reality: Reality; readonly problems: ReadonlyArray<ReadProblem> }, options: PlanOptions): Planned => {
+  // Digesting a million devices costs seconds, and only saved plans, JSON headers and signing use it: on first read.
+  let hash: string | undefined;
+  let digest: string | undefined;
+  return {
+    world,
+    reality: read.reality,
+    problems: read.problems,
+    plan: diff(world, read.reality, options),
+    warnings: worldWarnings(world, evaluatedDevices(world, read.reality)),
+    now: options.now,
+    get worldHash() {
+      return (hash ??= worldHash(world));
+    },
+    get realityDigest() {
+      return (digest ??= realityDigest(read.reality));
+    },
+  };
+};
 
 /**
  * Reads Reality, builds the World and plans. Throws only what the

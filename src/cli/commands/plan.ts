@@ -59,8 +59,9 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   return withBackend(config, t, async (b) => {
     const now = new Date();
     const p = await plan(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("plan", values)), { now, ...offline });
-    const header = { world: p.worldHash, reality: p.realityDigest, backend: describeBackend(config), files: positionals, now };
-    renderPlan(t, p, { json, groupBy, header: { ...header, ...(values.out !== undefined ? { saved: values.out } : {}) } });
+    // The header (World hash, Reality digest) is only printed with --json: read lazily.
+    const header = { get world() { return p.worldHash; }, get reality() { return p.realityDigest; }, backend: describeBackend(config), files: positionals, now, ...(values.out !== undefined ? { saved: values.out } : {}) };
+    renderPlan(t, p, { json, groupBy, header });
     if (values.out !== undefined) {
       if (p.plan.conflicts.length > 0) throw new CliError(`the plan has conflicts; not saved to ${values.out}`);
       const saved = await writeSavedPlan(values.out, {
