@@ -38,12 +38,21 @@ export interface Fleet {
 // -------------------------------------------------------------------------------------
 
 const fromSorted = (devices: ReadonlyArray<Device>): Fleet => {
-  const byId = new Map<DeviceId, Device>();
-  for (const d of devices) byId.set(d.id, d);
-  // The index is derived from `devices`: not enumerable, so a Fleet is plain data to JSON, to
-  // hashing and to the plain-data check of fleet files (src/cli/PlainData.ts).
+  // The index is derived from `devices`: built on first use (a diff over registered devices never
+  // needs it for a million ids), and not enumerable, so a Fleet is plain data to JSON, to hashing
+  // and to the plain-data check of fleet files (src/cli/PlainData.ts).
+  let byId: Map<DeviceId, Device> | undefined;
   const fleet = { _tag: "Fleet", devices: Object.freeze(devices) } as { _tag: "Fleet"; devices: ReadonlyArray<Device>; byId: ReadonlyMap<DeviceId, Device> };
-  Object.defineProperty(fleet, "byId", { value: byId, enumerable: false });
+  Object.defineProperty(fleet, "byId", {
+    enumerable: false,
+    get: (): ReadonlyMap<DeviceId, Device> => {
+      if (byId === undefined) {
+        byId = new Map();
+        for (const d of devices) byId.set(d.id, d);
+      }
+      return byId;
+    },
+  });
   return Object.freeze(fleet);
 };
 
@@ -52,9 +61,11 @@ export const empty: Fleet = fromSorted([]);
 
 /** A fleet of the given devices; for a repeated id the first occurrence is kept. */
 export const fromDevices = (devices: Iterable<Device>): Fleet => {
-  const seen = new Map<DeviceId, Device>();
-  for (const d of devices) if (!seen.has(d.id)) seen.set(d.id, d);
-  return fromSorted([...seen.values()].sort(OrdDeviceById.compare));
+  // The sort is stable, so within a run of one id the first occurrence comes first: keep it
+  // (no Map of every id: a million registered devices are fleeted on every diff).
+  const sorted = [...devices].sort(OrdDeviceById.compare);
+  const unique = sorted.filter((d, i) => i === 0 || (sorted[i - 1] as Device).id !== d.id);
+  return fromSorted(unique.length === sorted.length ? sorted : unique);
 };
 
 // -------------------------------------------------------------------------------------
