@@ -107,9 +107,9 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     logLine(`sim: ${devices} devices running (${Date.now() - started} ms to start)`);
     let last = "";
     const summary = setInterval(() => {
-      const count = { Pending: 0, Running: 0, Failed: 0 } as Record<string, number>;
+      const count = { Pending: 0, Running: 0, Failed: 0, Rejected: 0 } as Record<string, number>;
       for (const p of states.values()) count[p] = (count[p] ?? 0) + 1;
-      const line = `sim: ${states.size} deployments reported: ${count["Running"]} running, ${count["Pending"]} pending, ${count["Failed"]} failed`;
+      const line = `sim: ${states.size} deployments reported: ${count["Running"]} running, ${count["Pending"]} pending, ${count["Failed"]} failed${count["Rejected"] === 0 ? "" : `, ${count["Rejected"]} rejected`}`;
       if (line !== last) logLine(line);
       last = line;
     }, 5_000);

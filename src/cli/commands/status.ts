@@ -52,7 +52,7 @@ const presenceText = (d: DeviceStatus, now: Date): string => {
 };
 
 const stateText = (s: string, p: Paint): string =>
-  s === "Running" ? p.green(s) : s === "Failed" ? p.red(s) : s === "Offline" ? p.yellow(s) : s;
+  s === "Running" ? p.green(s) : s === "Failed" || s === "Rejected" ? p.red(s) : s === "Offline" ? p.yellow(s) : s;
 
 const fleetTable = (st: FleetStatus, now: Date, p: Paint): ReadonlyArray<string> => {
   if (st.deployments.length === 0) return ["No deployment is assigned to any device."];

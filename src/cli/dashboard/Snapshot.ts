@@ -126,7 +126,7 @@ export const statusView = (o: Observation): StatusView => {
   const errors: ErrorLine[] = [];
   for (const d of st.devices)
     for (const x of d.deployments)
-      if (x.state === "Failed" && x.error !== undefined && x.at !== undefined) errors.push({ device: d.device, deployment: x.deployment, error: x.error, at: x.at.toISOString() });
+      if ((x.state === "Failed" || x.state === "Rejected") && x.error !== undefined && x.at !== undefined) errors.push({ device: d.device, deployment: x.deployment, error: x.error, at: x.at.toISOString() });
   const count = (p: DeviceStatus["presence"]): number => st.devices.filter((d) => d.presence === p).length;
   return {
     deployments: st.deployments.map((d) => ({ deployment: d.deployment, matched: d.matched, succeeded: d.succeeded, failed: d.failed, pending: d.pending, offline: d.offline })),
