@@ -188,7 +188,9 @@ describe("nats cluster: three servers, buckets with 3 replicas", () => {
     } finally {
       await sim.stop();
     }
-  }, 180_000);
+    // Its own bounded waits (60 s, 90 s) plus the applies, the kill and the restart: the whole can pass 180 s
+    // on two cores while other test files run beside it.
+  }, 360_000);
 
   it("a simulation of 10k devices spread over the three servers converges", async () => {
     const fleet = cluster.fleet;
