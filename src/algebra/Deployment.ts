@@ -19,6 +19,9 @@ import * as S from "fp-ts/lib/string.js";
 import { DeploymentName, OrdDeploymentName, isDnsLabel, parseDeploymentName, formatInvalidName } from "./Name.ts";
 import { contentHash } from "./Canonical.ts";
 import { formatValidationErrors } from "./DecodeError.ts";
+import { IMMEDIATE, RolloutCodec, type Rollout } from "./Rollout.ts";
+
+export { IMMEDIATE, RolloutCodec } from "./Rollout.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -60,10 +63,7 @@ export interface PodmanV0 {
 
 export type Score = PodmanV0;
 
-export interface Immediate {
-  readonly _tag: "Immediate";
-}
-export type Rollout = Immediate;
+export type { Immediate, Rollout, Waves } from "./Rollout.ts";
 
 export interface Deployment {
   readonly name: DeploymentName;
@@ -174,8 +174,6 @@ export const ScoreCodec = new t.Type<Score, unknown, unknown>(
   (s) => s,
 );
 
-export const RolloutCodec = t.type({ _tag: t.literal("Immediate") });
-
 export const DeploymentCodec = new t.Type<Deployment, unknown, unknown>(
   "Deployment",
   (u): u is Deployment => E.isRight(DeploymentInput.decode(u)),
@@ -194,8 +192,6 @@ const DeploymentInput = t.intersection([
 // -------------------------------------------------------------------------------------
 // constructors
 // -------------------------------------------------------------------------------------
-
-export const IMMEDIATE: Immediate = Object.freeze({ _tag: "Immediate" });
 
 const makeDeployment = (name: DeploymentName, score: Score, rollout: Rollout): Deployment =>
   Object.freeze({ name, score, rollout });
@@ -236,14 +232,45 @@ export const deployment = (name: string, score: Score, opts: DeploymentOptions =
 // Deployments are frozen values shared by many devices: hash each object once.
 const hashCache = new WeakMap<Deployment, string>();
 
-/** SHA-256 of the canonical JSON of the whole deployment (name, score, rollout). */
+/**
+ * SHA-256 of the canonical JSON of what a device runs: the name and the score.
+ * The rollout policy says how the spec is delivered, not what runs, so it is
+ * hashed as `Immediate` whatever it is: changing a policy never republishes an
+ * entry, and hashes of entries published before policies existed still match.
+ */
 export const specHash = (d: Deployment): string => {
   let h = hashCache.get(d);
   if (h === undefined) {
-    h = contentHash({ name: d.name, score: d.score, rollout: d.rollout });
+    h = contentHash({ name: d.name, score: d.score, rollout: IMMEDIATE });
     hashCache.set(d, h);
   }
   return h;
+};
+
+const identityCache = new WeakMap<Deployment, string>();
+/**
+ * SHA-256 of the whole deployment, rollout policy included: what tells two
+ * deployments apart as values (assignment identity, conflicts), where
+ * `specHash` tells apart what devices run.
+ */
+export const deploymentIdentity = (d: Deployment): string => {
+  if (d.rollout._tag === "Immediate") return specHash(d);
+  let h = identityCache.get(d);
+  if (h === undefined) identityCache.set(d, (h = contentHash({ name: d.name, score: d.score, rollout: d.rollout })));
+  return h;
+};
+
+const deliverableCache = new WeakMap<Deployment, Deployment>();
+/**
+ * The deployment as it is published to a device: its rollout policy replaced
+ * by `Immediate` (agents have no use for it, and agents of earlier versions
+ * decode only `Immediate`). Same spec hash.
+ */
+export const deliverable = (d: Deployment): Deployment => {
+  if (d.rollout._tag === "Immediate") return d;
+  let p = deliverableCache.get(d);
+  if (p === undefined) deliverableCache.set(d, (p = Object.freeze({ name: d.name, score: d.score, rollout: IMMEDIATE })));
+  return p;
 };
 
 /** The first 12 hex digits, for humans. */

@@ -11,7 +11,8 @@
  * plan saw.
  */
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
-import type { Action, Plan } from "./Plan.ts";
+import { isEmptyPlan, type Action, type Plan } from "./Plan.ts";
+import { keyOf, type LedgerWrite, type RolloutKey, type RolloutRecord } from "./Ledger.ts";
 import type { DesiredEntry, Reality } from "./Reality.ts";
 
 /**
@@ -45,16 +46,33 @@ export const desiredEditor = (
   };
 };
 
-export const applyPlan = (reality: Reality, plan: Pick<Plan, "actions">): Reality => {
-  if (plan.actions.length === 0) return reality;
+/** The entry an action writes (`undefined`: a delete), with `fingerprint` as the backend assigns it. */
+export const entryOf = (a: Action, fingerprint: string): DesiredEntry | undefined =>
+  a._tag === "Delete"
+    ? undefined
+    : { device: a.device, deployment: a.deployment, specHash: a.specHash, fingerprint, spec: a.spec, ...(a.prior !== undefined ? { prior: a.prior } : {}) };
+
+/** A Reality's rollout ledgers after the plan's ledger writes. */
+export const applyLedger = (
+  rollouts: ReadonlyMap<RolloutKey, RolloutRecord> | undefined,
+  writes: ReadonlyArray<LedgerWrite> | undefined,
+): ReadonlyMap<RolloutKey, RolloutRecord> | undefined => {
+  if (writes === undefined || writes.length === 0) return rollouts;
+  const next = new Map(rollouts ?? []);
+  for (const w of writes) {
+    if (w._tag === "Put") next.set(keyOf(w.record), w.record);
+    else next.delete(w.key);
+  }
+  return next;
+};
+
+export const applyPlan = (reality: Reality, plan: Pick<Plan, "actions" | "ledger">): Reality => {
+  if (isEmptyPlan(plan)) return reality;
   const edit = desiredEditor(reality);
-  for (const a of plan.actions)
-    edit.set(
-      a.device,
-      a.deployment,
-      a._tag === "Delete" ? undefined : { device: a.device, deployment: a.deployment, specHash: a.specHash, fingerprint: a.specHash, spec: a.spec },
-    );
-  return edit.result();
+  for (const a of plan.actions) edit.set(a.device, a.deployment, entryOf(a, a._tag === "Delete" ? "" : a.specHash));
+  const next = edit.result();
+  const rollouts = applyLedger(reality.rollouts, plan.ledger);
+  return rollouts === undefined ? next : { ...next, rollouts };
 };
 
 export interface StaleEntry {

@@ -32,9 +32,12 @@
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import type { World } from "../world/World.ts";
 import { clashes, type Clash } from "./Clash.ts";
-import { OrdAction, OrdConflict, OrdSkipped, summarise, type Action, type Conflict, type Plan, type Presence, type Skipped } from "./Plan.ts";
+import { OrdAction, OrdConflict, OrdRolloutProgress, OrdSkipped, summarise, type Action, type Conflict, type Plan, type Presence, type RolloutProgress, type Skipped } from "./Plan.ts";
+import { isWaves, type Waves } from "../algebra/Rollout.ts";
+import { OrdLedgerWrite, rolloutKey, type LedgerWrite, type RolloutKey } from "./Ledger.ts";
+import { step as rolloutStep, type RolloutGroup } from "./Rollout.ts";
 import type { DesiredEntry, Reality } from "./Reality.ts";
-import { resolver, type Resolution } from "./Resolve.ts";
+import { resolver, type Resolution, type Resolved } from "./Resolve.ts";
 import { skippedOf, targets, type Targets } from "./Targets.ts";
 
 export { resolver } from "./Resolve.ts";
@@ -221,27 +224,81 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
   const actions: Action[] = [];
   const conflicts: Conflict[] = [...t.conflicts];
   const skipped: Skipped[] = [...skippedOf(t)];
+  const groups = new Map<RolloutKey, RolloutGroup>();
   let unchanged = 0;
   let withEntries = 0;
   for (const d of t.devices) {
     const published = reality.desired.get(d.id);
     if (published !== undefined) withEntries++;
-    const step = planDevice(d.id, resolutionFor(d), published, presenceOf);
+    const res = resolutionFor(d);
+    const step = planDevice(d.id, res, published, presenceOf);
     for (const c of step.conflicts) conflicts.push(c);
-    if (step._tag === "Clashing") skipped.push({ device: d.id, reason: step.reason });
-    else {
-      for (const a of step.actions) actions.push(a);
-      unchanged += step.unchanged;
+    if (step._tag === "Clashing") {
+      skipped.push({ device: d.id, reason: step.reason });
+      continue;
     }
+    unchanged += step.unchanged;
+    const rolling = stagedOf(res);
+    if (rolling.length === 0) {
+      for (const a of step.actions) actions.push(a);
+      continue;
+    }
+    // Staged deployments: hand the device to its rollouts, which decide what it may receive now.
+    const held = new Set<Action>();
+    for (const e of rolling) {
+      let g = groups.get(rolloutKey(e.name, e.specHash));
+      if (g === undefined) groups.set(rolloutKey(e.name, e.specHash), (g = { name: e.name, target: e, policy: e.deployment.rollout as Waves, members: [] }));
+      const raw = step.actions.find((a) => a.deployment === e.name);
+      // Deletes never come here (the name is resolved); a repair at the target spec is not a step of the rollout.
+      const towards = raw !== undefined && raw._tag !== "Delete" && !(raw._tag === "Update" && raw.previous.specHash === e.specHash) ? raw : undefined;
+      if (towards !== undefined) held.add(towards);
+      g.members.push({ device: d, published: published?.get(e.name), observed: reality.observed.get(d.id)?.get(e.name), presence: presenceOf(d.id), action: towards });
+    }
+    for (const a of step.actions) if (!held.has(a)) actions.push(a);
   }
   // When every device with entries was met above (the common case), no device was removed.
   const removed = withEntries < reality.desired.size ? removedDevices(t, reality, presenceOf) : NO_ACTIONS;
-  const all = mergeSorted(actions, removed);
+  const staged = stageRollouts(groups, reality, options);
+  const all = mergeSorted(mergeSorted(actions, removed), staged.actions);
 
   return {
     actions: all,
     conflicts: conflicts.sort(OrdConflict.compare),
     skipped: skipped.sort(OrdSkipped.compare),
     summary: summarise(all, { unchanged, devices: t.devices.length, conflicts: conflicts.length, skipped: skipped.length }),
+    ...(staged.progress.length > 0 ? { rollouts: staged.progress } : {}),
+    ...(staged.ledger.length > 0 ? { ledger: staged.ledger } : {}),
   };
+};
+
+// -------------------------------------------------------------------------------------
+// staged rollouts
+// -------------------------------------------------------------------------------------
+
+const stagedCache = new WeakMap<Resolution, ReadonlyArray<Resolved>>();
+/** The resolved entries whose deployment has a staged (`Waves`) policy, once per shared resolution. */
+const stagedOf = (res: Resolution): ReadonlyArray<Resolved> => {
+  let s = stagedCache.get(res);
+  if (s === undefined) stagedCache.set(res, (s = res.entries.filter((e) => isWaves(e.deployment.rollout))));
+  return s;
+};
+
+/** Each rollout's step (Rollout.ts), and the ledgers of rollouts no device targets any more, removed. */
+const stageRollouts = (
+  groups: ReadonlyMap<RolloutKey, RolloutGroup>,
+  reality: Reality,
+  options: DiffOptions,
+): { readonly actions: ReadonlyArray<Action>; readonly progress: ReadonlyArray<RolloutProgress>; readonly ledger: ReadonlyArray<LedgerWrite> } => {
+  if (groups.size === 0 && (reality.rollouts === undefined || reality.rollouts.size === 0)) return { actions: NO_ACTIONS, progress: [], ledger: [] };
+  const actions: Action[] = [];
+  const progress: RolloutProgress[] = [];
+  const ledger: LedgerWrite[] = [];
+  for (const [key, g] of groups) {
+    const s = rolloutStep(g, reality.rollouts?.get(key), { now: options.now });
+    for (const a of s.actions) actions.push(a);
+    progress.push(s.progress);
+    if (s.ledger !== undefined) ledger.push(s.ledger);
+  }
+  for (const key of reality.rollouts?.keys() ?? []) if (!groups.has(key)) ledger.push({ _tag: "Remove", key });
+  return { actions: actions.sort(OrdAction.compare), progress: progress.sort(OrdRolloutProgress.compare), ledger: ledger.sort(OrdLedgerWrite.compare) };
 };

@@ -14,6 +14,7 @@ import type { Deployment } from "../algebra/Deployment.ts";
 import type { Device } from "../algebra/Device.ts";
 import { OrdDeploymentName, OrdDeviceId, type DeploymentName, type DeviceId } from "../algebra/Name.ts";
 import type { HostPortClash, MountClash } from "./Clash.ts";
+import type { LedgerWrite } from "./Ledger.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -31,7 +32,9 @@ export interface AssignedBy {
 
 export type DeleteReason =
   | { readonly _tag: "Unassigned" }
-  | { readonly _tag: "DeviceRemoved" };
+  | { readonly _tag: "DeviceRemoved" }
+  /** A staged rollout failed and returns the device to having no entry, as before it (why). */
+  | { readonly _tag: "RolledBack"; readonly why: string };
 
 export interface Previous {
   readonly specHash: string;
@@ -47,6 +50,8 @@ export type Action =
       readonly specHash: string;
       readonly reason: AssignedBy;
       readonly presence: Presence;
+      /** Written by a staged rollout: `null`, there was no entry before. */
+      readonly prior?: string | null;
     }
   | {
       readonly _tag: "Update";
@@ -59,6 +64,10 @@ export type Action =
       readonly presence: Presence;
       /** Set when the published entry is republished because it cannot be trusted (why). */
       readonly repair?: string;
+      /** Set when a staged rollout returns the device to the spec it ran before (why). */
+      readonly rollback?: string;
+      /** Written by a staged rollout: the spec hash the entry held before (Reality's `DesiredEntry.prior`). */
+      readonly prior?: string | null;
     }
   | {
       readonly _tag: "Delete";
@@ -141,9 +150,71 @@ export interface Plan {
   /** Devices left alone because their records could not be read, or because they are in conflict. */
   readonly skipped: ReadonlyArray<Skipped>;
   readonly summary: Summary;
+  /** Staged rollouts (deployments with a `Waves` policy): where each stands and what waits. Absent when there are none. */
+  readonly rollouts?: ReadonlyArray<RolloutProgress>;
+  /** Rollout ledger records to write with the actions (diff/Ledger.ts). Absent when there are none. */
+  readonly ledger?: ReadonlyArray<LedgerWrite>;
 }
 
-export const isEmptyPlan = (p: Plan): boolean => p.actions.length === 0;
+/** Nothing to write: no action and no ledger record. */
+export const isEmptyPlan = (p: Pick<Plan, "actions" | "ledger">): boolean => p.actions.length === 0 && (p.ledger === undefined || p.ledger.length === 0);
+
+// -------------------------------------------------------------------------------------
+// rollouts
+// -------------------------------------------------------------------------------------
+
+/**
+ * A wave's gate: `open` (its devices may be updated; it has not yet reached
+ * its threshold), `waiting` (an earlier wave has not passed), `passed`,
+ * `failed` (its threshold can no longer be reached), `timed out`.
+ */
+export type GateState = "open" | "waiting" | "passed" | "failed" | "timed out";
+
+export interface WaveProgress {
+  readonly index: number;
+  /** How the policy defines it (`site=lab, 5 devices`, `10 %`, `the rest`). */
+  readonly definition: string;
+  /** Percent of its reachable devices that must succeed. */
+  readonly threshold: number;
+  readonly targeted: number;
+  /** Published at the target spec. */
+  readonly updated: number;
+  /** Running the target spec (healthy where a check is declared). */
+  readonly succeeded: number;
+  /** Failed, rejected or unhealthy at the target spec. */
+  readonly failed: number;
+  /** Not yet at the target spec. */
+  readonly pending: number;
+  /** Offline: skipped now, updated when they return (after the wave opened). */
+  readonly offline: number;
+  readonly gate: GateState;
+  readonly openedAt?: Date;
+  /** The devices of a wave not yet open, not yet at the target: the schedule ahead. */
+  readonly waiting: ReadonlyArray<DeviceId>;
+}
+
+export type RolloutState = "Progressing" | "Paused" | "RolledBack" | "Complete";
+
+export interface RolloutProgress {
+  readonly deployment: DeploymentName;
+  /** The spec hash being rolled out. */
+  readonly target: string;
+  readonly state: RolloutState;
+  /** The last open wave. */
+  readonly wave: number;
+  readonly waves: ReadonlyArray<WaveProgress>;
+  /** The disruption budget in the tightest group: devices unavailable now, and the most allowed (absent: no budget). */
+  readonly budget?: { readonly groups: number; readonly unavailable: number; readonly maxUnavailable: number; readonly heldBack: number };
+  /** Why the rollout stopped (`Paused`, `RolledBack`). */
+  readonly failure?: { readonly wave: number; readonly reason: string };
+  /** Policy errors found against the targeted devices (a wave that selects nothing); a plan with any must not be applied. */
+  readonly problems: ReadonlyArray<string>;
+}
+
+export const OrdRolloutProgress: Ord.Ord<RolloutProgress> = concatAll(Ord.getMonoid<RolloutProgress>())([
+  Ord.contramap((r: RolloutProgress) => r.deployment)(OrdDeploymentName),
+  Ord.contramap((r: RolloutProgress) => r.target)(S.Ord),
+]);
 
 // -------------------------------------------------------------------------------------
 // instances

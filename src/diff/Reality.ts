@@ -18,6 +18,7 @@ import type { Device } from "../algebra/Device.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
 import { DeploymentCodec, type Deployment } from "../algebra/Deployment.ts";
 import { DeviceId, DeploymentName } from "../algebra/Name.ts";
+import type { RolloutKey, RolloutRecord } from "./Ledger.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -43,6 +44,11 @@ export interface DesiredEntry {
   readonly tampered?: string;
   /** The signed revision of the entry, when it is signed (the next signature's must exceed it). */
   readonly revision?: number;
+  /**
+   * Set on entries a staged rollout wrote: the spec hash the entry held
+   * before (`null`: there was no entry). Rollback restores it.
+   */
+  readonly prior?: string | null;
 }
 
 /** `Rejected`: the agent refused the entry (bad signature, replay, expiry…); `error` says why. */
@@ -55,14 +61,20 @@ export interface ObservedState {
   /** The spec the agent ran or is running. */
   readonly specHash?: string;
   readonly error?: string;
+  /** Present when the running spec declares a health check: podman's verdict. */
+  readonly health?: Health;
   readonly at: Date;
 }
+
+export type Health = "starting" | "healthy" | "unhealthy";
 
 export interface Reality {
   readonly devices: ReadonlyMap<DeviceId, ReportedDevice>;
   readonly desired: ReadonlyMap<DeviceId, ReadonlyMap<DeploymentName, DesiredEntry>>;
   readonly observed: ReadonlyMap<DeviceId, ReadonlyMap<DeploymentName, ObservedState>>;
   readonly damaged: ReadonlyMap<DeviceId, string>;
+  /** Ledgers of staged rollouts (diff/Ledger.ts), by rollout key; absent: none. */
+  readonly rollouts?: ReadonlyMap<RolloutKey, RolloutRecord>;
 }
 
 // -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import * as S from "fp-ts/lib/string.js";
 import type { Device } from "../algebra/Device.ts";
 import { compile } from "../selectors/Selector.ts";
 import type { World } from "../world/World.ts";
-import { specHash, type Deployment } from "../algebra/Deployment.ts";
+import { deploymentIdentity, specHash, type Deployment } from "../algebra/Deployment.ts";
 import type { DeploymentName } from "../algebra/Name.ts";
 import type { Assignment } from "../world/Assignment.ts";
 import { printSelector } from "../selectors/Print.ts";
@@ -83,7 +83,8 @@ export const resolve = (matching: ReadonlyArray<Assignment>): Resolution => {
     const list = offers.get(name) as Offer[];
     const top = Math.max(...list.map((o) => o.assignment.priority));
     const winners = list.filter((o) => o.assignment.priority === top);
-    const hashes = new Set(winners.map((o) => o.hash));
+    // Same spec under two rollout policies is a conflict too: which policy would deliver it?
+    const hashes = new Set(winners.map((o) => deploymentIdentity(o.deployment)));
     const first = winners[0] as Offer;
     for (const o of list)
       if (o.assignment.priority < top)

@@ -70,7 +70,11 @@ export type ApplyResult =
 export interface Interpreter {
   readonly name: string;
   read(): Promise<ReadResult>;
-  apply(plan: Pick<Plan, "actions">, options?: ApplyOptions): Promise<ApplyResult>;
+  /**
+   * Writes the plan's actions and its rollout ledger records (`Plan.ledger`;
+   * a backend that keeps no ledger refuses a plan that has any).
+   */
+  apply(plan: Pick<Plan, "actions" | "ledger">, options?: ApplyOptions): Promise<ApplyResult>;
   /**
    * Optional: publishes the World itself where the backend shows it to people
    * (Kubernetes: one FleetDeployment per deployment, with status). The CLI

@@ -10,7 +10,7 @@ import type { Ord } from "fp-ts/lib/Ord.js";
 import * as S from "fp-ts/lib/string.js";
 import { contramap, getMonoid, reverse } from "fp-ts/lib/Ord.js";
 import { concatAll } from "fp-ts/lib/Monoid.js";
-import { OrdDeploymentByName, specHash, type Deployment } from "../algebra/Deployment.ts";
+import { OrdDeploymentByName, deploymentIdentity, type Deployment } from "../algebra/Deployment.ts";
 import { contentHash } from "../algebra/Canonical.ts";
 import type { Selector } from "../selectors/Selector.ts";
 import { InvalidSelectorError } from "../selectors/Selector.ts";
@@ -68,14 +68,14 @@ export const assign = (
   const byName = new Map<string, Deployment>();
   for (const d of list) {
     const prev = byName.get(d.name);
-    if (prev !== undefined && specHash(prev) !== specHash(d))
+    if (prev !== undefined && deploymentIdentity(prev) !== deploymentIdentity(d))
       throw new InvalidAssignmentError(`assignment gives deployment ${JSON.stringify(d.name)} twice with different specs`);
     byName.set(d.name, d);
   }
   const sorted = [...byName.values()].sort(OrdDeploymentByName.compare);
   const printed = printSelector(s);
   const name = opts.name ?? printed;
-  const id = contentHash({ selector: printed, deployments: sorted.map(specHash), priority, name });
+  const id = contentHash({ selector: printed, deployments: sorted.map(deploymentIdentity), priority, name });
   return Object.freeze({ _tag: "Assignment", selector: s, deployments: Object.freeze(sorted), priority, name, id });
 };
 

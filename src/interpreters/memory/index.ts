@@ -7,7 +7,7 @@
  */
 import type { Device } from "../../algebra/Device.ts";
 import { entryKey, type DeviceId } from "../../algebra/Name.ts";
-import { desiredEditor, stalePreconditions } from "../../diff/Apply.ts";
+import { applyLedger, desiredEditor, entryOf, stalePreconditions } from "../../diff/Apply.ts";
 import type { Plan } from "../../diff/Plan.ts";
 import { emptyReality, type ObservedState, type Reality } from "../../diff/Reality.ts";
 import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
@@ -35,7 +35,7 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
     name: "memory",
     snapshot: () => state,
     read: async (): Promise<ReadResult> => ({ reality: state, problems: [] }),
-    apply: async (plan: Pick<Plan, "actions">, options?: ApplyOptions): Promise<ApplyResult> => {
+    apply: async (plan: Pick<Plan, "actions" | "ledger">, options?: ApplyOptions): Promise<ApplyResult> => {
       const stale = stalePreconditions(state, plan);
       if (stale.length > 0) return { _tag: "Stale", stale };
       const outcomes: ActionOutcome[] = [];
@@ -53,18 +53,14 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
           outcomes.push({ _tag: "Applied", action });
         } else {
           const fingerprint = String(++revision);
-          w.set(action.device, action.deployment, {
-            device: action.device,
-            deployment: action.deployment,
-            specHash: action.specHash,
-            fingerprint,
-            spec: action.spec,
-          });
+          w.set(action.device, action.deployment, entryOf(action, fingerprint));
           outcomes.push({ _tag: "Applied", action, fingerprint });
         }
         options?.onProgress?.({ done: outcomes.length, total: plan.actions.length, failed });
       }
       state = w.result();
+      const rollouts = applyLedger(state.rollouts, plan.ledger);
+      if (rollouts !== undefined) state = { ...state, rollouts };
       return { _tag: "Completed", outcomes };
     },
     close: async () => {},
