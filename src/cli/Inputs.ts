@@ -8,8 +8,6 @@
  * failures), then the backend (a function export needs the inventory), then
  * the World.
  */
-import type { Device } from "../algebra/Device.ts";
-import { OrdDevice } from "../algebra/Device.ts";
 import type { Reality } from "../diff/Reality.ts";
 import type { ReadProblem } from "../interpreters/Interpreter.ts";
 import { openBackend, type BackendConfig, type OpenBackend } from "./backends.ts";
@@ -20,6 +18,7 @@ import { orUsage, parseDuration } from "./Args.ts";
 import { typeCheck } from "./TypeCheck.ts";
 import type { Terminal } from "./Terminal.ts";
 import * as J from "./JsonLines.ts";
+import { inventoryOf } from "../program/Plan.ts";
 
 export class TypeErrors extends CliError {
   override readonly name: string = "TypeErrors";
@@ -68,7 +67,7 @@ export const reportProblems = (problems: ReadonlyArray<ReadProblem>, t: Terminal
 };
 
 /** The registered devices, in id order: what a fleet file's function export receives. */
-export const inventoryOf = (r: Reality): ReadonlyArray<Device> => [...r.devices.values()].map((d) => d.device).sort(OrdDevice.compare);
+export { inventoryOf };
 
 export interface Inputs {
   readonly reality: Reality;
