@@ -4,6 +4,7 @@
  *
  *   npx tsx scripts/law-mutants.ts            # all mutants
  *   npx tsx scripts/law-mutants.ts not-ignored  # one by id
+ *   LAWS=test/laws/rollout.test.ts npx tsx scripts/law-mutants.ts wave-rest-uncovered  # against one suite
  *
  * Each mutant is a literal text replacement in one source file; the file is
  * restored afterwards, even on failure. A mutant whose text is not found is a
@@ -55,10 +56,31 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "clash-not-frozen", file: "src/diff/Diff.ts", from: "  if (clashing.length > 0)\n", to: "  if (clashing.length > 99)\n", what: "a device whose deployments clash is planned anyway" },
   { id: "clash-ignores-kept-entries", file: "src/diff/Diff.ts", from: "if (res.conflicted.size === 0 || published === undefined) return res.clashes;", to: "return res.clashes;", what: "the clash check forgets the published entries a deployment conflict keeps" },
   { id: "clash-same-address", file: "src/diff/Clash.ts", from: "everyAddress(a) || everyAddress(b) || a.hostIp === b.hostIp;", to: "everyAddress(a) || everyAddress(b);", what: "two bindings of one port on one specific address are not seen as a clash" },
+  { id: "wave-rest-uncovered", file: "src/diff/Rollout.ts", from: "for (let i = 0; i < n; i++) if (wave[i] === -1) wave[i] = rest;", to: "for (let i = 0; i < n - 1; i++) if (wave[i] === -1) wave[i] = rest;", what: "the last device no wave took is left in no wave (waves do not cover)" },
+  { id: "wave-percent-retakes", file: "src/diff/Rollout.ts", from: "if (wave[i] === -1 && (matches === undefined || matches(devices[i] as Device)) && (pct === undefined || ticketOf(i) < cut)) wave[i] = k;", to: "if ((matches === undefined || matches(devices[i] as Device)) && (pct === undefined || ticketOf(i) < cut)) wave[i] = k;", what: "a percentage wave also takes devices an earlier wave took (waves overlap)" },
+  { id: "wave-percent-by-position", file: "src/diff/Rollout.ts", from: "(pct === undefined || ticketOf(i) < cut)) wave[i] = k;", to: "(pct === undefined || i < cut * n)) wave[i] = k;", what: "a percentage wave takes the first devices in id order, not those whose ticket falls under it" },
+  { id: "wave-pins-ignored", file: "src/diff/Rollout.ts", from: "const pinned = opened[k]?.pinned;", to: "const pinned = opened.length < 0 ? opened[k]?.pinned : undefined;", what: "a count wave is recomputed at every step instead of keeping the devices the ledger pinned" },
+  { id: "budget-ignores-failing", file: "src/diff/Rollout.ts", from: "allowance.set(g, Math.max(0, Math.min(maxU - down, s.up - minA)));", to: "allowance.set(g, Math.max(0, Math.min(maxU, s.up - minA)));", what: "the budget forgets the devices already unavailable" },
+  { id: "budget-not-spent", file: "src/diff/Rollout.ts", from: "allowance.set(g, left - 1);", to: "allowance.set(g, left);", what: "an update does not spend the budget" },
+  { id: "rollback-ignores-budget", file: "src/diff/Rollout.ts", from: "          if (!allowed(m)) continue;\n          actions.push({\n            _tag: \"Update\",", to: "          actions.push({\n            _tag: \"Update\",", what: "a rollback makes every healthy device at the target unavailable at once" },
+  { id: "gate-counts-published", file: "src/diff/Rollout.ts", from: "return c.succeeded >= needed(thresholdOf(k), c.online);", to: "return c.updated >= needed(thresholdOf(k), c.online);", what: "a wave passes when its devices are published the target, running it or not" },
+  { id: "candidates-beyond-open-waves", file: "src/diff/Rollout.ts", from: "for (let k = 0; k < openWaves; k++) for", to: "for (let k = 0; k <= openWaves; k++) for", what: "devices of the first wave not yet open are updated too" },
+  { id: "pause-keeps-publishing", file: "src/diff/Rollout.ts", from: "if (outcome?._tag === \"Failed\") {", to: "if (outcome?._tag === \"Failed\" && outcome.then === \"rollback\") {", what: "a paused rollout keeps updating its open waves" },
+  { id: "pause-rolls-back", file: "src/diff/Rollout.ts", from: "if (outcome.then === \"rollback\")\n", to: "if (outcome.then === \"rollback\" || outcome.then === \"pause\")\n", what: "a paused rollout rolls back" },
+  { id: "rollback-to-base", file: "src/diff/Rollout.ts", from: "const spec = priors[p.prior];", to: "const spec = priors[base ?? p.prior];", what: "a rollback restores the rollout's base spec, not the spec each device held" },
+  { id: "rollout-keys-always", file: "src/diff/Diff.ts", from: "...(staged.progress.length > 0 ? { rollouts: staged.progress } : {}),", to: "rollouts: staged.progress,", what: "an Immediate-only plan carries an (empty) rollouts key" },
+  { id: "policy-published", file: "src/diff/Rollout.ts", from: "? { ...a, spec: deliverable(a.spec), prior: null }", to: "? { ...a, prior: null }", what: "a staged create publishes the spec with its rollout policy (agents decode only Immediate)" },
+  { id: "empty-wave-waits", file: "src/diff/Rollout.ts", from: "next = { ...next, waves: [...next.waves, opening(now, pins[k + 1])] };\n        continue;", to: "next = { ...next, waves: [...next.waves, opening(now, pins[k + 1])] };\n        break;", what: "at most one wave opens per step (a wave with no online device costs a step)" },
+  { id: "gate-counts-offline", file: "src/diff/Rollout.ts", from: "return c.succeeded >= needed(thresholdOf(k), c.online);", to: "return c.succeeded >= needed(thresholdOf(k), c.targeted);", what: "a gate waits for offline devices" },
+  { id: "offline-not-deferred", file: "src/diff/Rollout.ts", from: "if (m.presence !== \"online\") continue; // deferred until it returns", to: "void 0; // deferred until it returns", what: "offline devices are updated in their absence" },
+  { id: "newcomer-next-wave-skipped", file: "src/diff/Rollout.ts", from: "if (k < openWaves || atTarget(m, target)) continue;", to: "if (k <= openWaves || atTarget(m, target)) continue;", what: "a newcomer in the first wave not yet open gets no base spec" },
+  { id: "base-not-remembered", file: "src/diff/Rollout.ts", from: "if (holder !== undefined) remember(holder);", to: "void holder;", what: "the base spec is learnt only once some device was updated (newcomers wait; with a budget, everything does)" },
+  { id: "failed-devices-skipped", file: "src/diff/Rollout.ts", from: "if (m.presence !== \"online\") continue; // deferred until it returns", to: "if (m.presence !== \"online\" || m.observed?.phase === \"Failed\") continue; // deferred until it returns", what: "a device reported failing is never updated (observed state changes what it receives)" },
+  { id: "failing-not-republished", file: "src/diff/Diff.ts", from: "    if (rolling.length === 0) {\n      for (const a of step.actions) actions.push(a);", to: "    if (rolling.length === 0) {\n      for (const a of step.actions) if (reality.observed.get(d.id)?.get(a.deployment)?.phase !== \"Failed\") actions.push(a);", what: "an Immediate deployment reported failing is not republished (observed state changes the plan)" },
 ];
 
 const runLaws = (): { failed: string[]; passed: boolean } => {
-  const r = spawnSync("npx", ["vitest", "run", "test/laws", "--reporter=json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync("npx", ["vitest", "run", ...(process.env["LAWS"] ?? "test/laws").split(" "), "--reporter=json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   const start = r.stdout.indexOf("{");
   const report = JSON.parse(r.stdout.slice(start)) as {
     testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[];

@@ -37,12 +37,14 @@
  *
  * Failure. `pause` publishes nothing new for the target; `rollback` returns
  * every device the rollout updated to the exact spec it held before (or to no
- * entry), as ordinary actions. Both last until the World names another spec.
+ * entry), as ordinary actions, paced by the budget like any step (a device
+ * failing at the target goes back at once). Both last until the World names
+ * another spec.
  *
  * Newcomers (a device targeted after the rollout started, with no entry): in
  * an open wave it receives the target; in a wave not yet open it receives the
- * spec most devices ran when the rollout started (the ledger's `base`), or
- * waits when there was none.
+ * spec most devices ran when the rollout started (the ledger's `base`, whose
+ * spec the ledger keeps from the start), or waits when there was none.
  *
  * Deletes, repairs of tampered entries at the target spec, and deployments
  * with the `Immediate` policy are never held.
@@ -324,11 +326,19 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
   let priorsChanged = false;
   const remember = (m: Member): void => {
     const p = m.published;
-    if (p?.spec !== undefined && priors[p.specHash] === undefined) {
+    // A tampered entry's spec does not hash to its hash: never keep it as what that hash means.
+    if (p?.spec !== undefined && p.tampered === undefined && priors[p.specHash] === undefined) {
       priors[p.specHash] = deliverable(p.spec);
       priorsChanged = true;
     }
   };
+  // The base spec newcomers receive must be known before any device is updated: newcomers without an
+  // entry count as unavailable, and with a tight budget they would otherwise hold every update back.
+  const base = next?.base;
+  if (base !== undefined && priors[base] === undefined) {
+    const holder = members.find((m) => m.published?.specHash === base && m.published.spec !== undefined && m.published.tampered === undefined);
+    if (holder !== undefined) remember(holder);
+  }
 
   // Budget per group, over the online members.
   const budget = policy.budget;
@@ -353,6 +363,18 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
     }
   }
   let heldBack = 0;
+  /** Whether the budget lets `m` become unavailable now, spending it (a device already unavailable, or offline, costs nothing). */
+  const allowed = (m: Member): boolean => {
+    if (budget === undefined || m.presence !== "online" || !available(m, target)) return true;
+    const g = groupKey(m.device, budget.groupBy);
+    const left = allowance.get(g) ?? 0;
+    if (left <= 0) {
+      heldBack++;
+      return false;
+    }
+    allowance.set(g, left - 1);
+    return true;
+  };
 
   if (outcome?._tag === "Failed") {
     if (outcome.then === "rollback")
@@ -360,14 +382,17 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
         const p = m.published;
         if (p === undefined || p.specHash !== target || p.prior === undefined) continue;
         const why = `rollout of ${name} failed: ${outcome.reason}`;
-        if (p.prior === null)
-          actions.push({ _tag: "Delete", device: m.device.id, deployment: name, previous: { specHash: p.specHash, fingerprint: p.fingerprint }, reason: { _tag: "RolledBack", why }, presence: m.presence });
-        else {
+        // A rollback is paced by the budget like any step: a healthy device at the target goes back when the budget allows.
+        if (p.prior === null) {
+          if (allowed(m))
+            actions.push({ _tag: "Delete", device: m.device.id, deployment: name, previous: { specHash: p.specHash, fingerprint: p.fingerprint }, reason: { _tag: "RolledBack", why }, presence: m.presence });
+        } else {
           const spec = priors[p.prior];
           if (spec === undefined) {
             problems.push(`${m.device.id}: cannot roll back ${name}: the spec it ran before (${p.prior}) is not in the rollout's ledger`);
             continue;
           }
+          if (!allowed(m)) continue;
           actions.push({
             _tag: "Update",
             device: m.device.id,
@@ -390,15 +415,7 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
       const a = m.action;
       if (a === undefined) continue;
       if (m.presence !== "online") continue; // deferred until it returns
-      if (budget !== undefined && m.presence === "online" && available(m, target)) {
-        const g = groupKey(m.device, budget.groupBy);
-        const left = allowance.get(g) ?? 0;
-        if (left <= 0) {
-          heldBack++;
-          continue;
-        }
-        allowance.set(g, left - 1);
-      }
+      if (!allowed(m)) continue;
       remember(m);
       actions.push(
         a._tag === "Create"
@@ -407,7 +424,6 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
       );
     }
     // Newcomers in waves not yet open receive the base spec.
-    const base = next?.base;
     const baseSpec = base === undefined ? undefined : priors[base];
     for (let i = 0; i < members.length; i++) {
       const m = members[i] as Member;

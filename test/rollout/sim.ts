@@ -47,14 +47,27 @@ export interface Round {
   readonly after: Reality;
 }
 
+export interface RunOptions {
+  /** The time of round 0. */
+  readonly start?: Date;
+  /** The first round's number (to continue a run). */
+  readonly first?: number;
+  /** Passed to `diff`. */
+  readonly offlineAfterMs?: number;
+  /** The agents of each round, when they change from round to round. */
+  readonly agentsIn?: (round: number) => Agents;
+}
+
 /** Runs `rounds` rounds of report → plan → apply, starting at `start`; returns each round. */
-export const run = (world: World, initial: Reality, rounds: number, agents: Agents = {}, start = new Date("2026-01-01T00:00:00Z")): ReadonlyArray<Round> => {
+export const run = (world: World, initial: Reality, rounds: number, agents: Agents = {}, options: RunOptions = {}): ReadonlyArray<Round> => {
   const out: Round[] = [];
+  const start = options.start ?? new Date("2026-01-01T00:00:00Z");
+  const first = options.first ?? 0;
   let r = initial;
-  for (let i = 0; i < rounds; i++) {
+  for (let i = first; i < first + rounds; i++) {
     const now = new Date(start.getTime() + i * ROUND_MS);
-    const before = agentsAct(r, now, i, agents);
-    const plan = diff(world, before, { now });
+    const before = agentsAct(r, now, i, options.agentsIn?.(i) ?? agents);
+    const plan = diff(world, before, { now, ...(options.offlineAfterMs !== undefined ? { offlineAfterMs: options.offlineAfterMs } : {}) });
     const after = applyPlan(before, plan);
     out.push({ round: i, now, before, plan, after });
     r = after;
