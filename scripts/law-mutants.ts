@@ -18,6 +18,8 @@ interface Mutant {
   readonly from: string;
   readonly to: string;
   readonly what: string;
+  /** The tests to run (default test/laws); a law that needs a real server lives with the server's tests. */
+  readonly suite?: string;
 }
 
 export const mutants: ReadonlyArray<Mutant> = [
@@ -55,10 +57,13 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "clash-not-frozen", file: "src/diff/Diff.ts", from: "  if (clashing.length > 0)\n", to: "  if (clashing.length > 99)\n", what: "a device whose deployments clash is planned anyway" },
   { id: "clash-ignores-kept-entries", file: "src/diff/Diff.ts", from: "if (res.conflicted.size === 0 || published === undefined) return res.clashes;", to: "return res.clashes;", what: "the clash check forgets the published entries a deployment conflict keeps" },
   { id: "clash-same-address", file: "src/diff/Clash.ts", from: "everyAddress(a) || everyAddress(b) || a.hostIp === b.hostIp;", to: "everyAddress(a) || everyAddress(b);", what: "two bindings of one port on one specific address are not seen as a clash" },
+  { id: "enrollment-token-expiry-unchecked", file: "src/trust/EnrollmentToken.ts", from: "if (isExpired(claims, options.now)) return", to: "if (isExpired(claims, new Date(0))) return", what: "an expired enrollment token is accepted", suite: "test/laws/enrollment-token.test.ts" },
+  { id: "enrollment-token-audience-unchecked", file: "src/trust/EnrollmentToken.ts", from: "if (claims.audience !== options.audience) return", to: "if (claims.audience === null) return", what: "an enrollment token for another account is accepted", suite: "test/laws/enrollment-token.test.ts" },
+  { id: "enrollment-token-reusable", file: "src/interpreters/nats/EnrollmentService.ts", from: "await kv.create(claims.jti,", to: "await kv.put(claims.jti,", what: "an enrollment token can be redeemed again (the record is overwritten, not created once)", suite: "test/nats/enrollment.test.ts" },
 ];
 
-const runLaws = (): { failed: string[]; passed: boolean } => {
-  const r = spawnSync("npx", ["vitest", "run", "test/laws", "--reporter=json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+const runLaws = (suite: string): { failed: string[]; passed: boolean } => {
+  const r = spawnSync("npx", ["vitest", "run", suite, "--reporter=json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   const start = r.stdout.indexOf("{");
   const report = JSON.parse(r.stdout.slice(start)) as {
     testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[];
@@ -77,7 +82,7 @@ for (const m of mutants.filter((x) => only === undefined || x.id === only)) {
   if (!original.includes(m.from)) throw new Error(`mutant ${m.id}: text not found in ${m.file}`);
   try {
     writeFileSync(m.file, original.replace(m.from, m.to));
-    const { failed } = runLaws();
+    const { failed } = runLaws(m.suite ?? "test/laws");
     if (failed.length === 0) escaped++;
     results.push(`- **${m.id}** (${m.file}): ${m.what} — ${failed.length === 0 ? "NOT CAUGHT" : `caught by ${failed.length} test(s):`}`);
     for (const f of failed.slice(0, 6)) results.push(`  - ${f}`);
