@@ -7,7 +7,7 @@
  * enrollment bundle for one device, which `fleet enroll` on the device
  * exchanges with `serve` (the enrollment service) for the device's own creds.
  */
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
@@ -164,6 +164,8 @@ export const run = async (argv: ReadonlyArray<string>, now: Date = new Date()): 
     case "init": {
       expectPositionals("credentials init", args, 0, 0, "no arguments (fleet credentials init --dir DIR)");
       const setup = await initOperator(values.name ?? "fleet");
+      // Secrets only: a new directory is the owner's alone.
+      await mkdir(dir as string, { recursive: true, mode: 0o700 });
       await writeSecretFile(join(dir as string, "operator.json"), `${JSON.stringify(OperatorFileV1.encode({ v: 1, ...setup }), null, 2)}\n`);
       await writeSecretFile(join(dir as string, "server.conf"), serverConfigFragment(setup), { mode: 0o644 });
       await enrollmentKey(dir as string, now, true);

@@ -17,7 +17,8 @@ import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { isExpired, type EnrollmentClaims } from "../../trust/EnrollmentToken.ts";
 import { deviceUserName } from "./Credentials.ts";
 import { serverList, type ConnectionSettings } from "./Connection.ts";
-import { credsAccount, decodeReply, encodeRequest, ENROLL_SUBJECT, enrollInboxPrefix, type DeviceCredential, type EnrollmentBundle } from "./Enrollment.ts";
+import { credsAccount } from "./CredsFile.ts";
+import { decodeReply, encodeRequest, ENROLL_SUBJECT, enrollInboxPrefix, type DeviceCredential, type EnrollmentBundle } from "./Enrollment.ts";
 
 export type EnrollError =
   | { readonly _tag: "Expired"; readonly at: Date }

@@ -21,7 +21,6 @@
  * on `fleet.enroll`; a reply `{ jwt }` or `{ refused: { code, message } }`.
  * Every decoder here is fuzzed (test/laws/enrollment-token.test.ts).
  */
-import { decode as decodeJwt, type ClaimsData, type User } from "@nats-io/jwt";
 import { fromPublic } from "@nats-io/nkeys";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
@@ -30,6 +29,7 @@ import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import type { DeviceId } from "../../algebra/Name.ts";
 import type { SigningKey } from "../../trust/Keys.ts";
 import { readEnrollmentToken, signEnrollmentToken, type EnrollmentClaims } from "../../trust/EnrollmentToken.ts";
+import { credsAccount, credsClaims } from "./CredsFile.ts";
 import { issueCreds, type OperatorSetup, type SubjectPermissions } from "./Credentials.ts";
 
 // -------------------------------------------------------------------------------------
@@ -118,24 +118,8 @@ export type BundleError =
   | { readonly _tag: "BadToken"; readonly reason: string }
   | { readonly _tag: "BadCreds"; readonly reason: string };
 
-const CREDS_JWT = /-----BEGIN NATS USER JWT-----\s*\n\s*([^\s]+)\s*\n\s*-*END NATS USER JWT-*/;
-
-/** The user JWT inside a creds file, decoded (its signature checked against its issuer), or why not. */
-export const credsClaims = (creds: string): E.Either<string, ClaimsData<User>> => {
-  const m = CREDS_JWT.exec(creds);
-  if (m === null) return E.left("no NATS user JWT in it");
-  try {
-    return E.right(decodeJwt<User>(m[1] as string));
-  } catch (e) {
-    return E.left(`its user JWT does not decode (${errorMessage(e)})`);
-  }
-};
-
-/** The account a creds file's user belongs to. */
-export const credsAccount = (c: ClaimsData<User>): string => c.nats.issuer_account ?? c.iss;
-
 /** A bundle file: its shape, its token's claims (no signature: a device holds no enrollment key), its creds' JWT. */
-export const decodeBundle = (text: string): E.Either<BundleError, { readonly bundle: EnrollmentBundle; readonly claims: EnrollmentClaims; readonly credsExpireAt?: Date }> => {
+export const decodeBundle = (text: string): E.Either<BundleError, { readonly bundle: EnrollmentBundle; readonly claims: EnrollmentClaims}> => {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -153,7 +137,6 @@ export const decodeBundle = (text: string): E.Either<BundleError, { readonly bun
   return E.right({
     bundle: { token: file.right.token, creds: file.right.creds },
     claims: claims.right,
-    ...(typeof creds.right.exp === "number" ? { credsExpireAt: new Date(creds.right.exp * 1000) } : {}),
   });
 };
 
