@@ -60,6 +60,8 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "enrollment-token-expiry-unchecked", file: "src/trust/EnrollmentToken.ts", from: "if (isExpired(claims, options.now)) return", to: "if (isExpired(claims, new Date(0))) return", what: "an expired enrollment token is accepted", suite: "test/laws/enrollment-token.test.ts" },
   { id: "enrollment-token-audience-unchecked", file: "src/trust/EnrollmentToken.ts", from: "if (claims.audience !== options.audience) return", to: "if (claims.audience === null) return", what: "an enrollment token for another account is accepted", suite: "test/laws/enrollment-token.test.ts" },
   { id: "enrollment-token-reusable", file: "src/interpreters/nats/EnrollmentService.ts", from: "await kv.create(claims.jti,", to: "await kv.put(claims.jti,", what: "an enrollment token can be redeemed again (the record is overwritten, not created once)", suite: "test/nats/enrollment.test.ts" },
+  { id: "memory-tamper-unchecked", file: "src/interpreters/memory/index.ts", from: "if (actual !== e.specHash) (marked ??= [])", to: "if (actual === null) (marked ??= [])", what: "the reference interpreter's read trusts a stored spec that does not hash to its hash", suite: "test/laws/memory-conformance.test.ts" },
+  { id: "nats-tamper-unchecked", file: "src/interpreters/nats/wire.ts", from: "const tampered = actualSpecHash === specHash ? {} :", to: "const tampered = actualSpecHash !== null ? {} :", what: "the NATS read trusts a stored spec that does not hash to its hash", suite: "test/nats/conformance.test.ts" },
 ];
 
 const runLaws = (suite: string): { failed: string[]; passed: boolean } => {
