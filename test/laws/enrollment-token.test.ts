@@ -4,8 +4,8 @@
  *   that audience, under its key, and gives back exactly its claims;
  * - at or after its expiry, for another audience, under another key, or
  *   with any character changed, it is rejected, with the reason;
- * - every decoder of outside data here (token, bundle file, request, reply)
- *   rejects garbage and near misses with a reason and never throws.
+ * - every decoder of outside data here (token, bundle file, request, reply,
+ *   creds file) rejects garbage and near misses with a reason and never throws.
  */
 import { createPublicKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { generateSigningKey } from "../../src/trust/Keys.ts";
 import { formatTokenRejection, readEnrollmentToken, signEnrollmentToken, verifyEnrollmentToken, type EnrollmentVerifier } from "../../src/trust/EnrollmentToken.ts";
 import { decodeBundle, decodeReply, decodeRequest, encodeBundle, formatBundleError } from "../../src/interpreters/nats/Enrollment.ts";
+import { credsClaims, describeRefusedCreds } from "../../src/interpreters/nats/CredsFile.ts";
 import type { DeviceId } from "../../src/algebra/Name.ts";
 
 const key = generateSigningKey(new Date("2026-01-01T00:00:00Z"));
@@ -109,6 +110,16 @@ describe("enrollment decoders are fuzzed: a reason for every rejection, never a 
     const r = decodeReply(data);
     if (E.isLeft(r)) expect(r.left.length).toBeGreaterThan(5);
   });
+
+  test.prop([fc.oneof(fc.string(), b64.map((j) => `-----BEGIN NATS USER JWT-----\n${j}\n------END NATS USER JWT------\n`), tokenish.map((j) => `-----BEGIN NATS USER JWT-----\n${j}\n------END NATS USER JWT------\n`))], { numRuns: 300 })(
+    "creds files",
+    (text) => {
+      const c = credsClaims(text);
+      expect(E.isLeft(c)).toBe(true);
+      if (E.isLeft(c)) expect(c.left.length).toBeGreaterThan(5);
+      expect(describeRefusedCreds(text, T0)).toMatch(/^not a NATS creds file: .{5,}/);
+    },
+  );
 
   it("a bundle round-trips, and its token's claims are read without its key", async () => {
     const { token, claims } = await sign("pi-01" as DeviceId, 3_600_000);

@@ -16,7 +16,8 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { createUser } from "@nats-io/nkeys";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
-import { deviceInboxPrefix, initOperator, issueControlPlaneCreds, serverConfigFragment, type OperatorSetup } from "../../src/interpreters/nats/Credentials.ts";
+import { connectJetStream } from "../../src/interpreters/nats/Connection.ts";
+import { deviceInboxPrefix, initOperator, issueControlPlaneCreds, issueDeviceCreds, serverConfigFragment, type OperatorSetup } from "../../src/interpreters/nats/Credentials.ts";
 import { openFleetBuckets } from "../../src/interpreters/nats/Buckets.ts";
 import {
   decodeBundle,
@@ -198,6 +199,16 @@ describe("enrollment", () => {
     // None of them spent the token.
     const ok = await enrollDevice(bundle, claims, { servers: server.url }, { now: new Date() });
     expect(E.isRight(ok)).toBe(true);
+  });
+
+  it("expired device creds: the refusal names the file and when they expired", async () => {
+    const file = join(dir, "expired.creds");
+    await writeFile(file, await issueDeviceCreds(setup, A, { expiresAt: new Date(Date.now() - 60_000) }), { mode: 0o600 });
+    const err = await connectJetStream({ servers: server.url, credsFile: file, scopedTo: A }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(new RegExp(`^NATS server ${server.url} refused the credentials in ${file} \\(they expired at \\S+\\): `));
   });
 
   it("a bundle for another server: its creds are refused by this one, with one line that says so", async () => {
