@@ -29,10 +29,11 @@ export const help = `Usage: fleet credentials <init|issue|token|serve> [flags]
 Per-device NATS credentials (operator mode with JWTs; nats-server 2.9+).
 
   fleet credentials init --dir DIR [--name NAME]
-      Creates DIR/operator.json (the operator, system and fleet account keys
-      and JWTs; secret, mode 600) and DIR/server.conf, the fragment to include
-      in nats-server's configuration (operator, system account, preloaded
-      accounts).
+      Creates DIR (mode 700) with operator.json (the operator, system and
+      fleet account keys and JWTs) and enrollment-key.json (signs enrollment
+      tokens), both secret, mode 600, and server.conf, the fragment to
+      include in nats-server's configuration (operator, system account,
+      preloaded accounts).
   fleet credentials issue --dir DIR --device-id ID [--out FILE] [--expires DUR]
       A creds file for one device: it may read and follow its own desired
       entries and write its own info, heartbeat and state; nothing else.
@@ -51,11 +52,12 @@ Per-device NATS credentials (operator mode with JWTs; nats-server 2.9+).
       DIR/control-plane.creds unless --nats-creds says otherwise.
 
 Flags:
-  --dir DIR          where init writes and issue reads operator.json
+  --dir DIR          where init writes and the others read operator.json and enrollment-key.json
   --name NAME        init: the operator's name (default fleet)
-  --device-id ID     issue: the device
+  --device-id ID     issue, token: the device
   --control-plane    issue: the control plane's creds instead
-  --out FILE         issue: the creds file (default DIR/<ID>.creds or DIR/control-plane.creds)
+  --out FILE         issue: the creds file (default DIR/<ID>.creds or DIR/control-plane.creds);
+                     token: the bundle (default DIR/<ID>.enroll; - for stdout)
   --expires DUR      issue: the creds stop working after DUR (e.g. 90d; default never)
   --ttl DUR          token: how long the token may be redeemed (e.g. 30m, 1h, 7d; at most 30d)
   --nats URL[,URL]   serve: the NATS servers (env FLEET_NATS_URL); also --nats-creds,
