@@ -4,7 +4,7 @@
  * only; a second redemption, an expired token, a token for another account
  * or from another control plane are refused with a reason; of concurrent
  * redemptions exactly one wins, also across two service instances and a
- * restart of the service.
+ * restart of the service; and a real agent runs under the enrolled creds.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,6 +15,7 @@ import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/trans
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { createUser } from "@nats-io/nkeys";
+import { expectScopedAgentRuns } from "./scoped-agent.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
 import { connectJetStream } from "../../src/interpreters/nats/Connection.ts";
 import { deviceInboxPrefix, initOperator, issueControlPlaneCreds, issueDeviceCreds, serverConfigFragment, type OperatorSetup } from "../../src/interpreters/nats/Credentials.ts";
@@ -218,4 +219,11 @@ describe("enrollment", () => {
     const r = await enrollDevice(bundle, claimsOf(bundle), { servers: server.url }, { now: new Date() });
     expect(E.isLeft(r) && formatEnrollError(r.left)).toMatch(new RegExp(`^NATS server ${server.url} refused the token's enrollment creds \\(.*\\): the token is for account ${claims.audience}`));
   });
+
+  it("a real agent runs end to end under the creds it enrolled for", async () => {
+    const { bundle, claims } = await bundleFor(A);
+    const cred = await enrollDevice(bundle, claims, { servers: server.url }, { now: new Date() });
+    if (E.isLeft(cred)) throw new Error(formatEnrollError(cred.left));
+    await expectScopedAgentRuns({ url: server.url, device: A, deviceCreds: cred.right.creds, controlPlaneCreds: await issueControlPlaneCreds(setup), dir, deleteKeys: [`${A}.web`, `${B}.web`] });
+  }, 60_000);
 });
