@@ -41,7 +41,7 @@ beforeAll(async () => {
     if (service.status() !== undefined || Date.now() > deadline) throw new Error(`fleet credentials serve did not start (${service.status() ?? "timeout"}):\n${serviceLog}`);
     await sleep(50);
   }
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await service?.terminate();
@@ -66,7 +66,7 @@ describe("fleet credentials token | serve, fleet enroll", () => {
     const again = await ws.fleet(["enroll", "--token", file, "--nats", server.url, "--creds-out", join(ws.dir, "again.creds")]);
     expect(oneError(again)).toMatch(new RegExp(`^Error: ${file}: enrollment refused: the token was already used at \\S+; a token enrols one device once`));
     expect(serviceLog).toMatch(/enrolled pi-01 \(token /);
-  }, 60_000);
+  }, 120_000);
 
   it("an expired token: one line naming the file, and nothing is written", async () => {
     const token = await ws.fleet(["credentials", "token", "--dir", D(), "--device-id", "pi-02", "--ttl", "1s"]);
@@ -77,7 +77,7 @@ describe("fleet credentials token | serve, fleet enroll", () => {
     const r = await ws.fleet(["enroll", "--token", file, "--nats", server.url, "--creds-out", out]);
     expect(oneError(r)).toMatch(new RegExp(`^Error: ${file}: the enrollment token expired at \\S+ \\(issue a new one: fleet credentials token\\)$`));
     await expect(stat(out)).rejects.toThrow(/ENOENT/);
-  }, 30_000);
+  }, 60_000);
 
   it("a file that is no token, a token for another device, an existing creds file: one line each, the token unspent", async () => {
     const junk = await ws.write("junk.enroll", "hello");
@@ -96,7 +96,7 @@ describe("fleet credentials token | serve, fleet enroll", () => {
     // Still unspent: read from stdin this time.
     const r = await ws.fleet(["enroll", "--token", "-", "--nats", server.url, "--creds-out", join(ws.dir, "pi-03b.creds")], { input: token.stdout });
     expect(r.code, r.stderr).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it("creds for another server: one line naming the creds file and why", async () => {
     const other = join(ws.dir, "other");
@@ -114,11 +114,11 @@ describe("fleet credentials token | serve, fleet enroll", () => {
     expect(oneError(await ws.fleet(["enroll", "--token", file, "--nats", server.url, "--creds-out", join(ws.dir, "pi-05.creds")]))).toMatch(
       new RegExp(`^Error: ${file}: NATS server ${server.url} refused the token's enrollment creds \\(.*\\): the token is for account A[A-Z0-9]+; is this that fleet's server`),
     );
-  }, 60_000);
+  }, 120_000);
 
   it("the service stops cleanly on SIGTERM", async () => {
     await service.terminate();
     expect(service.status()).toBe("exit code 0");
     expect(serviceLog).toMatch(/enrollment service: SIGTERM; stopping/);
-  }, 30_000);
+  }, 60_000);
 });
