@@ -19,6 +19,8 @@ interface Mutant {
   readonly from: string;
   readonly to: string;
   readonly what: string;
+  /** The tests to run (default test/laws); a law that needs a real server lives with the server's tests. */
+  readonly suite?: string;
 }
 
 export const mutants: ReadonlyArray<Mutant> = [
@@ -77,10 +79,15 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "base-not-remembered", file: "src/diff/Rollout.ts", from: "if (holder !== undefined) remember(holder);", to: "void holder;", what: "the base spec is learnt only once some device was updated (newcomers wait; with a budget, everything does)" },
   { id: "failed-devices-skipped", file: "src/diff/Rollout.ts", from: "if (m.presence !== \"online\") continue; // deferred until it returns", to: "if (m.presence !== \"online\" || m.observed?.phase === \"Failed\") continue; // deferred until it returns", what: "a device reported failing is never updated (observed state changes what it receives)" },
   { id: "failing-not-republished", file: "src/diff/Diff.ts", from: "    if (rolling.length === 0) {\n      for (const a of step.actions) actions.push(a);", to: "    if (rolling.length === 0) {\n      for (const a of step.actions) if (reality.observed.get(d.id)?.get(a.deployment)?.phase !== \"Failed\") actions.push(a);", what: "an Immediate deployment reported failing is not republished (observed state changes the plan)" },
+  { id: "enrollment-token-expiry-unchecked", file: "src/trust/EnrollmentToken.ts", from: "if (isExpired(claims, options.now)) return", to: "if (isExpired(claims, new Date(0))) return", what: "an expired enrollment token is accepted", suite: "test/laws/enrollment-token.test.ts" },
+  { id: "enrollment-token-audience-unchecked", file: "src/trust/EnrollmentToken.ts", from: "if (claims.audience !== options.audience) return", to: "if (claims.audience === null) return", what: "an enrollment token for another account is accepted", suite: "test/laws/enrollment-token.test.ts" },
+  { id: "enrollment-token-reusable", file: "src/interpreters/nats/EnrollmentService.ts", from: "await kv.create(claims.jti,", to: "await kv.put(claims.jti,", what: "an enrollment token can be redeemed again (the record is overwritten, not created once)", suite: "test/nats/enrollment.test.ts" },
+  { id: "memory-tamper-unchecked", file: "src/interpreters/memory/index.ts", from: "if (actual !== e.specHash) (marked ??= [])", to: "if (actual === null) (marked ??= [])", what: "the reference interpreter's read trusts a stored spec that does not hash to its hash", suite: "test/laws/memory-conformance.test.ts" },
+  { id: "nats-tamper-unchecked", file: "src/interpreters/nats/wire.ts", from: "const tampered = actualSpecHash === specHash ? {} :", to: "const tampered = actualSpecHash !== null ? {} :", what: "the NATS read trusts a stored spec that does not hash to its hash", suite: "test/nats/conformance.test.ts" },
 ];
 
-const runLaws = (): { failed: string[]; passed: boolean } => {
-  const r = spawnSync("npx", ["vitest", "run", ...(process.env["LAWS"] ?? "test/laws").split(" "), "--reporter=json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+const runLaws = (suite: string): { failed: string[]; passed: boolean } => {
+  const r = spawnSync("npx", ["vitest", "run", ...suite.split(" "), "--reporter=json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   const start = r.stdout.indexOf("{");
   const report = JSON.parse(r.stdout.slice(start)) as {
     testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[];
@@ -99,7 +106,7 @@ for (const m of mutants.filter((x) => only === undefined || x.id === only)) {
   if (!original.includes(m.from)) throw new Error(`mutant ${m.id}: text not found in ${m.file}`);
   try {
     writeFileSync(m.file, original.replace(m.from, m.to));
-    const { failed } = runLaws();
+    const { failed } = runLaws(m.suite ?? process.env["LAWS"] ?? "test/laws");
     if (failed.length === 0) escaped++;
     results.push(`- **${m.id}** (${m.file}): ${m.what} — ${failed.length === 0 ? "NOT CAUGHT" : `caught by ${failed.length} test(s):`}`);
     for (const f of failed.slice(0, 6)) results.push(`  - ${f}`);

@@ -276,6 +276,9 @@ export const deliverable = (d: Deployment): Deployment => {
 /** The first 12 hex digits, for humans. */
 export const shortHash = (h: string): string => h.replace(/^sha256:/, "").slice(0, 12);
 
+/** Why a stored spec is not trusted: it does not hash to the hash stored with it (every backend's read says it so). */
+export const specMismatch = (stated: string, actual: string): string => `spec does not match its hash (states ${shortHash(stated)}, content hashes to ${shortHash(actual)})`;
+
 export const matchScore = <R>(cases: { readonly PodmanV0: (s: PodmanV0) => R }) => (s: Score): R => {
   switch (s._tag) {
     case "PodmanV0":

@@ -38,7 +38,8 @@ const COMMANDS: ReadonlyArray<readonly [string, Entry]> = [
   ["sim", { summary: "Simulate a fleet of agents against NATS", load: () => import("./commands/sim.ts") }],
   ["kube", { summary: "Kubernetes: install or print the CRDs, publish FleetDeployment status", load: () => import("./commands/kube.ts") }],
   ["keys", { summary: "Signing keys for desired state: generate, list, rotate, revoke", load: () => import("./commands/keys.ts") }],
-  ["credentials", { summary: "Per-device NATS credentials (operator mode): init, issue", load: () => import("./commands/credentials.ts") }],
+  ["credentials", { summary: "Per-device NATS credentials (operator mode): init, issue, token, serve", load: () => import("./commands/credentials.ts") }],
+  ["enroll", { summary: "On a device: exchange an enrollment token for its own NATS creds", load: () => import("./commands/enroll.ts") }],
 ];
 
 export const help = (): string => `Usage: fleet <command> [flags] [args]

@@ -9,6 +9,7 @@ import { makeApi, formatFailure, type Api } from "../../src/interpreters/kube/Ap
 import { resolveCluster } from "../../src/interpreters/kube/Cluster.ts";
 import { DEVICE, FLEET_DEPLOYMENT } from "../../src/interpreters/kube/Crds.ts";
 import type { KubeInterpreter } from "../../src/interpreters/kube/index.ts";
+import { DeploymentCodec } from "../../src/algebra/Deployment.ts";
 import { conformanceSuite, type ConformanceSubject } from "../laws/conformance.ts";
 import { startCluster, type TestCluster } from "./cluster.ts";
 
@@ -41,6 +42,12 @@ describe("kube interpreter", () => {
         const done = await api.removeAll(r, namespace);
         if (E.isLeft(done)) throw new Error(`reset: ${formatFailure(done.left)}`);
       }
+    },
+    // Another field manager replaces the spec inside the Device's desired entry and keeps its specHash.
+    tamper: async (e, forged) => {
+      const obj = JSON.parse(await cluster.kubectl(["get", "device", e.device, "-n", namespace, "-o", "json"])) as { spec: { deployments: Array<Record<string, unknown>> } };
+      const deployments = obj.spec.deployments.map((d) => (d["name"] === e.deployment ? { ...d, spec: DeploymentCodec.encode(forged) } : d));
+      await cluster.kubectl(["replace", "-n", namespace, "-f", "-"], JSON.stringify({ ...obj, spec: { ...obj.spec, deployments } }));
     },
   };
   conformanceSuite("kube", () => subject, { numRuns: 20 });

@@ -16,13 +16,18 @@
  * - updates and deletes converge, and nothing is left behind;
  * - a stale plan is refused as a whole: nothing of it is written;
  * - an interrupted apply re-plans to exactly its remainder;
+ * - an entry whose stored spec was edited behind the interpreter's back
+ *   (its stated hash kept) is read as tampered, the plan republishes it,
+ *   and the apply repairs it;
  * - random sequences of worlds converge exactly like the reference.
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Device } from "../../src/algebra/Device.ts";
 import { device } from "../../src/algebra/Device.ts";
-import { deployment, podman } from "../../src/algebra/Deployment.ts";
+import { deployment, podman, specHash, type Deployment } from "../../src/algebra/Deployment.ts";
+import type { DeploymentName, DeviceId } from "../../src/algebra/Name.ts";
+import { desiredEntries, type DesiredEntry } from "../../src/diff/Reality.ts";
 import { label, arch, all } from "../../src/selectors/Selector.ts";
 import { assign } from "../../src/world/Assignment.ts";
 import { world, type World } from "../../src/world/World.ts";
@@ -39,6 +44,11 @@ export interface ConformanceSubject {
   register(devices: ReadonlyArray<Device>, at: Date): Promise<void>;
   /** Deletes everything the interpreter and `register` wrote. */
   reset(): Promise<void>;
+  /**
+   * As a foreign writer would (another client of the store, another field manager): stores `forged` as
+   * the spec of the published `entry`, keeping the hash the entry states, in the backend's own store.
+   */
+  tamper(entry: DesiredEntry, forged: Deployment): Promise<void>;
 }
 
 export interface ConformanceOptions {
@@ -149,6 +159,33 @@ export const conformanceSuite = (name: string, subject: () => ConformanceSubject
       await applyOk({ actions: p.actions.slice(0, half) });
       const again = await planFor(v2);
       expect(shape(again.actions)).toEqual(shape(p.actions.slice(half)));
+    });
+
+    it("an entry whose stored spec was edited behind its back is read as tampered, republished and repaired", async () => {
+      await applyOk(await planFor(v2));
+      // nuc-01's web:1 is the only entry with its spec (a content-addressed store shares a spec between entries).
+      const target = (await read()).desired.get("nuc-01" as DeviceId)?.get("web" as DeploymentName);
+      expect(target?.specHash).toBe(specHash(web("registry.local/web:1")));
+      await subject().tamper(target as DesiredEntry, web("evil.example/web:1"));
+
+      // A backend may also report the untrusted spec as a problem; the device is not damaged.
+      const { reality } = await subject().interpreter.read();
+      expect(reality.damaged.size).toBe(0);
+      const tampered = [...desiredEntries(reality)].filter((e) => e.tampered !== undefined);
+      expect(tampered.map((e) => `${e.device}.${e.deployment} ${e.specHash}`)).toEqual([`nuc-01.web ${target?.specHash ?? ""}`]);
+      expect(tampered[0]?.tampered).toMatch(/hash/);
+      const repair = diff(v2, reality, { now: now() });
+      expect(repair.actions.map((a) => `${a._tag} ${a.device}.${a.deployment} ${a._tag === "Update" ? (a.repair ?? "") : ""}`)).toEqual([
+        `Update nuc-01.web ${tampered[0]?.tampered ?? ""}`,
+      ]);
+      await applyOk(repair);
+      const after = await read();
+      expect([...desiredEntries(after)].filter((e) => e.tampered !== undefined)).toEqual([]);
+      expect(diff(v2, after, { now: now() }).actions).toEqual([]);
+      const ref = memory();
+      for (const d of fleet) ref.register(d, now());
+      await ref.apply(diff(v2, ref.snapshot(), { now: now() }));
+      expect(desiredView(after)).toEqual(desiredView(ref.snapshot()));
     });
 
     it("random sequences of worlds converge exactly like the reference", async () => {

@@ -15,6 +15,7 @@ describe("memory interpreter", () => {
     reset: async () => {
       m = memory();
     },
+    tamper: async (e, forged) => m.overwriteSpec(e.device, e.deployment, forged),
   };
   conformanceSuite("memory", () => subject, { numRuns: 30 });
 });

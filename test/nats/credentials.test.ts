@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
+import { expectScopedAgentRuns } from "./scoped-agent.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
 import {
   deviceInboxPrefix,
@@ -22,16 +23,6 @@ import {
 import { openFleetBuckets } from "../../src/interpreters/nats/Buckets.ts";
 import { scanLatest } from "../../src/interpreters/nats/Scan.ts";
 import type { DeviceId } from "../../src/algebra/Name.ts";
-import { device as makeDevice } from "../../src/algebra/Device.ts";
-import { deployment, podman } from "../../src/algebra/Deployment.ts";
-import { diff } from "../../src/diff/Diff.ts";
-import { label } from "../../src/selectors/Selector.ts";
-import { assign } from "../../src/world/Assignment.ts";
-import { world } from "../../src/world/World.ts";
-import { nats } from "../../src/interpreters/nats/index.ts";
-import { runAgent } from "../../src/interpreters/nats/agent.ts";
-import { simulatedRuntime } from "../../src/interpreters/simulated/index.ts";
-import { waitForReality } from "./support.ts";
 
 const A = "pi-a" as DeviceId;
 const B = "pi-b" as DeviceId;
@@ -133,37 +124,7 @@ describe("a device's own credentials", () => {
     expect((await kv.get(`${B}.web`))?.string()).toBe("for B");
   });
   it("a real agent runs end to end under its own creds (inbox prefix, no API check, bound buckets)", async () => {
-    const credsFile = join(dir, "pi-a.creds");
-    await writeFile(credsFile, await issueDeviceCreds(setup, A), { mode: 0o600 });
-    const cpCreds = join(dir, "control-plane.creds");
-    await writeFile(cpCreds, await issueControlPlaneCreds(setup), { mode: 0o600 });
-    const fleet = await nats({ servers: [server.url], credsFile: cpCreds });
-    // The earlier tests' raw values are not desired entries (the device would be left alone as unreadable).
-    const kv = await new Kvm(jetstream(controlPlane)).open("desired-state");
-    await kv.delete(`${A}.web`);
-    await kv.delete(`${B}.web`);
-    const lines: string[] = [];
-    const agent = await runAgent({
-      device: makeDevice(A, { labels: { env: "prod" } }),
-      runtime: simulatedRuntime({ name: A, latencyMs: 5 }),
-      nats: { servers: server.url, credsFile, scopedTo: A },
-      heartbeatIntervalMs: 500,
-      log: (l) => lines.push(l),
-    });
-    try {
-      const web = deployment("api", podman({ services: [{ name: "api", image: "registry.local/api:1" }] }));
-      const w = world({ fleet: [makeDevice(A, { labels: { env: "prod" } })], assignments: [assign(label("env", "prod"), web)] });
-      const applied = await fleet.apply(diff(w, (await fleet.read()).reality, { now: new Date() }));
-      expect(applied._tag).toBe("Completed");
-      const r = await waitForReality(fleet, (x) => x.observed.get(A)?.get("api" as never)?.phase === "Running", 20_000);
-      expect(r.observed.get(A)?.get("api" as never)?.phase, `${lines.join("\n")}\nobserved: ${JSON.stringify([...(r.observed.get(A)?.values() ?? [])])}\ndesired: ${JSON.stringify([...(r.desired.get(A)?.keys() ?? [])])} registered: ${String(r.devices.has(A))}`).toBe("Running");
-      expect(r.devices.get(A)?.lastHeartbeat).toBeDefined();
-      // Nothing the agent does is refused by the server.
-      expect(lines.filter((l) => /Permissions Violation/i.test(l))).toEqual([]);
-    } finally {
-      await agent.stop();
-      await fleet.close();
-    }
+    await expectScopedAgentRuns({ url: server.url, device: A, deviceCreds: await issueDeviceCreds(setup, A), controlPlaneCreds: await issueControlPlaneCreds(setup), dir, deleteKeys: [`${A}.web`, `${B}.web`] });
   }, 60_000);
 
 });

@@ -32,7 +32,7 @@ import * as S from "fp-ts/lib/string.js";
 import * as Ord from "fp-ts/lib/Ord.js";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
-import { DeploymentCodec, shortHash, specHash as specHashOf, type Deployment } from "../../algebra/Deployment.ts";
+import { DeploymentCodec, shortHash, specHash as specHashOf, specMismatch, type Deployment } from "../../algebra/Deployment.ts";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
 import { DeploymentName, DeviceId } from "../../algebra/Name.ts";
@@ -133,7 +133,7 @@ const decodeEntry = (u: unknown, index: number): E.Either<string, PublishedEntry
   return E.right({
     name,
     specHash,
-    ...(actual !== specHash ? { tampered: `spec does not match its hash (states ${shortHash(specHash)}, content hashes to ${shortHash(actual)})` } : {}),
+    ...(actual !== specHash ? { tampered: specMismatch(specHash, actual) } : {}),
     ...(revision !== undefined ? { revision } : {}),
     ...(spec !== undefined ? { spec } : {}),
     fingerprint: entryFingerprint(revision, specHash),

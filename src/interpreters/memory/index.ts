@@ -3,13 +3,19 @@
  * store's revisions (each write bumps a counter; fingerprints are revisions),
  * and applies plans compare-and-set exactly as the real backends must. It is
  * the reference the conformance suite holds every other interpreter to, and
- * it lets tests play the device side (`register`, `heartbeat`, `report`).
+ * it lets tests play the device side (`register`, `heartbeat`, `report`)
+ * and a foreign writer (`overwriteSpec`).
+ *
+ * Like every backend's, its read trusts no stored spec that does not hash
+ * to the hash stored with it: such an entry is marked `tampered`, and the
+ * plan republishes it.
  */
 import type { Device } from "../../algebra/Device.ts";
-import { entryKey, type DeviceId } from "../../algebra/Name.ts";
+import { specHash, specMismatch, type Deployment } from "../../algebra/Deployment.ts";
+import { entryKey, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
 import { applyLedger, desiredEditor, entryOf, stalePreconditions } from "../../diff/Apply.ts";
 import type { Plan } from "../../diff/Plan.ts";
-import { emptyReality, type ObservedState, type Reality } from "../../diff/Reality.ts";
+import { desiredEntries, emptyReality, type DesiredEntry, type ObservedState, type Reality } from "../../diff/Reality.ts";
 import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
 
 export interface MemoryInterpreter extends Interpreter {
@@ -24,19 +30,41 @@ export interface MemoryInterpreter extends Interpreter {
   damage(id: DeviceId, why: string): void;
   /** Fails the next writes of these keys (`device.deployment`), as a flaky backend would. */
   failWrites(keys: ReadonlyArray<string>, error: string): void;
+  /** A foreign writer replaces the stored spec of a published entry and keeps its stated hash (a new revision). */
+  overwriteSpec(device: DeviceId, deployment: DeploymentName, spec: Deployment): void;
 }
+
+/** The Reality as read: entries whose spec does not hash to their stated hash are marked tampered. */
+const checked = (r: Reality): Reality => {
+  let marked: DesiredEntry[] | undefined;
+  for (const e of desiredEntries(r)) {
+    if (e.spec === undefined || e.tampered !== undefined) continue;
+    const actual = specHash(e.spec);
+    if (actual !== e.specHash) (marked ??= []).push({ ...e, tampered: specMismatch(e.specHash, actual) });
+  }
+  if (marked === undefined) return r;
+  const w = desiredEditor(r);
+  for (const e of marked) w.set(e.device, e.deployment, e);
+  return w.result();
+};
 
 export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
   let state: Reality = initial;
+  // One check per state (specs' hashes are cached per object): reads between writes cost nothing.
+  let read: { readonly of: Reality; readonly as: Reality } | undefined;
+  const current = (): Reality => {
+    if (read?.of !== state) read = { of: state, as: checked(state) };
+    return read.as;
+  };
   let revision = 0;
   const failing = new Map<string, string>();
 
   return {
     name: "memory",
-    snapshot: () => state,
-    read: async (): Promise<ReadResult> => ({ reality: state, problems: [] }),
+    snapshot: current,
+    read: async (): Promise<ReadResult> => ({ reality: current(), problems: [] }),
     apply: async (plan: Pick<Plan, "actions" | "ledger">, options?: ApplyOptions): Promise<ApplyResult> => {
-      const stale = stalePreconditions(state, plan);
+      const stale = stalePreconditions(current(), plan);
       if (stale.length > 0) return { _tag: "Stale", stale };
       const outcomes: ActionOutcome[] = [];
       const w = desiredEditor(state);
@@ -84,6 +112,13 @@ export const memory = (initial: Reality = emptyReality): MemoryInterpreter => {
     },
     failWrites: (keys, error) => {
       for (const k of keys) failing.set(k, error);
+    },
+    overwriteSpec: (device, deployment, spec) => {
+      const e = state.desired.get(device)?.get(deployment);
+      if (e === undefined) throw new Error(`overwriteSpec: ${entryKey(device, deployment)} is not published`);
+      const w = desiredEditor(state);
+      w.set(device, deployment, { ...e, fingerprint: String(++revision), spec });
+      state = w.result();
     },
   };
 };

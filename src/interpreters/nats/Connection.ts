@@ -15,6 +15,7 @@ import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOp
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { errorMessage as messageOf } from "../../algebra/ErrorMessage.ts";
 import { BackendUnavailableError } from "../Interpreter.ts";
+import { describeRefusedCreds } from "./CredsFile.ts";
 
 export interface ConnectionSettings {
   /** One URL, a comma-separated list, or a list: every member of the cluster (or one server). */
@@ -81,6 +82,7 @@ export const connectJetStream = async (settings: ConnectionSettings, behaviour: 
       ...(settings.tls.keyFile !== undefined ? { keyFile: settings.tls.keyFile } : {}),
     };
   }
+  let credsText: string | undefined;
   if (settings.credsFile !== undefined) {
     let creds: Uint8Array;
     try {
@@ -89,6 +91,7 @@ export const connectJetStream = async (settings: ConnectionSettings, behaviour: 
       throw new BackendUnavailableError(`cannot read NATS credentials file ${settings.credsFile}: ${messageOf(e)}`);
     }
     options.authenticator = credsAuthenticator(creds);
+    credsText = new TextDecoder().decode(creds);
   }
 
   let nc: NatsConnection;
@@ -97,7 +100,11 @@ export const connectJetStream = async (settings: ConnectionSettings, behaviour: 
   } catch (e) {
     const name = e instanceof Error ? e.name : "";
     if (name === "AuthorizationError" || /authori[sz]ation/i.test(messageOf(e)))
-      throw new BackendUnavailableError(`NATS server ${where} refused the credentials: ${messageOf(e)}`);
+      throw new BackendUnavailableError(
+        settings.credsFile !== undefined && credsText !== undefined
+          ? `NATS server ${where} refused the credentials in ${settings.credsFile} (${describeRefusedCreds(credsText, new Date())}): ${messageOf(e)}`
+          : `NATS server ${where} refused the credentials: ${messageOf(e)}`,
+      );
     throw new BackendUnavailableError(`NATS server ${where} is unreachable: ${messageOf(e)}`);
   }
   // A device's own credentials may not call the account-wide API: the first bucket read tells instead.

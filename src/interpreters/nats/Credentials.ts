@@ -136,12 +136,18 @@ export interface IssueOptions {
   readonly expiresAt?: Date;
 }
 
-const issue = async (setup: Pick<OperatorSetup, "account" | "accountSigningSeed">, name: string, permissions: SubjectPermissions | "all", options: IssueOptions): Promise<string> => {
-  const user = createUser();
+/** A user JWT for `publicKey`, signed with the account's signing key (the key pair's seed is the holder's). */
+export const mintUserJwt = async (
+  setup: Pick<OperatorSetup, "account" | "accountSigningSeed">,
+  name: string,
+  publicKey: string,
+  permissions: SubjectPermissions | "all",
+  options: IssueOptions,
+): Promise<string> => {
   const signer = fromSeed(new TextEncoder().encode(setup.accountSigningSeed));
-  const jwt = await encodeUser(
+  return encodeUser(
     name,
-    user,
+    publicKey,
     signer,
     {
       issuer_account: setup.account.publicKey,
@@ -149,13 +155,26 @@ const issue = async (setup: Pick<OperatorSetup, "account" | "accountSigningSeed"
     },
     options.expiresAt !== undefined ? { exp: Math.floor(options.expiresAt.getTime() / 1000) } : {},
   );
-  return text(fmtCreds(jwt, user));
 };
+
+/** A creds file: a new user key pair and its JWT. */
+export const issueCreds = async (
+  setup: Pick<OperatorSetup, "account" | "accountSigningSeed">,
+  name: string,
+  permissions: SubjectPermissions | "all",
+  options: IssueOptions,
+): Promise<string> => {
+  const user = createUser();
+  return text(fmtCreds(await mintUserJwt(setup, name, user.getPublicKey(), permissions, options), user));
+};
+
+/** The user name of a device's credential (the enrollment service checks it in what it minted). */
+export const deviceUserName = (id: DeviceId): string => `device-${id}`;
 
 /** A creds file for one device, allowed only what `devicePermissions(id)` says. */
 export const issueDeviceCreds = (setup: Pick<OperatorSetup, "account" | "accountSigningSeed">, id: DeviceId, options: IssueOptions = {}): Promise<string> =>
-  issue(setup, `device-${id}`, devicePermissions(id), options);
+  issueCreds(setup, deviceUserName(id), devicePermissions(id), options);
 
 /** A creds file for the control plane: everything inside the fleet account. */
 export const issueControlPlaneCreds = (setup: Pick<OperatorSetup, "account" | "accountSigningSeed">, options: IssueOptions = {}): Promise<string> =>
-  issue(setup, "control-plane", "all", options);
+  issueCreds(setup, "control-plane", "all", options);

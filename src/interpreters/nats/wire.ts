@@ -20,7 +20,7 @@
 import * as t from "io-ts";
 import { DateFromISOString } from "../../algebra/Time.ts";
 import * as E from "fp-ts/lib/Either.js";
-import { DeploymentCodec, shortHash, specHash as hashOf, type Deployment } from "../../algebra/Deployment.ts";
+import { DeploymentCodec, shortHash, specHash as hashOf, specMismatch, type Deployment } from "../../algebra/Deployment.ts";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
 import { decodeProblems, formatProblem, type DecodeProblem } from "../../algebra/DecodeError.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
@@ -296,7 +296,7 @@ export const desiredValueDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.
     if (E.isLeft(r)) return r;
     const { spec, specHash, actualSpecHash, signature } = r.right;
     // The diff trusts the hash: a value whose spec does not hash to it is kept, marked, so that the plan repairs it.
-    const tampered = actualSpecHash === specHash ? {} : { tampered: `spec does not match its hash (states ${shortHash(specHash)}, content hashes to ${shortHash(actualSpecHash)})` };
+    const tampered = actualSpecHash === specHash ? {} : { tampered: specMismatch(specHash, actualSpecHash) };
     if (signature === undefined) return E.right({ spec, specHash, ...tampered });
     if (E.isLeft(signature)) return E.left({ _tag: "Invalid", problems: signature.left });
     return E.right({ spec, specHash, signature: signature.right, ...tampered });
