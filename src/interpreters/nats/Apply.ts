@@ -14,9 +14,11 @@
  *    whole with one `BackendUnavailableError` line that counts what was
  *    applied and what was not: per-write timeouts would take minutes and
  *    report every remaining action.
- *    With `options.sign`, every Create and Update is signed (one tree of
- *    entries at a time, a few ahead of the writes) and carries its signature
- *    (wire.ts); a failed signing fails the actions of its tree.
+ *    With `options.sign`, every Create and Update is signed (SIGN_CHUNK
+ *    entries per call, a chunk or two ahead of the writes; a big apply's
+ *    signer hashes and signs on a worker thread, src/trust/SigningThread.ts)
+ *    and carries its signature (wire.ts); a failed signing fails the actions
+ *    of its chunk.
  * 4. Release the lock (if the server is lost, it cannot be deleted: it
  *    expires `lockTtlMs` after its last renewal, whenever the server returns).
  *
