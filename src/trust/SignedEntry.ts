@@ -3,11 +3,12 @@
  * the control plane, is meant for it, is current, and carries the spec the
  * control plane chose.
  *
- An apply signs its entries in trees of up to 256: the entries' claims
- * (device, deployment, spec hash, revision) are the leaves of a Merkle tree
- * (Merkle.ts); a JWS made with jose (EdDSA, Ed25519, `kid` in the protected
- * header) signs the tree's claims (root, size, issued-at, expires-at, plan);
- * each entry carries the JWS, its index and its inclusion proof. Verifying an
+ * An apply signs its entries in trees of up to 256 (SignedTree.ts): the
+ * entries' claims (device, deployment, spec hash, revision) are the leaves of
+ * a Merkle tree (Merkle.ts); a JWS made with jose (EdDSA, Ed25519, `kid` in
+ * the protected header) signs the tree's claims (root, size, issued-at,
+ * expires-at, plan); each entry carries the JWS, its index and its inclusion
+ * proof. This module is the model and the verification. Verifying an
  * entry is one signature check per tree (memoised: the entries of one tree
  * carry the same JWS) plus at most 8 hashes.
  *
@@ -26,13 +27,12 @@
  * before its expiry, under a trust store holding its key; any change to the
  * claims, the proof, the index or the token is rejected, with a reason.
  */
-import { verify as verifySignature, webcrypto } from "node:crypto";
-import { CompactSign } from "jose";
+import { verify as verifySignature } from "node:crypto";
 import * as E from "fp-ts/lib/Either.js";
-import { canonicalJson } from "../algebra/Canonical.ts";
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
-import { formatKeyRejection, keyFor, type KeyRejection, type SigningKey, type TrustStore } from "./Keys.ts";
-import { leafHash, merkleTree, verifyInclusion, type Digest } from "./Merkle.ts";
+import { formatKeyRejection, keyFor, type KeyRejection, type TrustStore } from "./Keys.ts";
+import { verifyInclusion, type Digest } from "./Merkle.ts";
+import { entryLeaf } from "./SignedTree.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -95,80 +95,6 @@ export type Rejection =
 
 /** The revision of a key's next entry: later than `now` allows and than anything published before. */
 export const nextRevision = (previous: number | undefined, now: Date): number => Math.max(now.getTime(), (previous ?? 0) + 1);
-
-// -------------------------------------------------------------------------------------
-// signing
-// -------------------------------------------------------------------------------------
-
-// Device and deployment are DNS labels and the spec hash is `sha256:<hex>`: none holds a newline, so
-// this encoding is unambiguous (and much cheaper than canonical JSON for 100k leaves).
-const leafOf = (c: EntryClaims): Digest => leafHash(`fleet-entry/1\n${c.device}\n${c.deployment}\n${c.specHash}\n${c.revision}`);
-
-const PROTECTED = (kid: string) => ({ alg: "EdDSA", kid, typ: "fleet-batch+jws" });
-
-export interface BatchOptions {
-  readonly issuedAt: Date;
-  readonly expiresAt: Date;
-  /** An id of the plan the entries come from. */
-  readonly plan: string;
-}
-
-/**
- * Leaves per signed tree. One tree per 256 entries keeps proofs at 8 hashes (344 characters)
- * instead of 17 for a 100k-entry apply, for one extra signature (about 80 µs) per 256 entries.
- */
-export const ENTRIES_PER_TREE = 256;
-
-// jose signs about 2.5 times faster with a WebCrypto key than with a KeyObject it must convert on every call.
-const cryptoKeys = new WeakMap<SigningKey, Promise<webcrypto.CryptoKey>>();
-const cryptoKeyOf = (key: SigningKey): Promise<webcrypto.CryptoKey> => {
-  let k = cryptoKeys.get(key);
-  if (k === undefined) {
-    k = webcrypto.subtle.importKey("jwk", key.privateKey.export({ format: "jwk" }) as webcrypto.JsonWebKey, { name: "Ed25519" }, false, ["sign"]);
-    cryptoKeys.set(key, k);
-  }
-  return k;
-};
-
-/** The proof's digests, concatenated, base64url (one buffer per proof: a 100k-entry apply makes 100k). */
-const proofText = (proof: ReadonlyArray<Digest>): string => {
-  const out = Buffer.allocUnsafe(proof.length * 32);
-  proof.forEach((d, j) => d.copy(out, j * 32));
-  return out.toString("base64url");
-};
-
-/** Signs the entries of one apply; the signatures come in the entries' order. */
-export const signEntries = async (
-  entries: ReadonlyArray<EntryClaims>,
-  key: SigningKey,
-  options: BatchOptions,
-): Promise<ReadonlyArray<EntrySignature>> => {
-  const iat = Math.floor(options.issuedAt.getTime() / 1000);
-  const exp = Math.floor(options.expiresAt.getTime() / 1000);
-  const signer = await cryptoKeyOf(key);
-  const chunks: Array<Promise<ReadonlyArray<EntrySignature>>> = [];
-  for (let start = 0; start < entries.length; start += ENTRIES_PER_TREE) {
-    const chunk = entries.slice(start, start + ENTRIES_PER_TREE);
-    const tree = merkleTree(chunk.map(leafOf));
-    const claims: BatchClaims = { root: tree.root.toString("base64url"), size: tree.size, iat, exp, plan: options.plan };
-    chunks.push(
-      new CompactSign(new TextEncoder().encode(canonicalJson(claims)))
-        .setProtectedHeader(PROTECTED(key.kid))
-        .sign(signer)
-        .then((jws) =>
-          chunk.map((e, i) => ({
-            device: e.device,
-            deployment: e.deployment,
-            revision: e.revision,
-            index: i,
-            proof: proofText(tree.proofs[i] as Digest[]),
-            jws,
-          })),
-        ),
-    );
-  }
-  return (await Promise.all(chunks)).flat();
-};
 
 // -------------------------------------------------------------------------------------
 // verification
@@ -270,7 +196,7 @@ export const verifyEntry = (sig: EntrySignature, ctx: VerifyContext): E.Either<R
   for (let i = 0; i < proofBytes.length; i += 32) proof.push(proofBytes.subarray(i, i + 32));
   // The claims are rebuilt from what the device knows: a proof for any other device, deployment or spec fails.
   const entry: EntryClaims = { device: ctx.device, deployment: ctx.deployment, specHash: ctx.statedSpecHash, revision: sig.revision };
-  if (!verifyInclusion(leafOf(entry), sig.index, claims.size, proof, root)) return E.left({ _tag: "NotInBatch" });
+  if (!verifyInclusion(entryLeaf(entry), sig.index, claims.size, proof, root)) return E.left({ _tag: "NotInBatch" });
   if (ctx.statedSpecHash !== ctx.actualSpecHash) return E.left({ _tag: "SpecMismatch", claimed: ctx.statedSpecHash, actual: ctx.actualSpecHash });
   const expiresAt = new Date(claims.exp * 1000);
   if (ctx.now.getTime() >= expiresAt.getTime()) return E.left({ _tag: "Expired", expiresAt });

@@ -7,10 +7,15 @@
  * the signed revision the entry had when the plan read it (a plan applies
  * only if nothing changed since, so this is the key's latest); all entries
  * of one apply share its issued-at, expiry (`now + ttl`) and plan id.
+ *
+ * Signing is an apply's main extra cost; a big apply signs on a worker
+ * thread beside its writes (SigningThread.ts).
  */
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import type { SigningKey } from "./Keys.ts";
-import { nextRevision, signEntries, type EntrySignature } from "./SignedEntry.ts";
+import { nextRevision, type EntrySignature } from "./SignedEntry.ts";
+import { signEntries } from "./SignedTree.ts";
+import { signOffThread } from "./SigningThread.ts";
 
 export interface EntryToSign {
   readonly device: DeviceId;
@@ -33,11 +38,22 @@ export interface SignerOptions {
 /** Default lifetime of a signature: a device keeps running an expired entry's spec, but takes no expired entry. */
 export const DEFAULT_SIGNATURE_TTL_MS = 30 * 24 * 3600 * 1000;
 
-export const entrySigner =
-  (key: SigningKey, options: SignerOptions): SignEntries =>
-  (entries) =>
-    signEntries(
-      entries.map((e) => ({ ...e, revision: nextRevision(options.previous(e.device, e.deployment), options.now) })),
-      key,
-      { issuedAt: options.now, expiresAt: new Date(options.now.getTime() + options.ttlMs), plan: options.plan },
-    );
+/**
+ * The signer of one apply. Its first tree is signed on the calling thread; from its second on
+ * (a big apply), trees go to the signing thread (SigningThread.ts) once it is ready.
+ */
+export const entrySigner = (key: SigningKey, options: SignerOptions): SignEntries => {
+  const batch = { issuedAt: options.now, expiresAt: new Date(options.now.getTime() + options.ttlMs), plan: options.plan };
+  let calls = 0;
+  return (entries) => {
+    // Exactly the claims: an entry may be a whole action (its spec too), and claims may cross to the signing thread.
+    const claims = entries.map((e) => ({
+      device: e.device,
+      deployment: e.deployment,
+      specHash: e.specHash,
+      revision: nextRevision(options.previous(e.device, e.deployment), options.now),
+    }));
+    if (calls++ === 0) return signEntries(claims, key, batch);
+    return signOffThread(claims, key, batch);
+  };
+};

@@ -23,7 +23,8 @@ import type { AgentEvent, DecodedDesired } from "../../src/agent/Event.ts";
 import { initialState, type AgentConfig, type AgentState, type ReportedState } from "../../src/agent/State.ts";
 import { step } from "../../src/agent/Step.ts";
 import { addKey, emptyTrustStore, generateSigningKey, type TrustStore } from "../../src/trust/Keys.ts";
-import { signEntries, type EntrySignature } from "../../src/trust/SignedEntry.ts";
+import type { EntrySignature } from "../../src/trust/SignedEntry.ts";
+import { signEntries } from "../../src/trust/SignedTree.ts";
 import * as E from "fp-ts/lib/Either.js";
 
 const T0 = new Date("2026-12-01T00:00:00.000Z");

@@ -9,7 +9,8 @@ import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import { compactVerify } from "jose";
 import { addKey, emptyTrustStore, generateSigningKey, retireKey, revokeKey, type SigningKey, type TrustStore } from "../../src/trust/Keys.ts";
-import { formatRejection, nextRevision, signEntries, verifyEntry, type EntryClaims, type EntrySignature } from "../../src/trust/SignedEntry.ts";
+import { formatRejection, nextRevision, verifyEntry, type EntryClaims, type EntrySignature } from "../../src/trust/SignedEntry.ts";
+import { signEntries } from "../../src/trust/SignedTree.ts";
 import type { DeploymentName, DeviceId } from "../../src/algebra/Name.ts";
 
 const T0 = new Date("2026-12-01T00:00:00.000Z");

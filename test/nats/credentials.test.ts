@@ -97,8 +97,13 @@ describe("a device's own credentials", () => {
     expect(sub.isClosed()).toBe(true);
   });
 
-  it("are denied any write to desired state, and to another device's state, info and heartbeat", async () => {
+  it("are denied any write, delete or purge of desired state, and any write to another device's state, info and heartbeat", async () => {
     expect(await denied(desired.put(`${A}.web`, "forged"))).toMatch(/Permissions Violation/);
+    // A delete or purge carries no signature (docs/security.md): a device must not be able to send one, even for its own key.
+    expect(await denied(desired.delete(`${A}.web`))).toMatch(/Permissions Violation/);
+    expect(await denied(desired.purge(`${A}.web`))).toMatch(/Permissions Violation/);
+    const jsm = await jetstreamManager(device, { checkAPI: false, timeout: 2000 });
+    expect(await denied(jsm.streams.purge("KV_desired-state", { filter: `$KV.desired-state.${A}.web` }))).toMatch(/Permissions Violation/);
     expect(await denied(djs.publish(`$KV.desired-state.${B}.web`, "forged"))).toMatch(/Permissions Violation/);
     expect(await denied(djs.publish(`$KV.device-state.${B}.web`, "{}"))).toMatch(/Permissions Violation/);
     expect(await denied(djs.publish(`$KV.device-info.${B}`, "{}"))).toMatch(/Permissions Violation/);

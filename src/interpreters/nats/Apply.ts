@@ -14,9 +14,11 @@
  *    whole with one `BackendUnavailableError` line that counts what was
  *    applied and what was not: per-write timeouts would take minutes and
  *    report every remaining action.
- *    With `options.sign`, every Create and Update is signed (one tree of
- *    entries at a time, a few ahead of the writes) and carries its signature
- *    (wire.ts); a failed signing fails the actions of its tree.
+ *    With `options.sign`, every Create and Update is signed (SIGN_CHUNK
+ *    entries per call, a chunk or two ahead of the writes; a big apply's
+ *    signer hashes and signs on a worker thread, src/trust/SigningThread.ts)
+ *    and carries its signature (wire.ts); a failed signing fails the actions
+ *    of its chunk.
  * 4. Release the lock (if the server is lost, it cannot be deleted: it
  *    expires `lockTtlMs` after its last renewal, whenever the server returns).
  *
@@ -36,7 +38,8 @@ import { describeHolder, type ApplyLock } from "./Lock.ts";
 import { PublishError, ServerLostError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
 import { scanLatest } from "./Scan.ts";
 import { encodeDesiredValue } from "./wire.ts";
-import { ENTRIES_PER_TREE, type EntrySignature } from "../../trust/SignedEntry.ts";
+import type { EntrySignature } from "../../trust/SignedEntry.ts";
+import { ENTRIES_PER_TREE } from "../../trust/SignedTree.ts";
 import type { EntryToSign, SignEntries } from "../../trust/Signer.ts";
 
 export interface ApplyDeps {
@@ -80,15 +83,21 @@ const currentRevisions = async (deps: ApplyDeps, actions: ReadonlyArray<Action>)
   return out;
 };
 
-/** Trees signed ahead of the writes that need them (each tree is one `sign` call). */
-const SIGN_AHEAD = 4;
+/**
+ * Entries per `sign` call: several trees, so that a signer that hands them to another thread sends
+ * few messages; and how many such calls are made ahead of the writes that need them.
+ */
+const SIGN_CHUNK = 8 * ENTRIES_PER_TREE;
+const SIGN_AHEAD = 2;
 
 /**
- * The signature of each Create and Update, by action index (Deletes carry none), signed one tree
- * (ENTRIES_PER_TREE writes) at a time as the writes reach it, a few trees ahead: the signing
- * overlaps the writes' round trips instead of delaying the first write.
+ * The signature of each Create and Update, by action index (Deletes carry none), signed a chunk
+ * (SIGN_CHUNK writes) at a time as the writes reach it, a chunk or two ahead: the signing
+ * overlaps the writes' round trips instead of delaying the first write. A signed tree's
+ * signatures are returned as they are, not through another promise: 100k writes would make
+ * 100k of them.
  */
-const lazySignatures = (actions: ReadonlyArray<Action>, sign: SignEntries): ((i: number) => Promise<EntrySignature | undefined>) => {
+const lazySignatures = (actions: ReadonlyArray<Action>, sign: SignEntries): ((i: number) => EntrySignature | undefined | Promise<EntrySignature | undefined>) => {
   const position = new Array<number>(actions.length).fill(-1);
   const entries: EntryToSign[] = [];
   actions.forEach((a, i) => {
@@ -97,19 +106,25 @@ const lazySignatures = (actions: ReadonlyArray<Action>, sign: SignEntries): ((i:
     entries.push(a);
   });
   const chunks: Array<Promise<ReadonlyArray<EntrySignature>> | undefined> = [];
-  const chunk = (c: number): Promise<ReadonlyArray<EntrySignature>> | undefined => {
-    const start = c * ENTRIES_PER_TREE;
-    if (start >= entries.length) return undefined;
-    let p = chunks[c];
-    if (p === undefined) chunks[c] = p = sign(entries.slice(start, start + ENTRIES_PER_TREE));
-    return p;
+  const signed: Array<ReadonlyArray<EntrySignature> | undefined> = [];
+  const request = (c: number): void => {
+    const start = c * SIGN_CHUNK;
+    if (start >= entries.length || chunks[c] !== undefined) return;
+    const p = sign(entries.slice(start, start + SIGN_CHUNK));
+    chunks[c] = p;
+    // A failure is reported by the writes that await this tree.
+    p.then((s) => void (signed[c] = s), () => undefined);
   };
-  return async (i) => {
+  return (i) => {
     const pos = position[i] as number;
     if (pos < 0) return undefined;
-    const c = Math.floor(pos / ENTRIES_PER_TREE);
-    for (let k = 1; k <= SIGN_AHEAD; k++) void chunk(c + k)?.catch(() => undefined);
-    return ((await chunk(c)) as ReadonlyArray<EntrySignature>)[pos - c * ENTRIES_PER_TREE];
+    const c = Math.floor(pos / SIGN_CHUNK);
+    // Keep SIGN_AHEAD chunks asked for beyond the one being written (an array look-up once asked).
+    request(c + SIGN_AHEAD);
+    const ready = signed[c];
+    if (ready !== undefined) return ready[pos - c * SIGN_CHUNK];
+    for (let k = 0; k < SIGN_AHEAD; k++) request(c + k);
+    return (chunks[c] as Promise<ReadonlyArray<EntrySignature>>).then((s) => s[pos - c * SIGN_CHUNK]);
   };
 };
 
@@ -181,7 +196,8 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
           await deps.publisher.publish(subject, empty, { expectedLastSubjectSequence: expected, kvOperation: "DEL" });
           settle(i, { _tag: "Applied", action });
         } else {
-          const signature = signatureOf === undefined ? undefined : await signatureOf(i);
+          const pending = signatureOf?.(i);
+          const signature = pending instanceof Promise ? await pending : pending;
           const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash, signature), {
             expectedLastSubjectSequence: expected,
           });

@@ -348,8 +348,8 @@ const desiredCache = new WeakMap<Deployment, Map<string, { readonly text: string
 // What a signature field may hold without JSON escaping: DNS labels, base64url, a compact JWS.
 const PLAIN = /^[A-Za-z0-9._-]*$/;
 const CLOSE = Buffer.from('"}}', "latin1");
-// The entries of one signed tree share their JWS: its bytes are kept for the next entry.
-let lastJws: { readonly text: string; readonly bytes: Buffer } | undefined;
+// The entries of one signed tree share their JWS: its bytes, and whether it is plain, are kept for the next entry.
+let lastJws: { readonly text: string; readonly bytes: Buffer; readonly plain: boolean } | undefined;
 
 /**
  * The `desired-state` value; unsigned, the same bytes for every device that gets this spec.
@@ -368,11 +368,18 @@ export const encodeDesiredValue = (spec: Deployment, specHash: string, signature
   }
   if (signature === undefined) return cached.bytes;
   const { device, deployment, revision, index, proof, jws } = signature;
-  if (!(PLAIN.test(device) && PLAIN.test(deployment) && PLAIN.test(proof) && PLAIN.test(jws) && Number.isSafeInteger(revision) && Number.isSafeInteger(index)))
+  if (lastJws?.text !== jws) lastJws = { text: jws, bytes: Buffer.from(jws, "latin1"), plain: PLAIN.test(jws) };
+  if (!(lastJws.plain && PLAIN.test(device) && PLAIN.test(deployment) && PLAIN.test(proof) && Number.isSafeInteger(revision) && Number.isSafeInteger(index)))
     return textEncoder.encode(`${cached.text.slice(0, -1)},"sig":${JSON.stringify({ device, deployment, revision, index, proof, jws })}}`);
-  if (lastJws?.text !== jws) lastJws = { text: jws, bytes: Buffer.from(jws, "latin1") };
-  const fields = Buffer.from(`,"sig":{"device":"${device}","deployment":"${deployment}","revision":${revision},"index":${index},"proof":"${proof}","jws":"`, "latin1");
-  return Buffer.concat([cached.open, fields, lastJws.bytes, CLOSE]);
+  // One buffer, written in place: the spec's shared bytes, this entry's fields (plain ASCII), the tree's JWS.
+  const fields = `,"sig":{"device":"${device}","deployment":"${deployment}","revision":${revision},"index":${index},"proof":"${proof}","jws":"`;
+  const { open } = cached;
+  const out = Buffer.allocUnsafe(open.length + fields.length + lastJws.bytes.length + CLOSE.length);
+  let at = open.copy(out, 0);
+  at += out.write(fields, at, "latin1");
+  at += lastJws.bytes.copy(out, at);
+  CLOSE.copy(out, at);
+  return out;
 };
 
 /** `instance`: the agent run that registered (readers ignore it; it helps tell two agents of one id apart). */

@@ -1,0 +1,60 @@
+/**
+ * The signing thread (src/trust/SigningThread.ts) signs what the apply
+ * thread would: the same signatures, byte for byte (Ed25519 is
+ * deterministic), for batches that span several trees; and a worker stopped
+ * with trees still to sign leaves nothing unsigned.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { test } from "@fast-check/vitest";
+import fc from "fast-check";
+import { generateSigningKey, type SigningKey } from "../../src/trust/Keys.ts";
+import type { EntryClaims } from "../../src/trust/SignedEntry.ts";
+import { ENTRIES_PER_TREE, signEntries } from "../../src/trust/SignedTree.ts";
+import { signingThreadState, signOffThread, stopSigningThread, warmSigningThread } from "../../src/trust/SigningThread.ts";
+
+const T0 = new Date("2026-12-01T00:00:00.000Z");
+const batch = { issuedAt: T0, expiresAt: new Date(T0.getTime() + 86_400_000), plan: "plan-1" };
+
+let key: SigningKey;
+
+/** Waits until the worker is up, so that the laws below really cross threads. */
+const ready = async (): Promise<void> => {
+  warmSigningThread();
+  const until = Date.now() + 60_000;
+  while (signingThreadState() === "starting" && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  expect(signingThreadState()).toBe("ready");
+};
+
+beforeAll(async () => {
+  key = generateSigningKey(T0);
+  await ready();
+}, 90_000);
+
+afterAll(async () => {
+  await stopSigningThread();
+});
+
+const label = fc.stringMatching(/^[a-z][a-z0-9]{0,6}$/);
+const claims = (n: { min: number; max: number }) =>
+  fc
+    .array(fc.record({ device: label, deployment: label, specHash: fc.stringMatching(/^sha256:[0-9a-f]{8}$/), revision: fc.nat() }), { minLength: n.min, maxLength: n.max })
+    .map((cs) => cs as unknown as EntryClaims[]);
+
+describe("the signing thread", () => {
+  test.prop([claims({ min: 1, max: 40 })], { numRuns: 25 })("signs a tree exactly as the calling thread does", async (cs) => {
+    expect(await signOffThread(cs, key, batch)).toEqual(await signEntries(cs, key, batch));
+  });
+
+  test.prop([claims({ min: ENTRIES_PER_TREE + 1, max: 3 * ENTRIES_PER_TREE })], { numRuns: 5 })("signs several trees in one call exactly as the calling thread does", async (cs) => {
+    expect(await signOffThread(cs, key, batch)).toEqual(await signEntries(cs, key, batch));
+  });
+
+  it("signs here what a stopped worker had not answered, then starts another", async () => {
+    const cs = fc.sample(claims({ min: 2 * ENTRIES_PER_TREE, max: 2 * ENTRIES_PER_TREE }), { numRuns: 1, seed: 7 })[0] as EntryClaims[];
+    const pending = signOffThread(cs, key, batch);
+    await stopSigningThread();
+    expect(signingThreadState()).toBe("stopped");
+    expect(await pending).toEqual(await signEntries(cs, key, batch));
+    await ready();
+  }, 90_000);
+});
