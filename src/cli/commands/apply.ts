@@ -39,6 +39,7 @@ import { fleetFilesWorld } from "../FleetSource.ts";
 import { lockedAdvice } from "../LockAdvice.ts";
 import { renderPlan } from "../PlanOutput.ts";
 import { signingFlags, signingHelp, signingOf } from "../TrustFiles.ts";
+import { warmSigningThread } from "../../trust/SigningThread.ts";
 
 export const help = `Usage: fleet apply [flags] FILE…
        fleet apply [flags] PLAN.json
@@ -145,6 +146,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   if (saved === undefined && values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
   // Before connecting: a missing or unreadable key fails at once, with nothing written.
   const signing = await signingOf("apply", values, config._tag);
+  // The signing thread boots while the backend is read and the plan computed, so a large apply signs beside its writes from its first trees.
+  if (signing !== undefined) warmSigningThread();
 
   return withBackend(config, t, async (b) => {
     const target = describeBackend(config);
