@@ -37,6 +37,7 @@ export const POOL = ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9",
 export const WEB = "web" as DeploymentName;
 export const DB = "db" as DeploymentName;
 const scoreOf = (image: string) => podman({ services: [{ name: "main", image }] });
+export const V0: Deployment = deployment("web", scoreOf("registry.local/web:0"));
 export const V1: Deployment = deployment("web", scoreOf("registry.local/web:1"));
 export const DB1: Deployment = deployment("db", scoreOf("registry.local/db:1"));
 export const V1_HASH = specHash(V1);
@@ -94,8 +95,8 @@ export const policyArb = (shape: PolicyShape = {}): fc.Arbitrary<Waves> =>
 // scenarios
 // -------------------------------------------------------------------------------------
 
-/** How a device starts: at V1 (running), with no entry, already at the target (running), or at V1 failing. */
-export type Start = "v1" | "none" | "target" | "failing";
+/** How a device starts: at V1 or at an older V0 (running), with no entry, already at the target (running), or at V1 failing. */
+export type Start = "v1" | "v0" | "none" | "target" | "failing";
 
 export interface Scenario {
   readonly devices: ReadonlyArray<Device>;
@@ -117,7 +118,7 @@ export const scenarioArb = (shape: ScenarioShape = {}): fc.Arbitrary<Scenario> =
   fc.tuple(fleetArb(), policyArb(shape)).chain(([devices, policy]) =>
     fc
       .record({
-        starts: fc.array(fc.constantFrom(...(shape.starts ?? (["v1", "v1", "v1", "none", "target", "failing"] as const))), { minLength: devices.length, maxLength: devices.length }),
+        starts: fc.array(fc.constantFrom(...(shape.starts ?? (["v1", "v1", "v1", "v0", "none", "target", "failing"] as const))), { minLength: devices.length, maxLength: devices.length }),
         fails: shape.failures === true ? fc.array(fc.boolean(), { minLength: devices.length, maxLength: devices.length }) : fc.constant(devices.map(() => false)),
         offline:
           shape.offline === true
@@ -149,7 +150,7 @@ export const initialOf = (s: Scenario): Reality => {
   const observed: ObservedState[] = [];
   for (const d of s.devices) {
     const st = s.start.get(d.id);
-    const spec = st === "target" ? v2(IMMEDIATE) : V1;
+    const spec = st === "target" ? v2(IMMEDIATE) : st === "v0" ? V0 : V1;
     if (st === "none") continue;
     desired.push(entry(d.id, spec));
     observed.push(report(d.id, spec, st === "failing" ? "Failed" : "Running"));

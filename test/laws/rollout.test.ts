@@ -158,7 +158,7 @@ describe("staged rollouts: every step", () => {
       RUNS,
     ));
 
-  it("4. after an abort no device outside the started waves ever receives the target (and a pause publishes it to none)", () =>
+  it("4. after an abort no device outside the started waves ever receives the target (and a pause publishes nothing at all)", () =>
     fc.assert(
       overRounds({ failures: true, offline: true, timeout: true, budget: true }, (s, rounds) => {
         let started: number | undefined;
@@ -168,7 +168,9 @@ describe("staged rollouts: every step", () => {
           if (started === undefined) return true;
           const wave = wavesAfter(s, r);
           const given = r.plan.actions.filter(givesTarget);
-          return given.every((a) => (wave.get(a.device) as number) < (started as number)) && (s.policy.onFailure === "rollback" || given.length === 0);
+          // a pause publishes nothing at all for the deployment; a rollback only the way back
+          const paused = s.policy.onFailure === "pause" && r.plan.actions.some((a) => a.deployment === WEB);
+          return given.every((a) => (wave.get(a.device) as number) < (started as number)) && !paused;
         });
       }),
       RUNS,
@@ -252,17 +254,19 @@ describe("staged rollouts: Immediate is today's diff", () => {
 });
 
 describe("staged rollouts: convergence", () => {
-  it("8. healthy agents, no budget: the World within (waves + 1) steps (waves counting the rest), then an empty plan after the completion is recorded; the final entries do not depend on the policy", () =>
+  it("8. healthy agents, no budget: the World within n steps, n the number of waves (counting the rest) with a device not yet at the target, at most waves + 1; then a step that only records the completion, then an empty plan; the final entries do not depend on the policy", () =>
     fc.assert(
       fc.property(scenarioArb({ starts: ["v1", "v1", "none", "target"] }), (s) => {
-        const waves = s.policy.waves.length + 1;
-        const rounds = runScenario(s, waves + 2);
+        const initialWaves = naiveWaves(s.policy, s.devices);
+        const busy = new Set(s.devices.filter((d) => s.start.get(d.id) !== "target").map((d) => initialWaves.get(d.id)));
+        const n = Math.max(1, busy.size);
+        const rounds = runScenario(s, n + 2);
         if (rounds === undefined) return true;
         const world = worldView(s.devices);
-        const reached = isDeepStrictEqual(entriesView((rounds[waves - 1] as Round).after), world);
-        const settled = (rounds[waves] as Round).plan.actions.length === 0 && isEmptyPlan((rounds[waves + 1] as Round).plan);
+        const reached = isDeepStrictEqual(entriesView((rounds[n - 1] as Round).after), world);
+        const settled = (rounds[n] as Round).plan.actions.length === 0 && isEmptyPlan((rounds[n + 1] as Round).plan);
         const immediate = drive(worldOf(s.devices, IMMEDIATE), initialOf(s), 2, () => agentsOf(s));
-        return reached && settled && isDeepStrictEqual(entriesView((immediate[1] as Round).after), world);
+        return n <= s.policy.waves.length + 1 && reached && settled && isDeepStrictEqual(entriesView((immediate[1] as Round).after), world);
       }),
       RUNS,
     ));
@@ -285,16 +289,16 @@ describe("staged rollouts: convergence", () => {
   it("11. observed state changes when a device receives its spec, never what: every action is the World's (or a newcomer's base, or a rollback), and without an abort the entries end as the World", () =>
     fc.assert(
       fc.property(
-        scenarioArb({ budget: true, offline: true, timeout: true, starts: ["v1", "v1", "none", "target", "failing"] }),
+        scenarioArb({ offline: true, timeout: true, starts: ["v1", "v0", "none", "target", "failing"] }),
         fc.func(fc.constantFrom("Running", "Running", "Failed", "Pending")),
         fc.integer({ min: 0, max: 4 }),
         (s, phaseOf, flaky) => {
-          fc.pre(budgetLeavesRoom(s));
           const w = worldOf(s.devices, s.policy);
-          const healthy = agentsOf(s);
-          // for `flaky` rounds agents report arbitrary phases of what they hold; then the truth, healthy
+          const truth = agentsOf(s);
+          // for `flaky` rounds agents report arbitrary phases of what they hold; then the truth, where the
+          // target runs everywhere and devices failing at V1 keep failing there (they too must receive the World)
           const rounds = drive(w, initialOf(s), flaky + roundsFor(s) + 2, (round) =>
-            round < flaky ? { ...healthy, fails: (id, h) => phaseOf(id, h, round) !== "Running" } : { offline: healthy.offline },
+            round < flaky ? { ...truth, fails: (id, h) => phaseOf(id, h, round) !== "Running" } : { ...truth, fails: (id, h) => h !== TARGET && (truth.fails?.(id, h) ?? false) },
           );
           if (rounds.some((r) => (r.plan.rollouts ?? []).some((p) => p.problems.length > 0))) return true;
           const what = rounds.every((r) => {
