@@ -54,6 +54,9 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "redeclared-not-left-alone", file: "src/diff/Targets.ts", from: "if (!leftAlone.has(id)) leftAlone.set(id, { _tag: \"Redeclared\", declarations });", to: "void declarations;", what: "a device declared twice differently is diffed (as its first declaration)" },
   { id: "clash-not-frozen", file: "src/diff/Diff.ts", from: "  if (clashing.length > 0)\n", to: "  if (clashing.length > 99)\n", what: "a device whose deployments clash is planned anyway" },
   { id: "clash-ignores-kept-entries", file: "src/diff/Diff.ts", from: "if (res.conflicted.size === 0 || published === undefined) return res.clashes;", to: "return res.clashes;", what: "the clash check forgets the published entries a deployment conflict keeps" },
+  { id: "agent-health-not-news", file: "src/agent/State.ts", from: "a.error === b.error && a.health === b.health);", to: "a.error === b.error);", what: "a change of health alone (starting → healthy → unhealthy) is not reported" },
+  { id: "agent-clears-only-sent", file: "src/agent/Step.ts", from: "sortedNames(new Map([...st.stored, ...st.sent]))", to: "sortedNames(st.sent)", what: "a state whose identical earlier write failed late is never cleared when its deployment goes" },
+  { id: "health-check-in-every-hash", file: "src/algebra/Deployment.ts", from: "...(s.healthcheck !== undefined ? { healthcheck: normaliseHealthCheck(s.healthcheck) } : {}),", to: "healthcheck: s.healthcheck !== undefined ? normaliseHealthCheck(s.healthcheck) : null,", what: "a service without a health check hashes differently than before health checks existed" },
   { id: "clash-same-address", file: "src/diff/Clash.ts", from: "everyAddress(a) || everyAddress(b) || a.hostIp === b.hostIp;", to: "everyAddress(a) || everyAddress(b);", what: "two bindings of one port on one specific address are not seen as a clash" },
 ];
 
