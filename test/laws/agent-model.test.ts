@@ -313,6 +313,23 @@ describe("agent state machine (model-based)", () => {
       { numRuns: 400 },
     ));
 
+  it("a change of health alone is reported at the next runtime check: starting → healthy → unhealthy", () => {
+    const device = new Device();
+    const model: Model = { desired: new Map() };
+    device.dispatch({ _tag: "Started" });
+    model.desired.set(name(0), { _tag: "Spec", version: 1 });
+    device.write(name(0), { _tag: "Spec", version: 1 });
+    device.quiesce();
+    const hash = specHash(spec(name(0), 1));
+    expect(device.store.get(name(0))).toEqual({ phase: "Running", specHash: hash, health: "starting" });
+    for (const h of ["healthy", "unhealthy"] as const) {
+      device.health.set(name(0), h);
+      device.tick();
+      device.quiesce();
+      expect(device.store.get(name(0))).toEqual({ phase: "Running", specHash: hash, health: h });
+    }
+  });
+
   it("a second instance of the device is logged once and named in heartbeats until it is no longer seen", () => {
     const device = new Device();
     device.dispatch({ _tag: "Started" });
