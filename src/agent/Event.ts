@@ -9,7 +9,7 @@
  */
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { DeploymentName } from "../algebra/Name.ts";
-import type { Phase } from "../diff/Reality.ts";
+import type { Health, Phase } from "../diff/Reality.ts";
 import type { Either } from "fp-ts/lib/Either.js";
 import type { EntrySignature } from "../trust/SignedEntry.ts";
 import type { ReportedState } from "./State.ts";
@@ -43,6 +43,7 @@ export interface RuntimeStatus {
   readonly phase: Phase;
   readonly specHash: string;
   readonly error?: string;
+  readonly health?: Health;
 }
 
 export type AgentEvent =

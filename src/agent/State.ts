@@ -22,7 +22,7 @@
 import * as O from "fp-ts/lib/Option.js";
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
-import type { Phase } from "../diff/Reality.ts";
+import type { Health, Phase } from "../diff/Reality.ts";
 import type { TrustStore } from "../trust/Keys.ts";
 import type { AcceptedEntry } from "./Accept.ts";
 
@@ -40,6 +40,8 @@ export interface ReportedState {
   readonly phase: Phase;
   readonly specHash?: string;
   readonly error?: string;
+  /** A change of health alone is news: it is reported like a change of phase. */
+  readonly health?: Health;
 }
 
 export interface AgentConfig {
@@ -135,4 +137,4 @@ export const initialState = (config: AgentConfig, accepted: ReadonlyMap<Deployme
 // -------------------------------------------------------------------------------------
 
 export const sameReportedState = (a: ReportedState | undefined, b: ReportedState | undefined): boolean =>
-  a === b || (a !== undefined && b !== undefined && a.phase === b.phase && a.specHash === b.specHash && a.error === b.error);
+  a === b || (a !== undefined && b !== undefined && a.phase === b.phase && a.specHash === b.specHash && a.error === b.error && a.health === b.health);

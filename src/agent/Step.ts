@@ -54,8 +54,12 @@ const log = (s: AgentState, fx: Fx, line: string): void => {
 
 const heartbeat = (s: AgentState): AgentEffect => ({ _tag: "Heartbeat", others: sortedInstances(s.peers) });
 
-const statusToState = (s: RuntimeStatus): ReportedState =>
-  s.error !== undefined ? { phase: s.phase, specHash: s.specHash, error: s.error } : { phase: s.phase, specHash: s.specHash };
+const statusToState = (s: RuntimeStatus): ReportedState => ({
+  phase: s.phase,
+  specHash: s.specHash,
+  ...(s.error !== undefined ? { error: s.error } : {}),
+  ...(s.health !== undefined ? { health: s.health } : {}),
+});
 
 // -------------------------------------------------------------------------------------
 // following desired-state
@@ -189,7 +193,9 @@ const startPass = (s: AgentState, fx: Fx, view: ReadonlyMap<DeploymentName, Slot
     const r = s.rejected.get(name) as RejectedEntry;
     st = report(st, fx, name, { phase: "Rejected", ...(r.specHash !== undefined ? { specHash: r.specHash } : {}), error: r.reason }, s.force);
   }
-  for (const name of sortedNames(st.sent)) if (!view.has(name) && !s.rejected.has(name)) st = clear(st, fx, name);
+  // `stored` too: a late failure of an older, identical write drops the key from `sent` while the newer
+  // write's acknowledgement puts it in `stored`; such a key must still be cleared when it is no longer desired.
+  for (const name of sortedNames(new Map([...st.stored, ...st.sent]))) if (!view.has(name) && !s.rejected.has(name)) st = clear(st, fx, name);
   fx.push({ _tag: "Reconcile", pass: id, desired });
   return st;
 };

@@ -6,7 +6,9 @@
  *
  * Law: `specHash(a) === specHash(b)` iff `a` and `b` normalise to the same
  * canonical JSON (RFC 8785); key order, service order and defaults that were
- * spelled out do not change the hash.
+ * spelled out do not change the hash. A service without a health check has
+ * no `healthcheck` key at all, so adding the field changed no existing hash
+ * (test/laws/deployment-hash.test.ts pins one).
  */
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
@@ -54,6 +56,25 @@ export interface Service {
   readonly restart: RestartPolicy;
   /** Overrides the image's command when present. */
   readonly command?: ReadonlyArray<string>;
+  /** Run inside the container by podman's health check; absent: started counts as healthy. */
+  readonly healthcheck?: HealthCheck;
+}
+
+/**
+ * podman's health check (`--health-cmd`, `--health-interval`, `--health-retries`,
+ * `--health-start-period`, `--health-timeout`), in whole seconds. The command is
+ * exec form; the shell form `"curl -f localhost"` is normalised to
+ * `["/bin/sh", "-c", "curl -f localhost"]` (podman's `CMD-SHELL`), so the two
+ * spellings of one check hash alike.
+ */
+export interface HealthCheck {
+  readonly command: ReadonlyArray<string>;
+  readonly intervalSeconds: number;
+  /** Consecutive failures (after the start period) that make the container unhealthy. */
+  readonly retries: number;
+  /** Failures during this time after a start do not count. */
+  readonly startPeriodSeconds: number;
+  readonly timeoutSeconds: number;
 }
 
 export interface PodmanV0 {
@@ -89,6 +110,58 @@ const VolumeCodec = t.intersection([
   t.type({ source: NonEmpty, target: t.refinement(t.string, (s) => s.startsWith("/"), "AbsolutePath") }),
   t.partial({ readOnly: t.boolean }),
 ]);
+const wholeSeconds = (min: number, max: number, name: string) =>
+  t.refinement(t.number, (n) => Number.isInteger(n) && n >= min && n <= max, name);
+const DAY = 86_400;
+const IntervalSeconds = wholeSeconds(1, DAY, "whole seconds from 1 to 86400");
+const StartPeriodSeconds = wholeSeconds(0, DAY, "whole seconds from 0 to 86400");
+const TimeoutSeconds = wholeSeconds(1, DAY, "whole seconds from 1 to 86400");
+const isHealthCommand = (c: unknown): c is string | ReadonlyArray<string> =>
+  typeof c === "string"
+    ? c.trim() !== ""
+    : Array.isArray(c) && c.length > 0 && c.every((w) => typeof w === "string") && c[0] !== "";
+const HealthCommand = new t.Type<string | ReadonlyArray<string>, unknown, unknown>(
+  "a shell command (a non-empty string) or a command list (exec form) whose first word is not empty",
+  isHealthCommand,
+  (u, c) => (isHealthCommand(u) ? t.success(u) : t.failure(u, c)),
+  (x) => x,
+);
+// The short names are what people write; the `…Seconds` names are the normalised form, which is
+// also accepted so that a stored spec (written as it is held) decodes to itself.
+const HealthCheckFields = t.intersection([
+  t.type({
+    command: HealthCommand,
+  }),
+  t.partial({
+    interval: IntervalSeconds,
+    intervalSeconds: IntervalSeconds,
+    retries: wholeSeconds(1, 1000, "a whole number from 1 to 1000"),
+    startPeriod: StartPeriodSeconds,
+    startPeriodSeconds: StartPeriodSeconds,
+    timeout: TimeoutSeconds,
+    timeoutSeconds: TimeoutSeconds,
+  }),
+]);
+const HealthCheckInput = new t.Type<t.TypeOf<typeof HealthCheckFields>, unknown, unknown>(
+  "HealthCheck",
+  HealthCheckFields.is,
+  (u, c) =>
+    pipe(
+      HealthCheckFields.validate(u, c),
+      E.chain((h) => {
+        for (const [short, long] of [["interval", "intervalSeconds"], ["startPeriod", "startPeriodSeconds"], ["timeout", "timeoutSeconds"]] as const)
+          if (h[short] !== undefined && h[long] !== undefined && h[short] !== h[long])
+            return t.failure(u, c, `healthcheck gives both ${short} (${h[short]}) and ${long} (${h[long]}); give one`);
+        return t.success(h);
+      }),
+    ),
+  (h) => h,
+);
+export type HealthCheckInput = t.TypeOf<typeof HealthCheckInput>;
+
+/** podman's defaults: every 30 s, 3 retries, no start period, 30 s timeout. */
+export const HEALTH_DEFAULTS = Object.freeze({ intervalSeconds: 30, retries: 3, startPeriodSeconds: 0, timeoutSeconds: 30 });
+
 const RestartCodec = t.keyof({ no: null, always: null, "on-failure": null, "unless-stopped": null });
 
 const ServiceInput = t.intersection([
@@ -99,6 +172,7 @@ const ServiceInput = t.intersection([
     ports: t.array(PortCodec),
     restart: RestartCodec,
     command: t.array(t.string),
+    healthcheck: HealthCheckInput,
   }),
 ]);
 export type ServiceInput = t.TypeOf<typeof ServiceInput>;
@@ -130,6 +204,15 @@ export const OrdServiceByName: Ord.Ord<Service> = Ord.contramap((s: Service) => 
 
 export const OrdDeploymentByName: Ord.Ord<Deployment> = Ord.contramap((d: Deployment) => d.name)(OrdDeploymentName);
 
+const normaliseHealthCheck = (h: HealthCheckInput): HealthCheck =>
+  Object.freeze({
+    command: Object.freeze(typeof h.command === "string" ? ["/bin/sh", "-c", h.command] : [...h.command]),
+    intervalSeconds: h.interval ?? h.intervalSeconds ?? HEALTH_DEFAULTS.intervalSeconds,
+    retries: h.retries ?? HEALTH_DEFAULTS.retries,
+    startPeriodSeconds: h.startPeriod ?? h.startPeriodSeconds ?? HEALTH_DEFAULTS.startPeriodSeconds,
+    timeoutSeconds: h.timeout ?? h.timeoutSeconds ?? HEALTH_DEFAULTS.timeoutSeconds,
+  });
+
 const normaliseService = (s: ServiceInput): Service =>
   Object.freeze({
     name: s.name,
@@ -152,6 +235,7 @@ const normaliseService = (s: ServiceInput): Service =>
     ),
     restart: s.restart ?? "no",
     ...(s.command !== undefined ? { command: Object.freeze([...s.command]) } : {}),
+    ...(s.healthcheck !== undefined ? { healthcheck: normaliseHealthCheck(s.healthcheck) } : {}),
   });
 
 /** Decodes a score, filling defaults and ordering services by name. */
@@ -272,6 +356,9 @@ export const deliverable = (d: Deployment): Deployment => {
   if (p === undefined) deliverableCache.set(d, (p = Object.freeze({ name: d.name, score: d.score, rollout: IMMEDIATE })));
   return p;
 };
+
+/** Whether any service of the deployment declares a health check (then only `healthy` counts as available). */
+export const hasHealthCheck = (d: Deployment): boolean => d.score.services.some((s) => s.healthcheck !== undefined);
 
 /** The first 12 hex digits, for humans. */
 export const shortHash = (h: string): string => h.replace(/^sha256:/, "").slice(0, 12);

@@ -134,6 +134,7 @@ export const deploymentStatus = (s: DeploymentStatusSummary): string =>
     failed: s.failed,
     pending: s.pending,
     offline: s.offline,
+    unhealthy: s.unhealthy,
     ...(s.lastError !== undefined ? { lastError: { device: s.lastError.device, error: s.lastError.error, at: s.lastError.at.toISOString() } } : {}),
   });
 
@@ -147,6 +148,7 @@ export const deviceStatus = (d: DeviceStatus): string =>
     deployments: d.deployments.map((x) => ({
       deployment: x.deployment,
       state: x.state,
+      ...(x.health !== undefined ? { health: x.health } : {}),
       specHash: x.specHash,
       ...(x.publishedHash !== undefined ? { publishedHash: x.publishedHash } : {}),
       ...(x.observedHash !== undefined ? { observedHash: x.observedHash } : {}),

@@ -54,6 +54,12 @@ export interface DesiredEntry {
 /** `Rejected`: the agent refused the entry (bad signature, replay, expiry…); `error` says why. */
 export type Phase = "Pending" | "Running" | "Failed" | "Rejected";
 
+/**
+ * podman's health status: `starting` until a check passed (failures in the start
+ * period do not count), `unhealthy` after `retries` failures in a row.
+ */
+export type Health = "starting" | "healthy" | "unhealthy";
+
 export interface ObservedState {
   readonly device: DeviceId;
   readonly deployment: DeploymentName;
@@ -61,12 +67,13 @@ export interface ObservedState {
   /** The spec the agent ran or is running. */
   readonly specHash?: string;
   readonly error?: string;
-  /** Present when the running spec declares a health check: podman's verdict. */
+  /**
+   * Present only when the spec runs (`Running`) and declares a health check: the
+   * worst of its services' statuses. Absent with a declared check: not known to be healthy.
+   */
   readonly health?: Health;
   readonly at: Date;
 }
-
-export type Health = "starting" | "healthy" | "unhealthy";
 
 export interface Reality {
   readonly devices: ReadonlyMap<DeviceId, ReportedDevice>;
@@ -140,9 +147,10 @@ export const DesiredEntryCodec = t.intersection([
   t.partial({ spec: DeploymentCodec }),
 ]);
 export const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null, Rejected: null });
+export const HealthCodec = t.keyof({ starting: null, healthy: null, unhealthy: null });
 export const ObservedStateCodec = t.intersection([
   t.type({ device: DeviceId, deployment: DeploymentName, phase: PhaseCodec, at: DateFromISOString }),
-  t.partial({ specHash: t.string, error: t.string }),
+  t.partial({ specHash: t.string, error: t.string, health: HealthCodec }),
 ]);
 
 /** Flat JSON form of a Reality: `{ devices: [...], desired: [...], observed: [...], damaged: [[id, why]] }`. */

@@ -53,7 +53,7 @@ import * as N from "fp-ts/lib/number.js";
 import * as Ord from "fp-ts/lib/Ord.js";
 import * as S from "fp-ts/lib/string.js";
 import { concatAll } from "fp-ts/lib/Monoid.js";
-import { deliverable, type Deployment } from "../algebra/Deployment.ts";
+import { deliverable, hasHealthCheck, type Deployment } from "../algebra/Deployment.ts";
 import type { Device } from "../algebra/Device.ts";
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import { needed, ofCount, percentOf, type Waves, type WavePolicy } from "../algebra/Rollout.ts";
@@ -194,15 +194,16 @@ export const waveMembership = (
 // device states
 // -------------------------------------------------------------------------------------
 
-const healthy = (o: ObservedState): boolean => o.health === undefined || o.health === "healthy";
+/** Healthy where the running spec declares a health check (no verdict yet, or from an older agent, is not healthy), else running is enough. */
+const healthy = (o: ObservedState, spec: Deployment | undefined): boolean => (o.health === undefined ? spec === undefined || !hasHealthCheck(spec) : o.health === "healthy");
 
 /** Published at the target (and trustworthy). */
 const atTarget = (m: Member, target: string): boolean => m.published !== undefined && m.published.specHash === target && m.published.tampered === undefined;
 
 /** Runs the target, healthy. */
-const succeeded = (m: Member, target: string): boolean => {
+const succeeded = (m: Member, target: string, spec: Deployment): boolean => {
   const o = m.observed;
-  return atTarget(m, target) && o !== undefined && o.phase === "Running" && o.specHash === target && healthy(o);
+  return atTarget(m, target) && o !== undefined && o.phase === "Running" && o.specHash === target && healthy(o, spec);
 };
 
 /** Failed, rejected or unhealthy at the target. */
@@ -213,10 +214,11 @@ const failedAt = (m: Member, target: string): boolean => {
 };
 
 /** Runs, healthy, the target or the spec published for it. */
-export const available = (m: Member, target: string): boolean => {
+export const available = (m: Member, target: string, spec: Deployment): boolean => {
   const o = m.observed;
-  if (o === undefined || o.phase !== "Running" || !healthy(o) || o.specHash === undefined) return false;
-  return o.specHash === target || o.specHash === m.published?.specHash;
+  if (o === undefined || o.phase !== "Running" || o.specHash === undefined) return false;
+  if (o.specHash === target) return healthy(o, spec);
+  return o.specHash === m.published?.specHash && healthy(o, m.published.spec);
 };
 
 // -------------------------------------------------------------------------------------
@@ -247,12 +249,17 @@ const baseOf = (members: ReadonlyArray<Member>, target: string): string | undefi
 export const step = (group: RolloutGroup, record: RolloutRecord | undefined, options: StepOptions): RolloutStep => {
   const { name, policy, members } = group;
   const target = group.target.specHash;
+  const targetSpec = group.target.deployment;
   const now = options.now;
   const W = policy.waves.length; // the rest is wave W
   const problems: string[] = [];
 
   // Nothing to do and nothing remembered: no rollout to speak of.
   const todo = members.some((m) => m.action !== undefined);
+  // A rollout starts only when some device could take a step now: one whose every device is
+  // offline (a fresh fleet not yet registered) would pass each wave with no evidence and,
+  // complete, hand every device the target at once when they come online.
+  const startable = members.some((m) => m.action !== undefined && m.presence === "online");
   const { wave, pins } = waveMembership(
     name,
     policy,
@@ -269,7 +276,7 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
     else c.offline++;
     if (atTarget(m, target)) {
       c.updated++;
-      if (online && succeeded(m, target)) c.succeeded++;
+      if (online && succeeded(m, target, targetSpec)) c.succeeded++;
       if (online && failedAt(m, target)) c.failed++;
     } else c.pending++;
   });
@@ -291,7 +298,7 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
 
   // Advance the ledger: start, open the waves whose predecessor passed, record a failure or the end.
   let next: RolloutRecord | undefined = record;
-  if (next === undefined && todo && problems.length === 0) {
+  if (next === undefined && startable && problems.length === 0) {
     const base = baseOf(members, target);
     next = { deployment: name, target, startedAt: now, waves: [opening(now, pins[0])], priors: {}, ...(base !== undefined ? { base } : {}) };
   }
@@ -351,7 +358,7 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
       const g = groupKey(m.device, budget.groupBy);
       const s = sizes.get(g) ?? { n: 0, up: 0 };
       s.n++;
-      if (available(m, target)) s.up++;
+      if (available(m, target, targetSpec)) s.up++;
       sizes.set(g, s);
     }
     for (const [g, s] of sizes) {
@@ -365,7 +372,7 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
   let heldBack = 0;
   /** Whether the budget lets `m` become unavailable now, spending it (a device already unavailable, or offline, costs nothing). */
   const allowed = (m: Member): boolean => {
-    if (budget === undefined || m.presence !== "online" || !available(m, target)) return true;
+    if (budget === undefined || m.presence !== "online" || !available(m, target, targetSpec)) return true;
     const g = groupKey(m.device, budget.groupBy);
     const left = allowance.get(g) ?? 0;
     if (left <= 0) {

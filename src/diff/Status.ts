@@ -4,11 +4,14 @@
  * which devices are offline.
  *
  * A device counts for a deployment when the World gives it that deployment.
- * It has `succeeded` when it reports Running for the World's spec hash,
- * `failed` when it reports Failed or Rejected (it refused the entry: a bad
+ * It has `succeeded` when it reports Running for the World's spec hash
+ * (and, when that spec declares a health check, reports it healthy: available
+ * means healthy), is `unhealthy` when it runs that spec but its health check
+ * reports unhealthy, `failed` when it reports Failed or Rejected (it refused the entry: a bad
  * signature, a replay, an expiry) for that hash, is `offline` when its
  * heartbeat is stale or it never registered, and `pending` otherwise
- * (including reports about an older spec).
+ * (including reports about an older spec, and a declared health check still
+ * `starting` or not reported at all).
  *
  * Devices the diff leaves alone (unreadable records, declared twice,
  * deployments that clash; see `Targets.ts` and `Diff.ts`) are listed too,
@@ -16,12 +19,13 @@
  */
 import * as Ord from "fp-ts/lib/Ord.js";
 import * as S from "fp-ts/lib/string.js";
+import { hasHealthCheck } from "../algebra/Deployment.ts";
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import { OrdDeviceId } from "../algebra/Name.ts";
 import type { World } from "../world/World.ts";
 import { planDevice, presenceAt, type DiffOptions } from "./Diff.ts";
 import type { Presence } from "./Plan.ts";
-import type { Phase, Reality } from "./Reality.ts";
+import type { Health, Phase, Reality } from "./Reality.ts";
 import { resolver } from "./Resolve.ts";
 import { leftAloneText, targets } from "./Targets.ts";
 
@@ -32,6 +36,8 @@ export interface DeploymentStatusSummary {
   readonly failed: number;
   readonly pending: number;
   readonly offline: number;
+  /** Running the World's spec, whose health check reports unhealthy (not counted as succeeded). */
+  readonly unhealthy: number;
   readonly lastError?: { readonly device: DeviceId; readonly error: string; readonly at: Date };
 }
 
@@ -45,6 +51,8 @@ export interface DeviceDeploymentStatus {
   /** The hash the agent last reported about. */
   readonly observedHash?: string;
   readonly state: DeviceDeploymentState;
+  /** The health the agent reports for the World's spec, when it runs it and the spec declares a check. */
+  readonly health?: Health;
   readonly error?: string;
   readonly at?: Date;
 }
@@ -76,7 +84,7 @@ export const status = (world: World, reality: Reality, options: DiffOptions): Fl
     return { device: id, presence: presenceOf(id), ...(hb !== undefined ? { lastHeartbeat: hb } : {}), ...rest };
   };
 
-  type Acc = { matched: number; succeeded: number; failed: number; pending: number; offline: number; lastError?: DeploymentStatusSummary["lastError"] };
+  type Acc = { matched: number; succeeded: number; failed: number; pending: number; offline: number; unhealthy: number; lastError?: DeploymentStatusSummary["lastError"] };
   const acc = new Map<DeploymentName, Acc>();
   const devices: DeviceStatus[] = [...t.leftAlone].map(([id, l]) => device(id, { leftAlone: leftAloneText(l), deployments: [] }));
   for (const d of t.devices) {
@@ -92,14 +100,18 @@ export const status = (world: World, reality: Reality, options: DiffOptions): Fl
     const rows: DeviceDeploymentStatus[] = [];
     for (const e of res.entries) {
       let a = acc.get(e.name);
-      if (a === undefined) acc.set(e.name, (a = { matched: 0, succeeded: 0, failed: 0, pending: 0, offline: 0 }));
+      if (a === undefined) acc.set(e.name, (a = { matched: 0, succeeded: 0, failed: 0, pending: 0, offline: 0, unhealthy: 0 }));
       a.matched++;
       const o = observed?.get(e.name);
       const pub = published?.get(e.name);
       const current = o !== undefined && o.specHash === e.specHash;
       let state: DeviceDeploymentState;
+      const health = current && o.phase === "Running" ? o.health : undefined;
       if (current && o.phase === "Running") {
-        a.succeeded++;
+        // With a declared check, only a healthy report makes the device available (an agent that says nothing has not said so).
+        if (health === "unhealthy") a.unhealthy++;
+        else if (health !== "healthy" && hasHealthCheck(e.deployment)) a.pending++;
+        else a.succeeded++;
         state = "Running";
       } else if (current && (o.phase === "Failed" || o.phase === "Rejected")) {
         a.failed++;
@@ -118,6 +130,7 @@ export const status = (world: World, reality: Reality, options: DiffOptions): Fl
         ...(pub !== undefined ? { publishedHash: pub.specHash } : {}),
         ...(o?.specHash !== undefined ? { observedHash: o.specHash } : {}),
         state,
+        ...(health !== undefined ? { health } : {}),
         ...(o?.error !== undefined && (state === "Failed" || state === "Rejected") ? { error: o.error } : {}),
         ...(o !== undefined ? { at: o.at } : {}),
       });

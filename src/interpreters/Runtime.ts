@@ -8,7 +8,7 @@
  */
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { DeploymentName } from "../algebra/Name.ts";
-import type { Phase } from "../diff/Reality.ts";
+import type { Health, Phase } from "../diff/Reality.ts";
 
 export interface DeploymentStatus {
   readonly deployment: DeploymentName;
@@ -16,6 +16,8 @@ export interface DeploymentStatus {
   /** The spec hash the status refers to. */
   readonly specHash: string;
   readonly error?: string;
+  /** Only while `Running` a spec that declares a health check: the worst of its services'. */
+  readonly health?: Health;
 }
 
 export interface Runtime {

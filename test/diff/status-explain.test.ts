@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
-import { deployment, podman } from "../../src/algebra/Deployment.ts";
+import { deployment, podman, specHash } from "../../src/algebra/Deployment.ts";
 import { device } from "../../src/algebra/Device.ts";
 import type { DeviceId } from "../../src/algebra/Name.ts";
 import { diff } from "../../src/diff/Diff.ts";
@@ -68,4 +68,24 @@ describe("explain agrees with the diff", () => {
         });
       }),
     ));
+});
+
+describe("health in status", () => {
+  const checked = deployment("web", podman({ services: [{ name: "httpd", image: "httpd:2.4", healthcheck: { command: "true" } }] }));
+  const hash = specHash(checked);
+  const ids = ["pi-0", "pi-1", "pi-2", "pi-3"];
+  const healths = ["healthy", "unhealthy", "starting", undefined] as const;
+  const r = reality({
+    devices: ids.map((i) => ({ device: device(i), lastHeartbeat: NOW })),
+    observed: ids.map((i, n) => {
+      const h = healths[n];
+      return { device: id(i), deployment: checked.name, phase: "Running" as const, specHash: hash, at: NOW, ...(h !== undefined ? { health: h } : {}) };
+    }),
+  });
+
+  it("available means healthy: unhealthy is counted apart from succeeded, starting or unreported is pending, and each device row says its health", () => {
+    const st = status(world({ assignments: [assign(all, checked)] }), r, { now: NOW });
+    expect(st.deployments).toMatchObject([{ deployment: "web", matched: 4, succeeded: 1, unhealthy: 1, pending: 2, failed: 0, offline: 0 }]);
+    expect(st.devices.map((d) => d.deployments[0]?.health)).toEqual(["healthy", "unhealthy", "starting", undefined]);
+  });
 });

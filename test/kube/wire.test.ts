@@ -19,7 +19,7 @@ import { BackendUnavailableError } from "../../src/interpreters/Interpreter.ts";
 import { classify } from "../../src/interpreters/kube/Api.ts";
 import { resolveCluster } from "../../src/interpreters/kube/Cluster.ts";
 import { crds } from "../../src/interpreters/kube/Crds.ts";
-import { decodeDeviceObject, desiredConfig, entryFingerprint, observedSummary } from "../../src/interpreters/kube/DeviceObject.ts";
+import { decodeDeviceObject, desiredConfig, entryFingerprint, encodeObserved, observedSummary } from "../../src/interpreters/kube/DeviceObject.ts";
 import { CONTROL_PLANE, appliedEntries, entryOfField, entryOwners } from "../../src/interpreters/kube/FieldOwners.ts";
 import {
   assignmentsOf,
@@ -52,6 +52,14 @@ describe("Device objects", () => {
     expect(d.right.entries.map((e) => [e.name, e.fingerprint])).toEqual([["web", entryFingerprint("6", specHash(web))]]);
     expect(d.right.observed.map((o) => [o.deployment, o.phase])).toEqual([["web", "Running"]]);
     expect(d.right.lastHeartbeat?.toISOString()).toBe("2026-06-01T12:00:00.000Z");
+  });
+
+  it("carry an agent's health status through (encode, decode), and refuse one outside the vocabulary", () => {
+    const o = { device: "pi-01" as never, deployment: "web" as never, phase: "Running" as const, specHash: specHash(web), health: "unhealthy" as const, at: new Date("2026-06-01T12:00:00Z") };
+    const d = decodeDeviceObject(deviceObject({ status: { deployments: [encodeObserved(o)] } }));
+    expect(E.isRight(d) && d.right.observed).toEqual([o]);
+    const bad = decodeDeviceObject(deviceObject({ status: { deployments: [{ ...encodeObserved(o), health: "sick" }] } }));
+    expect(E.isLeft(bad) && bad.left.message).toMatch(/status\.deployments\[0\]: health: /);
   });
 
   it("an object from another version or kind is unreadable, not misread", () => {

@@ -17,6 +17,9 @@
  *   stop, the runtime runs exactly the decodable desired entries at their
  *   specs, `device-state` holds Running for each and Failed for each
  *   malformed one and nothing else, and the agent knows what it stored;
+ * - health: a spec that declares a health check is reported with the
+ *   runtime's current verdict (starting, healthy, unhealthy) once a runtime
+ *   check ran after the last change; a change of health alone is reported;
  * - reconciles never overlap; the runtime is only given the whole view of a
  *   follow that caught up, and only specs that were desired at some point;
  * - a second instance of the device is logged and named in heartbeats
@@ -25,16 +28,21 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as O from "fp-ts/lib/Option.js";
-import { deployment, podman, specHash, type Deployment } from "../../src/algebra/Deployment.ts";
+import { deployment, hasHealthCheck, podman, specHash, type Deployment } from "../../src/algebra/Deployment.ts";
+import type { Health } from "../../src/diff/Reality.ts";
 import type { DeploymentName, DeviceId } from "../../src/algebra/Name.ts";
 import { matchEffect, type AgentEffect } from "../../src/agent/Effect.ts";
-import type { AgentEvent, DecodedDesired } from "../../src/agent/Event.ts";
+import type { AgentEvent, DecodedDesired, RuntimeStatus } from "../../src/agent/Event.ts";
 import { initialState, type AgentConfig, type AgentState, type ReportedState } from "../../src/agent/State.ts";
 import { step } from "../../src/agent/Step.ts";
 
 const NAMES = ["web", "db", "cache"] as const;
 const name = (i: number): DeploymentName => NAMES[i % NAMES.length] as DeploymentName;
-const spec = (n: DeploymentName, version: number): Deployment => deployment(n, podman({ services: [{ name: "svc", image: `registry.local/${n}:${version}` }] }));
+/** Odd versions declare a health check: their statuses carry the runtime's health. */
+const spec = (n: DeploymentName, version: number): Deployment =>
+  deployment(n, podman({ services: [{ name: "svc", image: `registry.local/${n}:${version}`, ...(version % 2 === 1 ? { healthcheck: { command: "true" } } : {}) }] }));
+const checked = new Set<string>();
+for (const n of NAMES) for (let v = 0; v < 4; v++) if (hasHealthCheck(spec(n as DeploymentName, v))) checked.add(specHash(spec(n as DeploymentName, v)));
 
 const CONFIG: AgentConfig = { device: "dev-01" as DeviceId, instance: "me", retryMs: 1_000, rejoinDelayMs: 0, peerTtlMs: 3_000 };
 /** When entries are read: unsigned entries (no trust store) do not depend on it. */
@@ -60,6 +68,8 @@ class Device {
   readonly notifications = new WeakSet<AgentEvent[]>();
   timers: AgentEvent[] = [];
   readonly runtime = new Map<DeploymentName, string>();
+  /** The health checks' verdicts per running deployment (a new spec starts over at `starting`). */
+  readonly health = new Map<DeploymentName, Health>();
   readonly store = new Map<DeploymentName, ReportedState>();
   runtimeFails = false;
   writesFail = false;
@@ -138,18 +148,22 @@ class Device {
       const valid = [...view.value.values()].flatMap((slot) => (slot._tag === "Valid" ? [slot.spec.name] : []));
       if (valid.sort().join() !== desired.map((d) => d.name).sort().join()) throw new Error("runtime given something else than the view");
       if (this.runtimeFails) return void this.inbox.push([{ _tag: "ReconcileFailed", pass, error: "runtime test failed: boom" }]);
+      for (const d of desired) if (this.runtime.get(d.name) !== specHash(d)) this.health.set(d.name, "starting");
       this.runtime.clear();
       for (const d of desired) this.runtime.set(d.name, specHash(d));
-      this.inbox.push([{ _tag: "Reconciled", pass, statuses: desired.map((d) => ({ deployment: d.name, phase: "Running" as const, specHash: specHash(d) })) }]);
+      this.inbox.push([{ _tag: "Reconciled", pass, statuses: desired.map((d) => this.statusOf(d.name, specHash(d))) }]);
     },
-    CheckRuntime: () =>
-      this.inbox.push([{ _tag: "RuntimeChecked", statuses: [...this.runtime].map(([n, h]) => ({ deployment: n, phase: "Running" as const, specHash: h })) }]),
+    CheckRuntime: () => this.inbox.push([{ _tag: "RuntimeChecked", statuses: [...this.runtime].map(([n, h]) => this.statusOf(n, h)) }]),
     Later: ({ event }) => void this.timers.push(event),
     Log: ({ line }) => void this.logs.push(line),
     Ready: () => undefined,
     // Unsigned entries (no trust store) are never persisted; test/laws/signed-agent.test.ts covers trust.
     PersistAccepted: () => undefined,
   });
+
+  statusOf(n: DeploymentName, hash: string): RuntimeStatus {
+    return { deployment: n, phase: "Running", specHash: hash, ...(checked.has(hash) ? { health: this.health.get(n) ?? "starting" } : {}) };
+  }
 
   fireTimers(): void {
     const due = this.timers;
@@ -242,6 +256,9 @@ const commands: Array<fc.Arbitrary<Cmd>> = [
   ),
   fc.constant(cmd("fire-timers", (_m, d) => d.fireTimers())),
   fc.constant(cmd("tick", (_m, d) => d.tick())),
+  fc.tuple(fc.nat(2), fc.constantFrom<Health>("starting", "healthy", "unhealthy")).map(([i, h]) =>
+    cmd(`health ${name(i)} ${h}`, (_m, d) => void (d.runtime.has(name(i)) && d.health.set(name(i), h))),
+  ),
   fc.constant(cmd("resync", (_m, d) => d.dispatch({ _tag: "ResyncDue" }))),
   fc.constant(
     cmd("disconnect", (_m, d) => {
@@ -264,12 +281,14 @@ const commands: Array<fc.Arbitrary<Cmd>> = [
 const expectedRuntime = (m: Model): Map<DeploymentName, string> =>
   new Map([...m.desired].flatMap(([n, w]) => (w._tag === "Spec" ? [[n, specHash(spec(n, w.version))] as const] : [])));
 
-const expectedStore = (m: Model): Map<DeploymentName, ReportedState> =>
+/** `health`: the runtime's verdicts, reported for the specs that declare a check. */
+const expectedStore = (m: Model, health: ReadonlyMap<DeploymentName, Health>): Map<DeploymentName, ReportedState> =>
   new Map(
-    [...m.desired].map(([n, w]) => [
-      n,
-      w._tag === "Spec" ? { phase: "Running", specHash: specHash(spec(n, w.version)) } : { phase: "Failed", error: "unreadable desired entry: value is not JSON" },
-    ]),
+    [...m.desired].map(([n, w]): [DeploymentName, ReportedState] => {
+      if (w._tag === "Malformed") return [n, { phase: "Failed", error: "unreadable desired entry: value is not JSON" }];
+      const hash = specHash(spec(n, w.version));
+      return [n, { phase: "Running", specHash: hash, ...(checked.has(hash) ? { health: health.get(n) ?? "starting" } : {}) }];
+    }),
   );
 
 const sorted = <V>(m: ReadonlyMap<DeploymentName, V>): Array<[DeploymentName, V]> => [...m].sort(([a], [b]) => a.localeCompare(b));
@@ -283,13 +302,33 @@ describe("agent state machine (model-based)", () => {
         device.dispatch({ _tag: "Started" });
         fc.modelRun(() => ({ model, real: device }), cmds);
         device.quiesce();
+        // A health verdict that changed since the last pass is picked up by the next runtime check (a tick).
+        device.tick();
+        device.quiesce();
         expect(sorted(device.runtime)).toEqual(sorted(expectedRuntime(model)));
-        expect(sorted(device.store)).toEqual(sorted(expectedStore(model)));
+        expect(sorted(device.store)).toEqual(sorted(expectedStore(model, device.health)));
         expect(sorted(device.state.stored)).toEqual(sorted(device.store));
         expect(device.state.writes).toBe(0);
       }),
       { numRuns: 400 },
     ));
+
+  it("a change of health alone is reported at the next runtime check: starting → healthy → unhealthy", () => {
+    const device = new Device();
+    const model: Model = { desired: new Map() };
+    device.dispatch({ _tag: "Started" });
+    model.desired.set(name(0), { _tag: "Spec", version: 1 });
+    device.write(name(0), { _tag: "Spec", version: 1 });
+    device.quiesce();
+    const hash = specHash(spec(name(0), 1));
+    expect(device.store.get(name(0))).toEqual({ phase: "Running", specHash: hash, health: "starting" });
+    for (const h of ["healthy", "unhealthy"] as const) {
+      device.health.set(name(0), h);
+      device.tick();
+      device.quiesce();
+      expect(device.store.get(name(0))).toEqual({ phase: "Running", specHash: hash, health: h });
+    }
+  });
 
   it("a second instance of the device is logged once and named in heartbeats until it is no longer seen", () => {
     const device = new Device();

@@ -12,7 +12,7 @@ import { assign, type Assignment } from "../../src/world/Assignment.ts";
 import { emptyWorld, world, WorldMonoid, type World } from "../../src/world/World.ts";
 import * as Fleet from "../../src/algebra/Fleet.ts";
 import { reality, type Reality } from "../../src/diff/Reality.ts";
-import { specHash } from "../../src/algebra/Deployment.ts";
+import { hasHealthCheck, specHash } from "../../src/algebra/Deployment.ts";
 import type { DeploymentName, DeviceId } from "../../src/algebra/Name.ts";
 
 export const KEYS = ["env", "tier", "zone", "example.com/gen"] as const;
@@ -77,9 +77,13 @@ export const deploymentArb: fc.Arbitrary<Deployment> = fc
     name: fc.constantFrom(...DEPLOYMENTS),
     image: fc.constantFrom("registry.local/app:1", "registry.local/app:2"),
     port: fc.option(fc.constantFrom(8080, 9090), { nil: undefined }),
+    healthcheck: fc.option(fc.constantFrom({ command: "wget -q -O- localhost" }, { command: ["true"], interval: 5, retries: 2 }), { nil: undefined }),
   })
-  .map(({ name, image, port }) =>
-    deployment(name, podman({ services: [{ name: "main", image, ...(port !== undefined ? { ports: [{ container: 80, host: port }] } : {}) }] })),
+  .map(({ name, image, port, healthcheck }) =>
+    deployment(
+      name,
+      podman({ services: [{ name: "main", image, ...(port !== undefined ? { ports: [{ container: 80, host: port }] } : {}), ...(healthcheck !== undefined ? { healthcheck } : {}) }] }),
+    ),
   );
 
 export const assignmentArb: fc.Arbitrary<Assignment> = fc
@@ -127,7 +131,7 @@ export const realityArb = (opts: { readonly damaged?: boolean } = {}): fc.Arbitr
       heartbeatsAgo: fc.array(fc.option(fc.integer({ min: 0, max: 600_000 }), { nil: undefined }), { minLength: IDS.length, maxLength: IDS.length }),
       desired: fc.array(fc.tuple(fc.constantFrom(...IDS), fc.constantFrom(...DEPLOYMENTS), deploymentArb, fc.nat(99)), { maxLength: 12 }),
       observed: fc.array(
-        fc.tuple(fc.constantFrom(...IDS), fc.constantFrom(...DEPLOYMENTS), fc.constantFrom("Pending", "Running", "Failed") , deploymentArb),
+        fc.tuple(fc.constantFrom(...IDS), fc.constantFrom(...DEPLOYMENTS), fc.constantFrom("Pending", "Running", "Failed") , deploymentArb, fc.constantFrom("starting", "healthy", "unhealthy")),
         { maxLength: 6 },
       ),
       damaged: opts.damaged === true ? fc.subarray([...IDS], { maxLength: 2 }) : fc.constant([] as string[]),
@@ -144,11 +148,13 @@ export const realityArb = (opts: { readonly damaged?: boolean } = {}): fc.Arbitr
           specHash: specHash(spec),
           fingerprint: `rev-${fp}`,
         })),
-        observed: observed.map(([device, deployment, phase, spec]) => ({
+        observed: observed.map(([device, deployment, phase, spec, health]) => ({
           device: device as DeviceId,
           deployment: deployment as DeploymentName,
           phase,
           specHash: specHash(spec),
+          // As agents report it: only a running spec that declares a health check has a health.
+          ...(phase === "Running" && hasHealthCheck(spec) ? { health } : {}),
           ...(phase === "Failed" ? { error: "exit 1" } : {}),
           at: NOW,
         })),

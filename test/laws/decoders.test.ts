@@ -18,7 +18,7 @@ import { desiredView } from "./model.ts";
 const nearMiss = fc.oneof(
   fc.anything(),
   fc.record({ id: fc.oneof(fc.string(), fc.constant("pi-01")), labels: fc.oneof(fc.anything(), fc.dictionary(fc.string(), fc.anything())), arch: fc.anything() }, { requiredKeys: [] }),
-  fc.record({ name: fc.oneof(fc.string(), fc.constant("web")), score: fc.record({ _tag: fc.constantFrom("PodmanV0", "Other"), services: fc.array(fc.dictionary(fc.constantFrom("name", "image", "ports", "env", "restart", "volumes", "command"), fc.anything())) }) }, { requiredKeys: [] }),
+  fc.record({ name: fc.oneof(fc.string(), fc.constant("web")), score: fc.record({ _tag: fc.constantFrom("PodmanV0", "Other"), services: fc.array(fc.dictionary(fc.constantFrom("name", "image", "ports", "env", "restart", "volumes", "command", "healthcheck"), fc.oneof(fc.anything(), fc.dictionary(fc.constantFrom("command", "interval", "retries", "startPeriod", "timeout", "intervalSeconds"), fc.anything())))) }) }, { requiredKeys: [] }),
   fc.record({ devices: fc.anything(), desired: fc.array(fc.anything()), observed: fc.anything(), damaged: fc.anything() }, { requiredKeys: [] }),
 );
 

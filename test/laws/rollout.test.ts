@@ -347,3 +347,25 @@ describe("staged rollouts: newcomers", () => {
       RUNS,
     ));
 });
+
+describe("staged rollouts: a fleet not yet online", () => {
+  it("a rollout does not start while none of its devices is online: no wave passes without evidence, and they start with the first wave when they come online", async () => {
+    const { deployment, podman } = await import("../../src/algebra/Deployment.ts");
+    const { assign } = await import("../../src/world/Assignment.ts");
+    const { world } = await import("../../src/world/World.ts");
+    const { waves } = await import("../../src/world/Rollout.ts");
+    const { reality } = await import("../../src/diff/Reality.ts");
+    const { applyPlan } = await import("../../src/diff/Apply.ts");
+    const fleet = Array.from({ length: 20 }, (_, i) => device(`p${String(i).padStart(2, "0")}`, { labels: { env: "prod" }, arch: "x86_64" }));
+    const web = deployment("web", podman({ services: [{ name: "s", image: "httpd:2" }] }), { rollout: waves("10%", "50%") });
+    const w = world({ fleet, assignments: [assign("env=prod", web)] });
+    const first = diff(w, reality({}), { now: NOW });
+    if (first.actions.length !== 0 || first.ledger !== undefined) throw new Error("a rollout started with no device online");
+    const online = applyPlan(reality({ devices: fleet.map((d) => ({ device: d, lastHeartbeat: NOW })) }), first);
+    const second = diff(w, online, { now: NOW });
+    const record = second.ledger?.[0];
+    if (record?._tag !== "Put" || record.record.outcome !== undefined || record.record.waves.length !== 1)
+      throw new Error(`expected the rollout to start at its first wave, got ${JSON.stringify(second.rollouts?.[0]?.state)}`);
+    if (second.actions.length >= fleet.length) throw new Error(`every device got the target at once (${second.actions.length} actions)`);
+  });
+});

@@ -52,6 +52,38 @@ describe("simulated runtime", () => {
     );
   });
 
+  const checked = (name: string, tag = "1") =>
+    deployment(name, podman({ services: [{ name: "svc", image: `registry.local/${name}:${tag}`, healthcheck: { command: ["true"] } }] }));
+
+  it("health: a spec without a check reports none; with one, the same (device, spec) pairs are unhealthy whatever the order, about the rate given", async () => {
+    const [plain] = await simulatedRuntime({ name: "d1", unhealthyRate: 1, sleep: noWait }).reconcile([dep("web")]);
+    expect(plain !== undefined && "health" in plain).toBe(false);
+    const all = await simulatedRuntime({ name: "d1", unhealthyRate: 1, sleep: noWait }).reconcile([checked("web")]);
+    expect(all.map((x) => x.health)).toEqual(["unhealthy"]);
+    const none = await simulatedRuntime({ name: "d1", unhealthyRate: 0, sleep: noWait }).reconcile([checked("web")]);
+    expect(none.map((x) => x.health)).toEqual(["healthy"]);
+    const verdicts = async (ids: ReadonlyArray<string>) =>
+      Promise.all(ids.map(async (id) => (await simulatedRuntime({ name: id, unhealthyRate: 0.2, seed: 9, sleep: noWait }).reconcile([checked("web")]))[0]?.health));
+    const ids = Array.from({ length: 2000 }, (_, i) => `sim-${i}`);
+    const a = await verdicts(ids);
+    expect(await verdicts([...ids].reverse())).toEqual([...a].reverse());
+    const share = a.filter((h) => h === "unhealthy").length / ids.length;
+    expect(share).toBeGreaterThan(0.15);
+    expect(share).toBeLessThan(0.25);
+  });
+
+  it("failNewSpecs: the first spec of a deployment keeps working, every other fails (only those with the image given, if any); a rollback starts fine", async () => {
+    const rt = simulatedRuntime({ name: "canary-1", failNewSpecs: {}, sleep: noWait });
+    expect((await rt.reconcile([dep("web", "1")]))[0]?.phase).toBe("Running");
+    const bad = (await rt.reconcile([dep("web", "2")]))[0];
+    expect([bad?.phase, bad?.error]).toEqual(["Failed", "simulated failure: canary-1 fails new specs of web"]);
+    expect((await rt.reconcile([dep("web", "1")]))[0]?.phase).toBe("Running");
+    const only = simulatedRuntime({ name: "canary-2", failNewSpecs: { image: ":3" }, sleep: noWait });
+    await only.reconcile([dep("web", "1")]);
+    expect((await only.reconcile([dep("web", "2")]))[0]?.phase).toBe("Running");
+    expect((await only.reconcile([dep("web", "3")]))[0]?.phase).toBe("Failed");
+  });
+
   it("a failed spec stays failed until the spec changes", async () => {
     const rt = simulatedRuntime({ name: "x", failRate: 1, sleep: noWait });
     await rt.reconcile([dep("web")]);

@@ -96,8 +96,9 @@ describe("nats wire: round trips", () => {
         fc.option(fc.string(), { nil: undefined }),
         fc.option(fc.string(), { nil: undefined }),
         dateArb,
-        (phase, hash, error, time) => {
-          const s = { phase, time, ...(hash !== undefined ? { specHash: hash } : {}), ...(error !== undefined ? { error } : {}) };
+        fc.option(fc.constantFrom("starting" as const, "healthy" as const, "unhealthy" as const), { nil: undefined }),
+        (phase, hash, error, time, health) => {
+          const s = { phase, time, ...(hash !== undefined ? { specHash: hash } : {}), ...(error !== undefined ? { error } : {}), ...(health !== undefined ? { health } : {}) };
           expect(decodeDeviceStateValue(encodeDeviceStateValue(s))).toEqual(E.right(s));
           expect(decodeHeartbeatValue(encodeHeartbeatValue({ time, agentVersion: "1.2.3" }))).toEqual(E.right({ time, agentVersion: "1.2.3" }));
         },
@@ -133,6 +134,14 @@ describe("nats wire: permissive readers, clear refusals", () => {
     });
   }
 
+  it("device-state: a health status outside starting/healthy/unhealthy is refused, naming the field", () => {
+    const r = decodeDeviceStateValue(utf8(JSON.stringify({ v: 1, phase: "Running", time: "2026-01-01T00:00:00Z", health: "sick" })));
+    expect(E.isLeft(r) && r.left._tag).toBe("Invalid");
+    expect(why(r)).toMatch(/^health: /);
+    const older = decodeDeviceStateValue(utf8(JSON.stringify({ v: 1, phase: "Running", time: "2026-01-01T00:00:00Z" })));
+    expect(E.isRight(older) && older.right.health).toBe(undefined);
+  });
+
   it("marks a desired value whose spec does not hash to its hash as tampered (kept, to be repaired), and refuses one whose name is not its key's", () => {
     fc.assert(
       fc.property(deploymentArb, (d) => {
@@ -158,6 +167,7 @@ describe("nats wire: permissive readers, clear refusals", () => {
     const valid = [
       encodeHeartbeatValue({ time: new Date(0), agentVersion: "1" }),
       encodeDeviceStateValue({ phase: "Failed", time: new Date(0), error: "x", specHash: "sha256:1" }),
+      encodeDeviceStateValue({ phase: "Running", time: new Date(0), specHash: "sha256:1", health: "unhealthy" }),
       utf8(JSON.stringify({ v: 1, id: "pi-01", labels: { env: "prod" }, arch: "aarch64" })),
     ];
     const jsonish = fc.oneof(

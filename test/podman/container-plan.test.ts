@@ -11,6 +11,7 @@ import { planContainers, type ContainerStep } from "../../src/interpreters/podma
 import { containerName, createBody, containerLabels, LABEL_MANAGED } from "../../src/interpreters/podman/ContainerSpec.ts";
 import { decodeListItem, type ManagedContainer } from "../../src/interpreters/podman/Containers.ts";
 import { deploymentStatus, type DeploymentView } from "../../src/interpreters/podman/DeploymentPhase.ts";
+import type { Health } from "../../src/diff/Reality.ts";
 import { hostDeviceId, unameArch } from "../../src/interpreters/podman/HostDevice.ts";
 import { groupSpecHash } from "../../src/interpreters/podman/PodmanBackend.ts";
 
@@ -226,6 +227,18 @@ describe("service to container mapping", () => {
     expect(containerName("a-b", "c")).not.toBe(containerName("a", "b-c"));
   });
 
+  it("gives podman the health check in exec form, durations in nanoseconds, and nothing when none is declared", () => {
+    const checked = deployment("x", podman({ services: [{ name: "s", image: "i", healthcheck: { command: "wget -q localhost", interval: 5, retries: 2, startPeriod: 10, timeout: 3 } }] }));
+    expect(createBody(checked, checked.score.services[0]!, 10).healthconfig).toEqual({
+      Test: ["CMD", "/bin/sh", "-c", "wget -q localhost"],
+      Interval: 5e9,
+      Retries: 2,
+      StartPeriod: 10e9,
+      Timeout: 3e9,
+    });
+    expect("healthconfig" in createBody(d, service, 10)).toBe(false);
+  });
+
   it("omits the command when the service keeps the image's", () => {
     const plain = deployment("x", podman({ services: [{ name: "s", image: "i" }] }));
     expect("command" in createBody(plain, plain.score.services[0]!, 10)).toBe(false);
@@ -273,6 +286,20 @@ describe("deployment phase", () => {
       specHash: "sha256:x",
     });
     expect(deploymentStatus(view, [{ service: "a", container: c("a", "running") }, { service: "b" }]).phase).toBe("Pending");
+  });
+
+  it("a running deployment carries the worst health of the services that declare a check; a deployment not running carries none", () => {
+    const run = (a: Health | undefined, b: Health | undefined) =>
+      deploymentStatus(view, [
+        { service: "a", container: c("a", "running"), ...(a !== undefined ? { health: a } : {}) },
+        { service: "b", container: c("b", "running"), ...(b !== undefined ? { health: b } : {}) },
+      ]).health;
+    expect(run(undefined, undefined)).toBe(undefined);
+    expect(run("healthy", undefined)).toBe("healthy");
+    expect(run("healthy", "starting")).toBe("starting");
+    expect(run("unhealthy", "starting")).toBe("unhealthy");
+    expect(run("healthy", "unhealthy")).toBe("unhealthy");
+    expect("health" in deploymentStatus(view, [{ service: "a", container: c("a", "running"), health: "healthy" }, { service: "b" }])).toBe(false);
   });
 
   it("Failed with podman's error when a service could not be created or started", () => {

@@ -258,6 +258,42 @@ describe("podmanRuntime on real podman", () => {
     expect(["exited", "stopped"]).toContain(still?.state);
   });
 
+  it("runs health checks without systemd: a passing check reports healthy, a failing one unhealthy, and podman records them", async () => {
+    const rt = await runtime();
+    const port = await freePort();
+    // The test image serves a page on port 80: a check that fetches it passes; one that fetches a missing page fails.
+    const good = web("good", port, { healthcheck: { command: "wget -q -O /dev/null http://127.0.0.1/", interval: 1, retries: 2 } });
+    const bad = deployment(
+      "bad",
+      podman({ services: [{ name: "httpd", image: h.image, healthcheck: { command: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1/missing"], interval: 1, retries: 2 } }] }),
+    );
+    const first = await rt.reconcile([good, bad]);
+    // Nothing has been checked yet: started is not healthy.
+    expect(first.map((s) => [s.deployment, s.phase, s.health])).toEqual([
+      ["bad", "Running", "starting"],
+      ["good", "Running", "starting"],
+    ]);
+    const settled = await eventually(async () => {
+      const st = await rt.status();
+      return st.map((s) => s.health).join() === "unhealthy,healthy" ? st : undefined;
+    }, 30_000, "both verdicts");
+    expect(settled.map((s) => [s.deployment, s.phase, s.specHash, s.health])).toEqual([
+      ["bad", "Running", specHash(bad), "unhealthy"],
+      ["good", "Running", specHash(good), "healthy"],
+    ]);
+    // podman made the containers with the check, and keeps the verdicts itself (what `podman ps` shows).
+    const cfg = await h.podman(["inspect", "--format", "{{json .Config.Healthcheck}}", "fleet_good_httpd"]);
+    expect(JSON.parse(cfg.stdout)).toMatchObject({ Test: ["CMD", "/bin/sh", "-c", "wget -q -O /dev/null http://127.0.0.1/"], Interval: 1e9, Retries: 2 });
+    const verdict = await h.podman(["inspect", "--format", "{{.State.Health.Status}}", "fleet_bad_httpd"]);
+    expect(verdict.stdout.trim()).toBe("unhealthy");
+  });
+
+  it("a deployment without a health check reports no health", async () => {
+    const rt = await runtime();
+    const [s] = await rt.reconcile([web("plain", await freePort())]);
+    expect(s !== undefined && "health" in s).toBe(false);
+  });
+
   it("status() before any reconcile reads the deployments from the containers' labels", async () => {
     const port = await freePort();
     const d = web("site", port);

@@ -21,7 +21,7 @@ const observationArb: fc.Arbitrary<Observation> = fc
   .map(([world, reality]) => ({ world, reality, problems: [], now: NOW, offlineAfterMs: 90_000 }));
 
 describe("dashboard views", () => {
-  it("the bars are status's counts, and matched = succeeded + failed + pending + offline", () =>
+  it("the bars are status's counts, and matched = succeeded + failed + pending + offline + unhealthy", () =>
     fc.assert(
       fc.property(observationArb, (o) => {
         const v = statusView(o);
@@ -29,7 +29,7 @@ describe("dashboard views", () => {
         expect(v.deployments.map((d) => [d.deployment, d.matched, d.succeeded, d.failed, d.pending, d.offline])).toEqual(
           st.deployments.map((d) => [d.deployment, d.matched, d.succeeded, d.failed, d.pending, d.offline]),
         );
-        return v.deployments.every((d) => d.matched === d.succeeded + d.failed + d.pending + d.offline);
+        return v.deployments.every((d) => d.matched === d.succeeded + d.failed + d.pending + d.offline + d.unhealthy);
       }),
     ));
 

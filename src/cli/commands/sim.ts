@@ -9,13 +9,19 @@ import { ExitCode } from "../Command.ts";
 import { natsFlags } from "../backends.ts";
 import { logLine, natsReplicas, natsSettings, parseMillis, parseNonNegativeInt, parseProbability, untilSignal } from "./agent.ts";
 import { parseLabelsArg } from "../Args.ts";
+import * as E from "fp-ts/lib/Either.js";
+import { formatSelectorError, parseSelector, type SelectorError } from "../../selectors/Parse.ts";
 
 export const help = `Usage: fleet sim --devices N --nats URL[,URL] [flags]
 
 Runs N simulated devices (ids <prefix>-0000, <prefix>-0001, ...), each a real
 agent (registration, heartbeats, watch, reports) driving a simulated runtime
 that takes --latency to start a deployment and fails a start with probability
---fail-rate, decided by --seed. All share one NATS connection. Prints a
+--fail-rate, decided by --seed. A running spec that declares a health check
+reports unhealthy on a fraction --unhealthy-rate of (device, spec) pairs,
+healthy on the rest. Devices matching --fail-devices fail every spec other
+than the first they ran for a deployment (a bad new version; the old one, and
+a rollback to it, keep working). All share one NATS connection. Prints a
 summary of reported states every few seconds; stops on SIGTERM or SIGINT.
 
 Flags:
@@ -26,6 +32,11 @@ Flags:
   --arch ARCH                 their architecture (default x86_64)
   --latency MS                time to start a deployment (default 20)
   --fail-rate P               probability a start fails, 0..1 (default 0)
+  --unhealthy-rate P          fraction of (device, spec) pairs whose health check
+                              reports unhealthy, 0..1 (default 0)
+  --fail-devices SELECTOR     devices (a selector, e.g. '@id in (sim-0000, sim-0001)'
+                              or 'env=canary') that fail every new spec
+  --fail-image SUBSTRING      with --fail-devices: only specs with an image containing it
   --seed N                    seed of failures and jitter (default 0)
   --heartbeat-interval MS     between heartbeats of each device (default 10s)
   --nats-creds FILE  --nats-token TOKEN  --nats-user USER --nats-pass PASS
@@ -45,6 +56,9 @@ const flags = {
   arch: { type: "string" },
   latency: { type: "string" },
   "fail-rate": { type: "string" },
+  "unhealthy-rate": { type: "string" },
+  "fail-devices": { type: "string" },
+  "fail-image": { type: "string" },
   seed: { type: "string" },
   "heartbeat-interval": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -64,6 +78,16 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const labels = opt(values.labels, (t) => orUsage("sim", parseLabelsArg("--labels", t)));
   const latencyMs = opt(values.latency, (t) => orUsage("sim", parseMillis("--latency", t)));
   const failRate = opt(values["fail-rate"], (t) => orUsage("sim", parseProbability("--fail-rate", t)));
+  const unhealthyRate = opt(values["unhealthy-rate"], (t) => orUsage("sim", parseProbability("--unhealthy-rate", t)));
+  const failDevices = opt(values["fail-devices"], (t) =>
+    orUsage(
+      "sim",
+      E.mapLeft((e: SelectorError) => `--fail-devices: ${formatSelectorError(e)}`)(parseSelector(t)),
+    ),
+  );
+  const failImage = values["fail-image"];
+  if (failImage !== undefined && failDevices === undefined) throw new UsageError("--fail-image needs --fail-devices SELECTOR (see 'fleet sim --help')");
+  if (failImage !== undefined && failImage.trim() === "") throw new UsageError("--fail-image: expected part of an image name, got an empty string");
   const seed = opt(values.seed, (t) => orUsage("sim", parseNonNegativeInt("--seed", t)));
   const heartbeatIntervalMs = opt(values["heartbeat-interval"], (t) => orUsage("sim", parseMillis("--heartbeat-interval", t)));
   const prefix = values.prefix ?? "sim";
@@ -88,11 +112,14 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       nats: settings,
       prefix,
       log: logLine,
-      onReport: (d, n, s) => states.set(`${d}.${n}`, s.phase),
+      onReport: (d, n, s) => states.set(`${d}.${n}`, s.phase === "Running" && s.health !== undefined && s.health !== "healthy" ? `Running ${s.health}` : s.phase),
       ...(labels !== undefined ? { labels } : {}),
       ...(values.arch !== undefined ? { arch: values.arch } : {}),
       ...(latencyMs !== undefined ? { latencyMs } : {}),
       ...(failRate !== undefined ? { failRate } : {}),
+      ...(unhealthyRate !== undefined ? { unhealthyRate } : {}),
+      ...(failDevices !== undefined ? { failDevices } : {}),
+      ...(failImage !== undefined ? { failImage } : {}),
       ...(seed !== undefined ? { seed } : {}),
       ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
       ...(replicas !== undefined ? { replicas } : {}),
@@ -107,9 +134,14 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     logLine(`sim: ${devices} devices running (${Date.now() - started} ms to start)`);
     let last = "";
     const summary = setInterval(() => {
-      const count = { Pending: 0, Running: 0, Failed: 0, Rejected: 0 } as Record<string, number>;
+      const count = { Pending: 0, Running: 0, Failed: 0, Rejected: 0, "Running unhealthy": 0, "Running starting": 0 } as Record<string, number>;
       for (const p of states.values()) count[p] = (count[p] ?? 0) + 1;
-      const line = `sim: ${states.size} deployments reported: ${count["Running"]} running, ${count["Pending"]} pending, ${count["Failed"]} failed${count["Rejected"] === 0 ? "" : `, ${count["Rejected"]} rejected`}`;
+      const unhealthy = count["Running unhealthy"] ?? 0;
+      const starting = count["Running starting"] ?? 0;
+      // Running counts only the healthy (or unchecked); started but unhealthy or not yet checked is shown apart.
+      const line =
+        `sim: ${states.size} deployments reported: ${count["Running"]} running, ${count["Pending"]} pending, ${count["Failed"]} failed` +
+        `${unhealthy === 0 ? "" : `, ${unhealthy} unhealthy`}${starting === 0 ? "" : `, ${starting} starting`}${count["Rejected"] === 0 ? "" : `, ${count["Rejected"]} rejected`}`;
       if (line !== last) logLine(line);
       last = line;
     }, 5_000);

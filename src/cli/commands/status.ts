@@ -23,7 +23,9 @@ export const help = `Usage: fleet status [flags] FILE…
 
 Rollout status of the World the fleet files declare, from what devices report:
 per deployment, the devices it matches, and how many of them run its current
-spec (succeeded), failed, are pending or offline, with the latest error.
+spec (succeeded; healthy, when the spec declares a health check), failed, are
+pending or offline, and (when any) how many run it unhealthy, with the latest
+error.
 
 Flags:
   --device ID                   the status of one device, per deployment
@@ -56,6 +58,8 @@ const stateText = (s: string, p: Paint): string =>
 
 const fleetTable = (st: FleetStatus, now: Date, p: Paint): ReadonlyArray<string> => {
   if (st.deployments.length === 0) return ["No deployment is assigned to any device."];
+  // The column appears only when some device runs a spec unhealthy: tables of fleets without health checks stay as they were.
+  const anyUnhealthy = st.deployments.some((d) => d.unhealthy > 0);
   const rows = st.deployments.map((d) => [
     d.deployment,
     String(d.matched),
@@ -63,6 +67,7 @@ const fleetTable = (st: FleetStatus, now: Date, p: Paint): ReadonlyArray<string>
     String(d.failed),
     String(d.pending),
     String(d.offline),
+    ...(anyUnhealthy ? [String(d.unhealthy)] : []),
     d.lastError === undefined ? "" : `${d.lastError.device}: ${d.lastError.error} (${ago(d.lastError.at, now)})`,
   ]);
   const online = st.devices.filter((d) => d.presence === "online").length;
@@ -70,7 +75,10 @@ const fleetTable = (st: FleetStatus, now: Date, p: Paint): ReadonlyArray<string>
   const unregistered = st.devices.length - online - offline;
   const leftAlone = st.devices.filter((d) => d.leftAlone !== undefined);
   return [
-    ...table(["DEPLOYMENT", "MATCHED", "SUCCEEDED", "FAILED", "PENDING", "OFFLINE", "LAST ERROR"], rows, { numeric: [1, 2, 3, 4, 5], paint: p }),
+    ...table(["DEPLOYMENT", "MATCHED", "SUCCEEDED", "FAILED", "PENDING", "OFFLINE", ...(anyUnhealthy ? ["UNHEALTHY"] : []), "LAST ERROR"], rows, {
+      numeric: anyUnhealthy ? [1, 2, 3, 4, 5, 6] : [1, 2, 3, 4, 5],
+      paint: p,
+    }),
     "",
     `Devices: ${st.devices.length} (${online} online, ${offline} offline, ${unregistered} not registered)`,
     ...(leftAlone.length === 0
@@ -85,7 +93,7 @@ const deviceTable = (d: DeviceStatus, now: Date, p: Paint): ReadonlyArray<string
   if (d.deployments.length === 0) return [head, "", "The World gives this device no deployment."];
   const rows = d.deployments.map((x) => [
     x.deployment,
-    stateText(x.state, p),
+    x.health === undefined ? stateText(x.state, p) : x.health === "unhealthy" ? p.red(`${x.state} (unhealthy)`) : `${stateText(x.state, p)} (${x.health})`,
     shortHash(x.specHash),
     x.publishedHash === undefined ? "-" : shortHash(x.publishedHash),
     x.observedHash === undefined ? "-" : shortHash(x.observedHash),

@@ -5,7 +5,7 @@
  * by a selector) and the pending plan. Pure: `now` is a parameter.
  *
  * Laws (test/ui/snapshot.test.ts):
- * - the counts are `status`'s counts, and matched = succeeded + failed + pending + offline;
+ * - the counts are `status`'s counts, and matched = succeeded + failed + pending + offline + unhealthy;
  * - filtering by a selector keeps exactly the devices the compiled selector
  *   accepts, in device-id order; an empty selector keeps every device;
  * - the digest ignores `now` unless a device's presence changes with it.
@@ -47,6 +47,7 @@ export interface DeploymentBar {
   readonly failed: number;
   readonly pending: number;
   readonly offline: number;
+  readonly unhealthy: number;
 }
 
 export interface ErrorLine {
@@ -129,7 +130,7 @@ export const statusView = (o: Observation): StatusView => {
       if ((x.state === "Failed" || x.state === "Rejected") && x.error !== undefined && x.at !== undefined) errors.push({ device: d.device, deployment: x.deployment, error: x.error, at: x.at.toISOString() });
   const count = (p: DeviceStatus["presence"]): number => st.devices.filter((d) => d.presence === p).length;
   return {
-    deployments: st.deployments.map((d) => ({ deployment: d.deployment, matched: d.matched, succeeded: d.succeeded, failed: d.failed, pending: d.pending, offline: d.offline })),
+    deployments: st.deployments.map((d) => ({ deployment: d.deployment, matched: d.matched, succeeded: d.succeeded, failed: d.failed, pending: d.pending, offline: d.offline, unhealthy: d.unhealthy })),
     devices: { total: st.devices.length + o.reality.damaged.size, online: count("online"), offline: count("offline"), unregistered: count("unregistered"), unreadable: o.reality.damaged.size },
     errors: [...errors].sort(OrdErrorLineNewestFirst.compare).slice(0, MAX_ERRORS),
     problems: o.problems,

@@ -137,6 +137,7 @@ const deviceSchema: Schema = {
               phase: str({ enum: ["Pending", "Running", "Failed"] }),
               specHash: str(),
               error: str(),
+              health: str({ enum: ["starting", "healthy", "unhealthy"], description: "The health check's status, when the running spec declares one." }),
               at: str({ format: "date-time" }),
             },
           },

@@ -111,7 +111,7 @@ const Parts = t.partial({
 });
 
 const EntryWire = t.intersection([t.type({ name: DeploymentName, specHash: t.string }), t.partial({ revision: t.string, spec: t.unknown })]);
-const ObservedWire = t.intersection([t.type({ name: t.unknown, phase: t.unknown, at: t.unknown }), t.partial({ specHash: t.unknown, error: t.unknown })]);
+const ObservedWire = t.intersection([t.type({ name: t.unknown, phase: t.unknown, at: t.unknown }), t.partial({ specHash: t.unknown, error: t.unknown, health: t.unknown })]);
 const SPEC_HASH = /^sha256:[0-9a-f]{64}$/;
 
 const byName = Ord.contramap((x: { readonly name: string }) => x.name)(S.Ord).compare;
@@ -150,7 +150,7 @@ const decodeObserved = (id: DeviceId, u: unknown, index: number): E.Either<strin
   const w = ObservedWire.decode(u);
   const where = `status.deployments[${index}]`;
   if (E.isLeft(w)) return E.left(`${where}: ${formatValidationErrors(w.left)}`);
-  const { name, phase, at, specHash, error } = w.right;
+  const { name, phase, at, specHash, error, health } = w.right;
   const o = ObservedStateCodec.decode({
     device: id,
     deployment: name,
@@ -158,6 +158,7 @@ const decodeObserved = (id: DeviceId, u: unknown, index: number): E.Either<strin
     at,
     ...(specHash !== undefined ? { specHash } : {}),
     ...(error !== undefined ? { error } : {}),
+    ...(health !== undefined ? { health } : {}),
   });
   return E.isLeft(o) ? E.left(`${where}: ${formatValidationErrors(o.left)}`) : E.right(o.right);
 };
@@ -329,4 +330,5 @@ export const encodeObserved = (o: ObservedState): Record<string, unknown> => ({
   at: o.at.toISOString(),
   ...(o.specHash !== undefined ? { specHash: o.specHash } : {}),
   ...(o.error !== undefined ? { error: o.error } : {}),
+  ...(o.health !== undefined ? { health: o.health } : {}),
 });

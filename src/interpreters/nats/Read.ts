@@ -144,6 +144,7 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
       at: s.time,
       ...(s.specHash !== undefined ? { specHash: s.specHash } : {}),
       ...(s.error !== undefined ? { error: s.error } : {}),
+      ...(s.health !== undefined ? { health: s.health } : {}),
     });
   }
 

@@ -4,7 +4,8 @@
  *
  * Device ids are `<prefix>-<n>` with `n` zero-padded to a common width
  * (`sim-0000` … `sim-0999`), so their order is their number. Everything random
- * (which starts fail, start-time jitter) is drawn from `seed`.
+ * (which starts fail, start-time jitter, which health checks fail) is drawn
+ * from `seed`; `failDevices` picks devices on which every new spec fails.
  */
 import * as Ord from "fp-ts/lib/Ord.js";
 import * as E from "fp-ts/lib/Either.js";
@@ -12,6 +13,7 @@ import * as RA from "fp-ts/lib/ReadonlyArray.js";
 import { parseDevice, InvalidDeviceError, type Device, type DeviceError } from "../../algebra/Device.ts";
 import type { Labels } from "../../algebra/Labels.ts";
 import { OrdDeviceId, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
+import { compile, type Selector } from "../../selectors/Selector.ts";
 import { forEachConcurrently } from "../Pool.ts";
 import { simulatedRuntime, type SimulatedRuntime } from "../simulated/index.ts";
 import { openAgentConnection, type AgentConnection } from "./AgentConnection.ts";
@@ -32,6 +34,12 @@ export interface SimulationOptions {
   /** Default `x86_64`. */
   readonly arch?: string;
   readonly failRate?: number;
+  /** Fraction of (device, spec) pairs whose health check reports unhealthy (SimulatedRuntimeOptions). */
+  readonly unhealthyRate?: number;
+  /** Devices that fail every spec other than the first they ran per deployment (a bad new version)… */
+  readonly failDevices?: Selector;
+  /** …only specs with an image containing this, when given. */
+  readonly failImage?: string;
   /** Time to start one deployment, ms. Default 20. */
   readonly latencyMs?: number;
   readonly jitter?: number;
@@ -87,12 +95,15 @@ export const runSimulation = async (options: SimulationOptions): Promise<Simulat
   };
   try {
     const list = devices.right;
+    const failing = options.failDevices !== undefined ? compile(options.failDevices) : undefined;
     const start = async (device: Device): Promise<void> => {
       const runtime = simulatedRuntime({
         name: device.id,
         ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
         ...(options.jitter !== undefined ? { jitter: options.jitter } : {}),
         ...(options.failRate !== undefined ? { failRate: options.failRate } : {}),
+        ...(options.unhealthyRate !== undefined ? { unhealthyRate: options.unhealthyRate } : {}),
+        ...(failing !== undefined && failing(device) ? { failNewSpecs: options.failImage !== undefined ? { image: options.failImage } : {} } : {}),
         ...(options.seed !== undefined ? { seed: options.seed } : {}),
       });
       runtimes.set(device.id, runtime);

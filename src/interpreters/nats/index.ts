@@ -134,6 +134,7 @@ export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
         time: s.at,
         ...(s.specHash !== undefined ? { specHash: s.specHash } : {}),
         ...(s.error !== undefined ? { error: s.error } : {}),
+        ...(s.health !== undefined ? { health: s.health } : {}),
       }),
     lockHolder: () => atEdge("reading the apply lock", () => lock.holder()),
     breakLock: (id) => lock.breakLock(id),

@@ -25,7 +25,7 @@ import { DeviceCodec, type Device } from "../../algebra/Device.ts";
 import { decodeProblems, formatProblem, type DecodeProblem } from "../../algebra/DecodeError.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { dnsLabelProblem, isDnsLabel, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
-import type { Phase } from "../../diff/Reality.ts";
+import type { Health, Phase } from "../../diff/Reality.ts";
 import type { EntrySignature } from "../../trust/SignedEntry.ts";
 
 export const WIRE_VERSION = 1;
@@ -128,6 +128,7 @@ export const formatWireError: (e: WireError) => string = matchWireError({
 // -------------------------------------------------------------------------------------
 
 const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null, Rejected: null });
+const HealthCodec = t.keyof({ starting: null, healthy: null, unhealthy: null });
 
 /** `desired-state` `<device>.<deployment>`: the full spec (agents run it) and its hash. */
 export const DesiredValueV1 = t.type({ v: t.literal(1), specHash: t.string, spec: DeploymentCodec });
@@ -149,7 +150,8 @@ export const DeviceInfoValueV1 = t.type({ v: t.literal(1), id: t.string });
 /** `device-state` `<device>.<deployment>`: what the agent observes. */
 export const DeviceStateValueV1 = t.intersection([
   t.type({ v: t.literal(1), phase: PhaseCodec, time: DateFromISOString }),
-  t.partial({ specHash: t.string, error: t.string }),
+  // `health`: added later within v1; older readers ignore it, newer readers of older agents find none.
+  t.partial({ specHash: t.string, error: t.string, health: HealthCodec }),
 ]);
 /**
  * `device-heartbeat` `<device>`: liveness; `instance` names the agent run,
@@ -185,6 +187,8 @@ export interface DeviceStateValue {
   readonly phase: Phase;
   readonly specHash?: string;
   readonly error?: string;
+  /** Only when the running spec declares a health check. */
+  readonly health?: Health;
   readonly time: Date;
 }
 
@@ -320,8 +324,14 @@ export const decodeDeviceStateValue = (bytes: Uint8Array): E.Either<WireError, D
   const r = decodeWith(DeviceStateValueV1, json.right);
   if (E.isLeft(r)) return r;
   // The in-memory value is exact: the wire's extra fields stay on the wire.
-  const { phase, time, specHash, error } = r.right;
-  return E.right({ phase, time, ...(specHash !== undefined ? { specHash } : {}), ...(error !== undefined ? { error } : {}) });
+  const { phase, time, specHash, error, health } = r.right;
+  return E.right({
+    phase,
+    time,
+    ...(specHash !== undefined ? { specHash } : {}),
+    ...(error !== undefined ? { error } : {}),
+    ...(health !== undefined ? { health } : {}),
+  });
 };
 
 export const decodeHeartbeatValue = (bytes: Uint8Array): E.Either<WireError, HeartbeatValue> => {
@@ -393,6 +403,7 @@ export const encodeDeviceStateValue = (s: DeviceStateValue): Uint8Array =>
       phase: s.phase,
       ...(s.specHash !== undefined ? { specHash: s.specHash } : {}),
       ...(s.error !== undefined ? { error: s.error } : {}),
+      ...(s.health !== undefined ? { health: s.health } : {}),
       time: s.time.toISOString(),
     }),
   );

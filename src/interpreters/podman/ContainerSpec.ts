@@ -13,10 +13,12 @@
  * - the mapping is faithful: env, bind mounts (absolute sources) and named
  *   volumes (other sources), published ports (host IP, host port defaulting
  *   to the container port, protocol), restart policy and command are passed
- *   through unchanged.
+ *   through unchanged, and a health check becomes podman's own (`healthconfig`,
+ *   exec form, durations in nanoseconds), so `podman inspect` and
+ *   `podman healthcheck run` see it as if made with `--health-cmd`.
  */
 import * as S from "fp-ts/lib/string.js";
-import type { Deployment, PortMapping, Service, VolumeMount } from "../../algebra/Deployment.ts";
+import type { Deployment, HealthCheck, PortMapping, Service, VolumeMount } from "../../algebra/Deployment.ts";
 import { specHash } from "../../algebra/Deployment.ts";
 
 // -------------------------------------------------------------------------------------
@@ -71,6 +73,15 @@ export interface LibpodNamedVolume {
   readonly Options: ReadonlyArray<string>;
 }
 
+/** libpod's `healthconfig` (Docker's Schema2HealthConfig): durations in nanoseconds. */
+export interface LibpodHealthConfig {
+  readonly Test: ReadonlyArray<string>;
+  readonly Interval: number;
+  readonly Retries: number;
+  readonly StartPeriod: number;
+  readonly Timeout: number;
+}
+
 export interface LibpodCreateBody {
   readonly name: string;
   readonly image: string;
@@ -83,6 +94,7 @@ export interface LibpodCreateBody {
   readonly volumes: ReadonlyArray<LibpodNamedVolume>;
   /** Seconds podman waits after SIGTERM before SIGKILL. */
   readonly stop_timeout: number;
+  readonly healthconfig?: LibpodHealthConfig;
 }
 
 const portMapping = (p: PortMapping): LibpodPortMapping => ({
@@ -91,6 +103,17 @@ const portMapping = (p: PortMapping): LibpodPortMapping => ({
   host_port: p.host ?? p.container,
   ...(p.hostIp !== undefined ? { host_ip: p.hostIp } : {}),
   protocol: p.protocol,
+});
+
+const NANOS = 1_000_000_000;
+
+/** `CMD` (exec form): the score already spelled a shell command as `/bin/sh -c …`. */
+export const healthConfig = (h: HealthCheck): LibpodHealthConfig => ({
+  Test: ["CMD", ...h.command],
+  Interval: h.intervalSeconds * NANOS,
+  Retries: h.retries,
+  StartPeriod: h.startPeriodSeconds * NANOS,
+  Timeout: h.timeoutSeconds * NANOS,
 });
 
 const isBind = (v: VolumeMount): boolean => v.source.startsWith("/");
@@ -107,4 +130,5 @@ export const createBody = (d: Deployment, service: Service, stopTimeoutSeconds: 
   mounts: service.volumes.filter(isBind).map((v) => ({ destination: v.target, source: v.source, type: "bind", options: [accessOption(v)] })),
   volumes: service.volumes.filter((v) => !isBind(v)).map((v) => ({ Name: v.source, Dest: v.target, Options: [accessOption(v)] })),
   stop_timeout: stopTimeoutSeconds,
+  ...(service.healthcheck !== undefined ? { healthconfig: healthConfig(service.healthcheck) } : {}),
 });

@@ -15,11 +15,16 @@
  *   transient states: `Pending`.
  * The deployment is `Failed` if any service is, else `Pending` if any
  * service is, else `Running`. Errors are joined in service-name order.
+ *
+ * Health: a `Running` deployment whose services declare health checks
+ * carries the worst of their verdicts (`unhealthy` over `starting` over
+ * `healthy`); a deployment that is not running, or declares no check, has no
+ * health.
  */
 import * as S from "fp-ts/lib/string.js";
 import * as Ord from "fp-ts/lib/Ord.js";
 import type { DeploymentName } from "../../algebra/Name.ts";
-import type { Phase } from "../../diff/Reality.ts";
+import type { Health, Phase } from "../../diff/Reality.ts";
 import type { DeploymentStatus } from "../Runtime.ts";
 import type { ContainerDetail, ManagedContainer } from "./Containers.ts";
 import { ENDED } from "./ContainerPlan.ts";
@@ -45,6 +50,8 @@ export interface ServiceObservation {
   readonly detail?: ContainerDetail;
   /** The last error podman gave us for this service at this spec hash. */
   readonly error?: string;
+  /** Podman's verdict of the service's health check; absent when it declares none. */
+  readonly health?: Health;
 }
 
 type ServicePhase = { readonly phase: Phase; readonly error?: string };
@@ -88,16 +95,27 @@ export const servicePhase = (view: DeploymentView, o: ServiceObservation): Servi
   return { phase: "Pending" };
 };
 
+const HEALTH_RANK: Readonly<Record<Health, number>> = { healthy: 0, starting: 1, unhealthy: 2 };
+
+/** The worst verdict among the services that declare a check; undefined when none does. */
+export const worstHealth = (observations: ReadonlyArray<ServiceObservation>): Health | undefined =>
+  observations.reduce<Health | undefined>(
+    (worst, o) => (o.health === undefined ? worst : worst === undefined || HEALTH_RANK[o.health] > HEALTH_RANK[worst] ? o.health : worst),
+    undefined,
+  );
+
 export const deploymentStatus = (view: DeploymentView, observations: ReadonlyArray<ServiceObservation>): DeploymentStatus => {
   const phases = [...observations].sort(Ord.contramap((o: ServiceObservation) => o.service)(S.Ord).compare).map((o) => servicePhase(view, o));
   const failed = phases.filter((p) => p.phase === "Failed");
   const pending = phases.filter((p) => p.phase === "Pending");
   const phase: Phase = failed.length > 0 ? "Failed" : pending.length > 0 ? "Pending" : "Running";
   const errors = (failed.length > 0 ? failed : pending).flatMap((p) => (p.error !== undefined ? [p.error] : []));
+  const health = phase === "Running" ? worstHealth(observations) : undefined;
   return {
     deployment: view.name,
     phase,
     specHash: view.specHash,
     ...(phase !== "Running" && errors.length > 0 ? { error: errors.join("; ") } : {}),
+    ...(health !== undefined ? { health } : {}),
   };
 };

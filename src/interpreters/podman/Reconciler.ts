@@ -19,6 +19,7 @@ import * as t from "io-ts";
 import { isRight } from "fp-ts/lib/Either.js";
 import type { Deployment, Service } from "../../algebra/Deployment.ts";
 import { specHash } from "../../algebra/Deployment.ts";
+import type { Health } from "../../diff/Reality.ts";
 import type { DeploymentStatus } from "../Runtime.ts";
 import { containerName, createBody } from "./ContainerSpec.ts";
 import { ENDED, type ContainerStep } from "./ContainerPlan.ts";
@@ -59,7 +60,12 @@ export interface Reconciler {
   run(steps: ReadonlyArray<ContainerStep>): Promise<ReadonlyArray<StepOutcome>>;
   /** Forgets remembered errors of specs that are no longer desired. */
   retain(desired: ReadonlyArray<Deployment>): void;
-  statuses(views: ReadonlyArray<DeploymentView>, containers: ReadonlyArray<ManagedContainer>): Promise<ReadonlyArray<DeploymentStatus>>;
+  /** `health`: podman's verdict per container id, for the containers whose health checks run. */
+  statuses(
+    views: ReadonlyArray<DeploymentView>,
+    containers: ReadonlyArray<ManagedContainer>,
+    health?: ReadonlyMap<string, Health>,
+  ): Promise<ReadonlyArray<DeploymentStatus>>;
 }
 
 // -------------------------------------------------------------------------------------
@@ -209,7 +215,7 @@ export const reconciler = (client: LibpodClient, options: ReconcilerOptions = {}
       const keep = new Set(desired.map((d) => `${d.name}\u0000${specHash(d)}\u0000`));
       for (const k of [...errors.keys()]) if (![...keep].some((p) => k.startsWith(p))) errors.delete(k);
     },
-    statuses: async (views, containers) => {
+    statuses: async (views, containers, health = new Map()) => {
       // Only containers that are not running need `inspect` (restart policy and count): none in a steady state.
       const details = new Map<string, ContainerDetail>();
       for (const c of containers) {
@@ -233,11 +239,13 @@ export const reconciler = (client: LibpodClient, options: ReconcilerOptions = {}
               const container = byKey.get(key);
               const detail = container !== undefined ? details.get(container.id) : undefined;
               const error = errors.get(key);
+              const verdict = container !== undefined ? health.get(container.id) : undefined;
               return {
                 service,
                 ...(container !== undefined ? { container } : {}),
                 ...(detail !== undefined ? { detail } : {}),
                 ...(error !== undefined ? { error } : {}),
+                ...(verdict !== undefined ? { health: verdict } : {}),
               };
             }),
           ),
