@@ -87,7 +87,9 @@ export const recordChanges = (): RecordChanges => {
     if (after === before) return [];
     return after === undefined ? [{ _tag: "Repaired", id: device }] : [{ _tag: "Damaged", id: device, why: after }];
   };
-  const keyProblem = (bucket: WatchedBucket, key: string, p: KeyProblem): ReadonlyArray<PlannerEvent> => problemAt(bucket, key, p.device, p.message);
+  // A deleted key is not read at all (a bulk read skips tombstones before parsing keys): its problem goes with it.
+  const keyProblem = (bucket: WatchedBucket, e: KvRecord, p: KeyProblem): ReadonlyArray<PlannerEvent> =>
+    problemAt(bucket, e.key, p.device, e.operation === "PUT" ? p.message : undefined);
 
   const registration = (id: DeviceId): PlannerEvent => {
     const device = registered.get(id) as Device;
@@ -100,7 +102,7 @@ export const recordChanges = (): RecordChanges => {
     switch (bucket) {
       case "desired": {
         const k = parseEntryKey(e.key);
-        if (E.isLeft(k)) return keyProblem(bucket, e.key, k.left);
+        if (E.isLeft(k)) return keyProblem(bucket, e, k.left);
         const { device, deployment } = k.right;
         const gone: PlannerEvent = { _tag: "DesiredDeleted", device, deployment };
         if (!put) return [gone, ...problemAt(bucket, e.key, device, undefined)];
@@ -120,7 +122,7 @@ export const recordChanges = (): RecordChanges => {
       }
       case "heartbeat": {
         const k = parseDeviceKey(e.key);
-        if (E.isLeft(k)) return keyProblem(bucket, e.key, k.left);
+        if (E.isLeft(k)) return keyProblem(bucket, e, k.left);
         const id = k.right;
         const v = put ? decodeHeartbeatValue(e.value) : undefined;
         const damage = problemAt(bucket, e.key, id, v !== undefined && E.isLeft(v) ? formatWireError(v.left) : undefined);
@@ -134,7 +136,7 @@ export const recordChanges = (): RecordChanges => {
       }
       case "info": {
         const k = parseDeviceKey(e.key);
-        if (E.isLeft(k)) return keyProblem(bucket, e.key, k.left);
+        if (E.isLeft(k)) return keyProblem(bucket, e, k.left);
         const id = k.right;
         const v = put ? decodeDeviceInfoValue(e.value, id) : undefined;
         const damage = problemAt(bucket, e.key, id, v !== undefined && E.isLeft(v) ? formatWireError(v.left) : undefined);
@@ -147,7 +149,7 @@ export const recordChanges = (): RecordChanges => {
       }
       case "state": {
         const k = parseEntryKey(e.key);
-        if (E.isLeft(k)) return keyProblem(bucket, e.key, k.left);
+        if (E.isLeft(k)) return keyProblem(bucket, e, k.left);
         const { device, deployment } = k.right;
         const v = put ? decodeDeviceStateValue(e.value) : undefined;
         const damage = problemAt(bucket, e.key, device, v !== undefined && E.isLeft(v) ? formatWireError(v.left) : undefined);
