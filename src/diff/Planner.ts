@@ -49,6 +49,7 @@ import type { World } from "../world/World.ts";
 import { DEFAULT_OFFLINE_AFTER_MS, planDevice, presence, removedDevices, type DiffOptions } from "./Diff.ts";
 import { OrdConflict, type Action, type Conflict, type Plan, type Presence, type Skipped, type Summary } from "./Plan.ts";
 import { emptyReality, type DesiredEntry, type ObservedState, type Reality, type ReportedDevice } from "./Reality.ts";
+import { orderedIndex } from "./OrderedIndex.ts";
 import { resolver, type Resolution } from "./Resolve.ts";
 import { leftAloneText, type LeftAlone, type Targets } from "./Targets.ts";
 
@@ -210,20 +211,6 @@ interface Slot {
   resolution: Resolution | undefined;
 }
 
-/** Position of `id`'s steps in the id-ordered `index`, or where they would go. */
-const search = (index: ReadonlyArray<DeviceSteps>, id: DeviceId): { readonly found: boolean; readonly at: number } => {
-  let lo = 0;
-  let hi = index.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = OrdDeviceId.compare((index[mid] as DeviceSteps).device, id);
-    if (c === 0) return { found: true, at: mid };
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return { found: false, at: lo };
-};
-
 /**
  * A Planner over `world` and `reality` at `options.now`: its first plan is
  * `diff(world, reality, options)`. Building it costs about one full diff.
@@ -248,7 +235,7 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
 
   const slots = new Map<DeviceId, Slot>();
   /** The steps of the devices with any step, in id order (what `plan()` walks). */
-  let index: DeviceSteps[] = [];
+  let index = orderedIndex(OrdDeviceId, (s: DeviceSteps) => s.device);
   let counters: Counters = { create: 0, update: 0, delete: 0, unchanged: 0, devices: 0, notOnline: 0, conflicts: 0, skipped: 0 };
   let cached: Plan | undefined;
 
@@ -299,13 +286,8 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
     count(counters, after.steps, 1);
     const had = before !== undefined && hasSteps(before.steps);
     const has = hasSteps(after.steps);
-    if (had || has) {
-      const { found, at } = search(index, id);
-      if (has) {
-        if (found) index[at] = after.steps;
-        else index.splice(at, 0, after.steps);
-      } else if (found) index.splice(at, 1);
-    }
+    if (has) index.set(after.steps);
+    else if (had) index.remove(id);
     // A device the plan never mentions and that holds no resolution needs no slot.
     if (!has && after.resolution === undefined && !after.steps.evaluated) slots.delete(id);
     else slots.set(id, after);
@@ -329,7 +311,7 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
       if (hasSteps(slot.steps)) mentioned.push(slot.steps);
       if (hasSteps(slot.steps) || slot.resolution !== undefined) slots.set(id, slot);
     }
-    index = mentioned.sort(OrdDeviceSteps.compare);
+    index = orderedIndex(OrdDeviceId, (s: DeviceSteps) => s.device, mentioned.sort(OrdDeviceSteps.compare));
     cached = undefined;
   };
 
@@ -417,7 +399,7 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
   /** Devices with actions whose presence is no longer what their actions say (time moved on). */
   const presenceChanged = (): DeviceId[] => {
     const changed: DeviceId[] = [];
-    for (const s of index) {
+    for (const s of index.values()) {
       const first = s.actions[0];
       if (first !== undefined && first.presence !== presenceOf(s.device)) changed.push(s.device);
     }
@@ -477,7 +459,7 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
     const actions: Action[] = [];
     const conflicts: Conflict[] = [];
     const skipped: Skipped[] = [];
-    for (const s of index) {
+    for (const s of index.values()) {
       for (const a of s.actions) actions.push(a);
       for (const c of s.conflicts) conflicts.push(c);
       if (O.isSome(s.skipped)) skipped.push(s.skipped.value);
@@ -495,7 +477,7 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
     summary,
     stepsOf: (id) => slots.get(id)?.steps ?? emptySteps(id),
     steps: function* () {
-      yield* index;
+      yield* index.values();
     },
     world: () => world,
     reality: () => view,

@@ -54,7 +54,12 @@ describe("a Planner fed from NATS change streams", () => {
     // Published once, so that later changes have entries to update and delete.
     await fleet.apply(diff(W, (await fleet.read()).reality, options));
 
-    const feed = await feedPlanner(jetstream(fleet.connection), W, options);
+    const changed = new Set<string>();
+    const feed = await feedPlanner(jetstream(fleet.connection), W, options, {
+      changed: (_, change) => {
+        if (change._tag === "Devices") for (const s of change.steps) changed.add(s.device);
+      },
+    });
     try {
       let { fed, fresh } = await agrees(feed);
       expect(fed).toStrictEqual(fresh);
@@ -68,6 +73,8 @@ describe("a Planner fed from NATS change streams", () => {
       ({ fed, fresh } = await agrees(feed));
       expect(fed).toStrictEqual(fresh);
       expect(fed.summary.update + fed.summary.create).toBeGreaterThan(0);
+      // Each change named the devices it re-planned (a heartbeat of a device without actions re-plans none).
+      expect([...changed].sort()).toEqual(["pf-02", "pf-04"]);
 
       // Applying the plan: its writes come back through the stream and the plan empties.
       await fleet.apply(fed);

@@ -25,7 +25,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeviceId } from "../../algebra/Name.ts";
 import type { DiffOptions } from "../../diff/Diff.ts";
-import { planner, type Planner, type PlannerEvent } from "../../diff/Planner.ts";
+import { planner, type PlanChange, type Planner, type PlannerEvent } from "../../diff/Planner.ts";
 import { emptyReality } from "../../diff/Reality.ts";
 import type { World } from "../../world/World.ts";
 import { BUCKET } from "./Buckets.ts";
@@ -182,8 +182,11 @@ export interface PlannerFeed {
 }
 
 export interface FeedHandlers {
-  /** Each change after the first catch-up, with the events it meant (for a controller loop or a rollout gate). */
-  readonly changed?: (events: ReadonlyArray<PlannerEvent>) => void;
+  /**
+   * Each record after the first catch-up: the events it meant and what they changed in the plan
+   * (the re-planned devices' steps), for a controller loop or a gate over per-device actions.
+   */
+  readonly changed?: (events: ReadonlyArray<PlannerEvent>, change: PlanChange) => void;
   /** A watch ended on its own (its consumer is gone): the feed is no longer complete. */
   readonly ended?: (why: string) => void;
 }
@@ -225,10 +228,7 @@ export const feedPlanner = async (js: JetStreamClient, world: World, options: Di
             behind.add(bucket);
             const events = changes.take(bucket, record);
             if (p === undefined) for (const e of events) pending.push(e);
-            else if (events.length > 0) {
-              p.applyAll(events);
-              handlers.changed?.(events);
-            }
+            else if (events.length > 0) handlers.changed?.(events, p.applyAll(events));
           },
           caughtUp: () => {
             behind.delete(bucket);
