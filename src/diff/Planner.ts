@@ -46,7 +46,8 @@ import type { Device } from "../algebra/Device.ts";
 import * as Fleet from "../algebra/Fleet.ts";
 import { OrdDeviceId, type DeploymentName, type DeviceId } from "../algebra/Name.ts";
 import type { World } from "../world/World.ts";
-import { DEFAULT_OFFLINE_AFTER_MS, planDevice, presence, removedDevices, type DiffOptions } from "./Diff.ts";
+import { isWaves } from "../algebra/Rollout.ts";
+import { DEFAULT_OFFLINE_AFTER_MS, diff, planDevice, presence, removedDevices, type DiffOptions } from "./Diff.ts";
 import { OrdConflict, type Action, type Conflict, type Plan, type Presence, type Skipped, type Summary } from "./Plan.ts";
 import { emptyReality, type DesiredEntry, type ObservedState, type Reality, type ReportedDevice } from "./Reality.ts";
 import { orderedIndex } from "./OrderedIndex.ts";
@@ -227,9 +228,18 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
   const damaged = new Map(initialReality.damaged);
   const ownDesired = new Set<DeviceId>();
   const ownObserved = new Set<DeviceId>();
-  const view: Reality = { devices, desired, observed, damaged };
+  // Rollout ledgers are carried as given: no event changes them (a new ledger means a new Planner).
+  const view: Reality = { devices, desired, observed, damaged, ...(initialReality.rollouts !== undefined ? { rollouts: initialReality.rollouts } : {}) };
 
   let world = initialWorld;
+  /**
+   * Staged rollouts (a `Waves` deployment, or a ledger to clean up) gate actions across devices
+   * (waves, budgets), which no per-device step can decide: then `plan()` is the full `diff`,
+   * cached until the next change, over the Reality kept here; the steps stay the raw per-device ones.
+   */
+  const stagedIn = (w: World): boolean =>
+    (view.rollouts?.size ?? 0) > 0 || w.assignments.some((a) => a.deployments.some((d) => isWaves(d.rollout)));
+  let staged = stagedIn(world);
   let resolutionFor = resolver(world);
   let redeclared = new Map(world.redeclared.map((r) => [r.id, r.declarations]));
 
@@ -387,6 +397,7 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
       world = w;
       resolutionFor = resolver(w);
       redeclared = new Map(w.redeclared.map((r) => [r.id, r.declarations]));
+      staged = stagedIn(w);
       return { _tag: "World" };
     },
     Tick: ({ now: t }) => {
@@ -410,6 +421,8 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
 
   const apply = (event: PlannerEvent): PlanChange => {
     const t = record(event);
+    // A staged rollout reads every member's observed state and presence: any event may change its step.
+    if (staged) cached = undefined;
     switch (t._tag) {
       case "Nothing":
         return { _tag: "Devices", steps: [] };
@@ -428,6 +441,7 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
     const touched = new Set<DeviceId>();
     let newWorld = false;
     let newTime = false;
+    if (staged) cached = undefined;
     for (const e of events) {
       const t = record(e);
       if (t._tag === "Device") touched.add(t.id);
@@ -443,7 +457,7 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
   };
 
   // In `summarise`'s key order, so a plan printed as JSON is the same text as the diff's.
-  const summary = (): Summary => ({
+  const counted = (): Summary => ({
     create: counters.create,
     update: counters.update,
     delete: counters.delete,
@@ -453,9 +467,11 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
     conflicts: counters.conflicts,
     skipped: counters.skipped,
   });
+  const summary = (): Summary => (staged ? plan().summary : counted());
 
   const plan = (): Plan => {
     if (cached !== undefined) return cached;
+    if (staged) return (cached = diff(world, view, { now, offlineAfterMs }));
     const actions: Action[] = [];
     const conflicts: Conflict[] = [];
     const skipped: Skipped[] = [];
@@ -464,7 +480,7 @@ export const planner = (initialWorld: World, initialReality: Reality, options: D
       for (const c of s.conflicts) conflicts.push(c);
       if (O.isSome(s.skipped)) skipped.push(s.skipped.value);
     }
-    cached = { actions, conflicts, skipped, summary: summary() };
+    cached = { actions, conflicts, skipped, summary: counted() };
     return cached;
   };
 

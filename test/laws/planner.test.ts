@@ -26,6 +26,7 @@ import {
   realityArb,
   worldArb,
 } from "./arbitraries.ts";
+import { initialOf, scenarioArb, worldOf } from "./rollout-arbitraries.ts";
 
 const idArb = fc.constantFrom(...IDS).map((id) => id as DeviceId);
 const nameArb = fc.constantFrom(...DEPLOYMENTS).map((n) => n as DeploymentName);
@@ -99,6 +100,12 @@ describe("the incremental Planner equals a full diff of the same inputs", () => 
 
   it("on the diff laws' own inputs", () =>
     fc.assert(fc.property(worldArb, realityArb({ damaged: true }), fc.array(eventArb(worldArb), { maxLength: 25 }), (w, r, es) => agreesWithDiff(w, r, es))));
+
+  it("on worlds with staged rollouts (the plan is then the full diff of the Reality it keeps)", () =>
+    fc.assert(
+      fc.property(scenarioArb(), fc.array(eventArb(worldArb), { maxLength: 15 }), (sc, es) => agreesWithDiff(worldOf(sc.devices, sc.policy), initialOf(sc), es)),
+      { numRuns: 50 },
+    ));
 
   it("a batch of events gives the plan of the events one by one", () =>
     fc.assert(
