@@ -129,6 +129,17 @@ export {
 } from "./diff/Plan.ts";
 export { diff, resolver, planDevice, removedDevices, presenceAt, DEFAULT_OFFLINE_AFTER_MS, type DiffOptions, type DeviceStep } from "./diff/Diff.ts";
 export { targets, skippedOf, type Targets, type LeftAlone } from "./diff/Targets.ts";
+export {
+  planner,
+  realityAfter,
+  matchPlannerEvent,
+  OrdDeviceSteps,
+  type Planner,
+  type PlannerEvent,
+  type PlannerEventTag,
+  type DeviceSteps,
+  type PlanChange,
+} from "./diff/Planner.ts";
 export { clashes, type Clash, type HostPortClash, type MountClash, type PortBinding } from "./diff/Clash.ts";
 export { explainDevice, type DeviceExplanation, type NameRow, type Fate, type UnknownDevice } from "./diff/DeviceExplanation.ts";
 export { applyPlan, stalePreconditions, type StaleEntry } from "./diff/Apply.ts";

@@ -23,6 +23,7 @@ import {
   parseEntryKey,
   type WireError,
 } from "../../src/interpreters/nats/wire.ts";
+import { recordChanges } from "../../src/interpreters/nats/PlannerFeed.ts";
 import { deploymentArb, deviceArb } from "../laws/arbitraries.ts";
 
 /** The one-line message of a refusal, or "" for a success. */
@@ -212,4 +213,49 @@ describe("nats wire: keys", () => {
     }
     expect(E.isLeft(parseDeviceKey("PI_01"))).toBe(true);
   });
+});
+
+describe("nats wire: change records to Planner events (PlannerFeed.ts)", () => {
+  const enc = new TextEncoder();
+  const valueArb = fc.oneof(
+    fc.uint8Array({ maxLength: 40 }),
+    fc.anything().map((u) => enc.encode(JSON.stringify(u) ?? "null")),
+    deploymentArb.map((d) => encodeDesiredValue(d, specHash(d))),
+    deviceArb.map((d) => encodeDeviceInfoValue(d)),
+    fc.constant(encodeHeartbeatValue({ time: new Date("2026-11-30T12:00:00Z") })),
+    fc.constant(encodeDeviceStateValue({ phase: "Running", time: new Date("2026-11-30T12:00:00Z") })),
+  );
+  const keyArb = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom("d0", "d1", "d0.web", "d1.db", "d0.Bad_Name", "D0"));
+  const recordArb = fc.record({
+    bucket: fc.constantFrom("desired" as const, "heartbeat" as const, "info" as const, "state" as const),
+    key: keyArb,
+    revision: fc.nat(),
+    operation: fc.constantFrom("PUT" as const, "DEL" as const, "PURGE" as const),
+    value: valueArb,
+  });
+
+  it("never throws on garbage; damage always says which record and why, and is repaired by a good record", () =>
+    fc.assert(
+      fc.property(fc.array(recordArb, { maxLength: 20 }), (records) => {
+        const changes = recordChanges();
+        const damaged = new Map<string, string>();
+        for (const { bucket, ...record } of records)
+          for (const e of changes.take(bucket, record)) {
+            if (e._tag === "Damaged") {
+              expect(e.why).toMatch(/^[a-z-]+ \S* ?.*: .+/);
+              expect(e.why).not.toContain("[object");
+              damaged.set(e.id, e.why);
+            }
+            if (e._tag === "Repaired") {
+              expect(damaged.has(e.id)).toBe(true);
+              damaged.delete(e.id);
+            }
+          }
+        // Deleting every key again clears every damage.
+        const cleanup = records.flatMap(({ bucket, key }) => changes.take(bucket, { key, revision: 0, operation: "DEL", value: new Uint8Array(0) }));
+        for (const e of cleanup) if (e._tag === "Repaired") damaged.delete(e.id);
+        expect([...damaged.keys()]).toEqual([]);
+      }),
+      { numRuns: 300 },
+    ));
 });

@@ -11,7 +11,8 @@
  *
  * The returned interpreter also plays the device side (`register`,
  * `heartbeat`, `report`), for tests and tools that stand in for agents; the
- * agent itself is `runAgent` (agent.ts). Buckets, keys, wire formats and the
+ * agent itself is `runAgent` (agent.ts). `feedPlanner` keeps an incremental
+ * Planner up to date from the buckets' change streams (PlannerFeed.ts). Buckets, keys, wire formats and the
  * lock protocol are documented in docs/nats.md.
  */
 import { hostname } from "node:os";
@@ -33,6 +34,7 @@ import { errorMessage } from "../../algebra/ErrorMessage.ts";
 
 // The device side and the wire, for agents and tools built on this package.
 export { runAgent, AGENT_VERSION, type AgentOptions, type AgentHandle, type ReportedState } from "./agent.ts";
+export { feedPlanner, recordChanges, type PlannerFeed, type FeedHandlers, type RecordChanges, type WatchedBucket } from "./PlannerFeed.ts";
 export { runSimulation, simulatedDevices, type SimulationOptions, type Simulation } from "./Simulation.ts";
 export { openAgentConnection, type AgentConnection } from "./AgentConnection.ts";
 export { BUCKET, HISTORY, type BucketSettings } from "./Buckets.ts";
