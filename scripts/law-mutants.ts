@@ -54,6 +54,9 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "redeclared-not-left-alone", file: "src/diff/Targets.ts", from: "if (!leftAlone.has(id)) leftAlone.set(id, { _tag: \"Redeclared\", declarations });", to: "void declarations;", what: "a device declared twice differently is diffed (as its first declaration)" },
   { id: "clash-not-frozen", file: "src/diff/Diff.ts", from: "  if (clashing.length > 0)\n", to: "  if (clashing.length > 99)\n", what: "a device whose deployments clash is planned anyway" },
   { id: "clash-ignores-kept-entries", file: "src/diff/Diff.ts", from: "if (res.conflicted.size === 0 || published === undefined) return res.clashes;", to: "return res.clashes;", what: "the clash check forgets the published entries a deployment conflict keeps" },
+  { id: "fleet-sorted-keeps-repeats", file: "src/algebra/Fleet.ts", from: "increasing = (list[i - 1] as Device).id < (list[i] as Device).id;", to: "increasing = (list[i - 1] as Device).id <= (list[i] as Device).id;", what: "a fleet of devices already in id order keeps a repeated id twice" },
+  { id: "state-ordered-repeat-missed", file: "src/interpreters/local/StateRecords.ts", from: "if (last === undefined || last < id) {", to: "if (last === undefined || last <= id) {", what: "a state line repeating the previous line's device is read as the same device, not reported" },
+  { id: "state-set-forgets-ordered-ids", file: "src/interpreters/local/StateRecords.ts", from: "seen = new Set(ids);", to: "seen = new Set();", what: "after the first line out of id order, a repeat of an earlier (in-order) device goes unreported" },
   { id: "clash-same-address", file: "src/diff/Clash.ts", from: "everyAddress(a) || everyAddress(b) || a.hostIp === b.hostIp;", to: "everyAddress(a) || everyAddress(b);", what: "two bindings of one port on one specific address are not seen as a clash" },
 ];
 
