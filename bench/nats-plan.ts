@@ -108,6 +108,7 @@ export const run = async (): Promise<string> => {
       await writer.publishInfo(d);
       await writer.heartbeat(d.id, at);
     });
+    process.stderr.write(`nats-plan: registered in ${fmtMs(performance.now() - t0)}; publishing desired entries …\n`);
     const { reality } = registeredReality(world, fleet, at, 0, "");
     // The desired entries as apply writes them (same keys, same value bytes), published straight: populating is not
     // what is measured, and on a busy machine an apply's JetStream API calls (the lock) can time out.
@@ -129,6 +130,7 @@ export const run = async (): Promise<string> => {
     publisher.close();
     await registrar.close();
     const populateMs = performance.now() - t0;
+    process.stderr.write(`nats-plan: populated in ${fmtMs(populateMs)}; measuring …\n`);
 
     const raw: number[] = [];
     const plans: Timed[] = [];
@@ -136,8 +138,10 @@ export const run = async (): Promise<string> => {
     for (let i = 0; i < ROUNDS; i++) {
       const r = await rawRead(server.url);
       raw.push(r.ms);
+      process.stderr.write(`nats-plan: raw read ${fmtMs(r.ms)}\n`);
       sizes = r;
       plans.push(fleetPlan(server.url, dir));
+      process.stderr.write(`nats-plan: fleet plan ${fmtMs((plans[plans.length - 1] as Timed).ms)}\n`);
     }
     const base = median(raw);
     const planMs = median(plans.map((p) => p.ms));
