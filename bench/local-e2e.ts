@@ -8,7 +8,9 @@
  * - baseline: the pure `diff` of the same World and Reality, built in memory
  *   (median of 3), which `fleet plan` must stay within 3× of end to end;
  * - `fleet plan` with 1 % drift (every 100th entry at a stale spec);
- * - `fleet apply` of that drift, then `fleet plan` again ("No changes.");
+ * - `fleet apply` of that drift, then `fleet plan` again ("No changes."),
+ *   alternated with a fresh baseline process, `BENCH_E2E_ROUNDS` times
+ *   (default 3): medians;
  * - the first `fleet apply` onto devices that are only registered (every
  *   entry created).
  *
