@@ -130,8 +130,10 @@ export { specHash };
  */
 export const e2eFleetFile = (from: string): string => `import { and, arch, assign, deployment, label, labelIn, podman, world } from ${JSON.stringify(from)};
 
+// Each deployment binds its own host port (one port bound by all three would be a clash, and the diff would leave every device alone).
+const PORTS: Record<string, number> = { web: 8080, metrics: 9100, edge: 8081, spare: 8082 };
 const app = (name: string, image: string) =>
-  deployment(name, podman({ services: [{ name: "main", image, env: { APP: name }, ports: [{ container: 8080 }], restart: "always" }] }));
+  deployment(name, podman({ services: [{ name: "main", image, env: { APP: name }, ports: [{ container: PORTS[name] ?? 8080 }], restart: "always" }] }));
 const sites = (g: number) => Array.from({ length: 5 }, (_, i) => "s" + (g * 5 + i));
 
 export default world({

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as Fleet from "../../src/algebra/Fleet.ts";
-import { device } from "../../src/algebra/Device.ts";
+import { device, OrdDeviceById } from "../../src/algebra/Device.ts";
 import { monoidLaws, commutativeLaw, idempotentLaw, plainEq } from "./laws.ts";
 import { inventoryArb, fleetFrom } from "./arbitraries.ts";
 
@@ -52,6 +52,22 @@ describe("Fleet set operations", () => {
         return E(members, Fleet.filter((d) => d.labels["env"] !== undefined)(a)) && [...groups].every(([v, g]) => g.devices.every((d) => d.labels["env"] === v));
       }),
     ));
+  it("fromDevices is a stable sort by id keeping each id's first device (sorted input too)", () => {
+    // A small id space so that repeats are common; each device remembers its position.
+    const listArb = fc.array(fc.tuple(fc.constantFrom("a", "b", "c", "d", "e"), fc.nat(3)), { maxLength: 12 });
+    const naive = (ds: ReadonlyArray<ReturnType<typeof device>>) => {
+      const byId = new Map<string, ReturnType<typeof device>>();
+      for (const d of ds) if (!byId.has(d.id)) byId.set(d.id, d);
+      return [...byId.keys()].sort().map((id) => byId.get(id));
+    };
+    fc.assert(
+      fc.property(listArb, fc.boolean(), (raw, presort) => {
+        const ds = raw.map(([id, n], i) => device(id, { labels: { n: String(n), at: String(i) } }));
+        const input = presort ? [...ds].sort(OrdDeviceById.compare) : ds;
+        expect(Fleet.fromDevices(input).devices).toEqual(naive(input));
+      }),
+    );
+  });
   it("conflicts names ids whose devices differ", () => {
     const a = Fleet.fromDevices([device("d1", { labels: { env: "prod" } }), device("d2")]);
     const b = Fleet.fromDevices([device("d1", { labels: { env: "dev" } }), device("d2")]);

@@ -164,7 +164,9 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     } else {
       const now = new Date();
       planned = await plan(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("apply", values)), { now, ...offline });
-      renderPlan(t, planned, { json, groupBy, header: { world: planned.worldHash, reality: planned.realityDigest, backend: target, files: positionals, now } });
+      const p = planned;
+      // The header's hashes are only printed with --json: read lazily (digesting a million devices costs seconds and a copy of them).
+      renderPlan(t, p, { json, groupBy, header: { get world() { return p.worldHash; }, get reality() { return p.realityDigest; }, backend: target, files: positionals, now } });
     }
     const onProgress = json ? undefined : progressReporter(t, values.progress === true);
     const report = await apply(b.interpreter, planned, {

@@ -139,7 +139,6 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
   const recordedDamage = new Map<DeviceId, string>();
   const unreadable: string[] = [];
   const problems: ReadProblem[] = [];
-  const seen = new Set<string>();
   // Device attributes repeat across a fleet: decode each distinct text once and share the result.
   const shapes = new Map<string, Omit<Device, "id"> | string>();
   const names = new Map<string, DeploymentName>();
@@ -147,6 +146,43 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
   let lines = 0;
   let trailer: number | undefined;
   let afterEnd = false;
+  let lastHeartbeatText: string | undefined;
+  let lastHeartbeat: Date | undefined;
+  // Lines are written in id order: while they come strictly increasing, an id cannot have been seen
+  // (no Set of a million ids); the first one out of order builds the set from the ids so far.
+  const ids: DeviceId[] = [];
+  let seen: Set<string> | undefined;
+  const seenBefore = (id: DeviceId): boolean => {
+    if (seen === undefined) {
+      const last = ids[ids.length - 1];
+      if (last === undefined || last < id) {
+        ids.push(id);
+        return false;
+      }
+      seen = new Set(ids);
+    }
+    if (seen.has(id)) return true;
+    seen.add(id);
+    return false;
+  };
+  // One line's columns, reused for every line (decodeLine reads them before the next line comes).
+  const cols: string[] = ["", "", "", "", "", "", ""];
+  /** Fills `cols` from a line; the number of columns found (7 when the line has exactly 7). */
+  const columns = (line: string): number => {
+    let from = 0;
+    for (let i = 0; i < 6; i++) {
+      const tab = line.indexOf("\t", from);
+      if (tab === -1) {
+        cols[i] = line.slice(from);
+        return i + 1;
+      }
+      cols[i] = line.slice(from, tab);
+      from = tab + 1;
+    }
+    if (line.indexOf("\t", from) !== -1) return line.split("\t").length;
+    cols[6] = line.slice(from);
+    return 7;
+  };
 
   const shapeOf = (text: string): Omit<Device, "id"> | string => {
     let s = shapes.get(text);
@@ -224,34 +260,59 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
 
   /** Decodes one line's columns; a string is why it cannot be read. */
   const decodeLine = (id: DeviceId, cols: ReadonlyArray<string>): string | undefined => {
-    const [dev = "", hb = "", des = "", fps = "", obs = "", dmg = ""] = cols;
+    const dev = cols[1] as string;
+    const hb = cols[2] as string;
+    const des = cols[3] as string;
+    const fps = cols[4] as string;
+    const obs = cols[5] as string;
+    const dmg = cols[6] as string;
     let reported: ReportedDevice | undefined;
     if (dev !== "") {
       const shape = shapeOf(dev);
       if (typeof shape === "string") return shape;
-      const device = Object.freeze({ id, ...shape }) as Device;
+      // The common shape (labels and arch) as a literal: a spread per device costs more than the rest of the line.
+      const device = Object.freeze(
+        shape.inventory === undefined && shape.agentVersion === undefined ? { id, labels: shape.labels, arch: shape.arch } : { id, ...shape },
+      ) as Device;
       if (hb === "") reported = { device };
       else {
-        const at = new Date(hb);
-        if (Number.isNaN(at.getTime())) return `lastHeartbeat: invalid date ${JSON.stringify(hb)}`;
-        reported = { device, lastHeartbeat: at };
+        // Devices registered together share a heartbeat text: parse each run of one text once (Dates are never mutated here).
+        if (hb !== lastHeartbeatText) {
+          const at = new Date(hb);
+          if (Number.isNaN(at.getTime())) return `lastHeartbeat: invalid date ${JSON.stringify(hb)}`;
+          lastHeartbeatText = hb;
+          lastHeartbeat = at;
+        }
+        reported = { device, lastHeartbeat: lastHeartbeat as Date };
       }
     } else if (hb !== "") return "lastHeartbeat without a device";
     let entries: Map<DeploymentName, DesiredEntry> | undefined;
     if (des !== "") {
       const pattern = patternOf(des);
       if (typeof pattern === "string") return pattern;
-      let prints: ReadonlyArray<unknown>;
+      let prints: ReadonlyArray<unknown> | undefined;
       if (fps.startsWith("[")) {
         const j = parseJson(fps);
         if (!j.ok || !Array.isArray(j.value)) return "fingerprints: expected a JSON array or space-separated tokens";
         prints = j.value as unknown[];
-      } else prints = fps === "" ? [] : fps.split(" ");
-      if (prints.length !== pattern.length) return `fingerprints: ${prints.length} for ${pattern.length} desired entries`;
+      } else {
+        // Space-separated tokens, read in place (no array per device); counted first so a mismatch says how many.
+        let count = fps === "" ? 0 : 1;
+        for (let at = fps.indexOf(" "); at !== -1; at = fps.indexOf(" ", at + 1)) count++;
+        if (count !== pattern.length) return `fingerprints: ${count} for ${pattern.length} desired entries`;
+      }
+      if (prints !== undefined && prints.length !== pattern.length) return `fingerprints: ${prints.length} for ${pattern.length} desired entries`;
       entries = new Map();
+      let from = 0;
       for (let i = 0; i < pattern.length; i++) {
         const { name, hash, spec, untrusted } = pattern[i] as Slot;
-        const fingerprint = prints[i];
+        let fingerprint: unknown;
+        if (prints !== undefined) fingerprint = prints[i];
+        else {
+          const space = fps.indexOf(" ", from);
+          fingerprint = space === -1 ? fps.slice(from) : fps.slice(from, space);
+          from = space + 1;
+        }
         if (typeof fingerprint !== "string" || fingerprint === "") return `desired ${name}: fingerprint: expected a non-empty string`;
         // A spec file that does not hash to its name (edited behind the control plane's back) is not trusted:
         // the entry is marked so that the plan republishes it, which stores the spec again.
@@ -317,14 +378,13 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
         return;
       }
       lines++;
-      const cols = line.split("\t");
-      const raw = cols[0] ?? "";
+      const found = columns(line);
+      const raw = cols[0] as string;
       const id = DeviceId.is(raw) ? raw : undefined;
       if (id === undefined) return bad(`line ${lines + 1}`, undefined, line, `${JSON.stringify(raw.slice(0, 80))} is not a device id`);
-      if (cols.length !== 7) return bad(id, id, line, `expected 7 tab-separated columns, found ${cols.length}`);
-      if (seen.has(id)) return bad(id, id, line, `a second record for device ${id} (line ${lines + 1}); both are kept as they are`);
-      seen.add(id);
-      const why = decodeLine(id, cols.slice(1));
+      if (found !== 7) return bad(id, id, line, `expected 7 tab-separated columns, found ${found}`);
+      if (seenBefore(id)) return bad(id, id, line, `a second record for device ${id} (line ${lines + 1}); both are kept as they are`);
+      const why = decodeLine(id, cols);
       if (why !== undefined) bad(id, id, line, why);
     },
     /** The state, or why the file as a whole is unusable. */
