@@ -66,17 +66,6 @@ const op = (a: Action): string => (a._tag === "Create" ? "create" : a._tag === "
 export const action = (a: Action): string => {
   switch (a._tag) {
     case "Create":
-      return line({
-        type: "action",
-        op: op(a),
-        device: a.device,
-        deployment: a.deployment,
-        specHash: a.specHash,
-        presence: a.presence,
-        assignedBy: a.reason,
-        ...(a.prior !== undefined ? { prior: a.prior } : {}),
-        spec: a.spec as Deployment,
-      });
     case "Update":
       return line({
         type: "action",
@@ -84,11 +73,11 @@ export const action = (a: Action): string => {
         device: a.device,
         deployment: a.deployment,
         specHash: a.specHash,
-        previous: a.previous,
+        ...(a._tag === "Update" ? { previous: a.previous } : {}),
         presence: a.presence,
         assignedBy: a.reason,
-        ...(a.repair !== undefined ? { repair: a.repair } : {}),
-        ...(a.rollback !== undefined ? { rollback: a.rollback } : {}),
+        ...(a._tag === "Update" && a.repair !== undefined ? { repair: a.repair } : {}),
+        ...(a._tag === "Update" && a.rollback !== undefined ? { rollback: a.rollback } : {}),
         ...(a.prior !== undefined ? { prior: a.prior } : {}),
         spec: a.spec as Deployment,
       });
