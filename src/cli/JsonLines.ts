@@ -110,7 +110,7 @@ export const summary = (s: Summary): string =>
   });
 
 /** A staged rollout's progress (`RolloutProgress`, dates as ISO strings): what `fleet plan` and `fleet status` show. */
-export const rolloutFields = (r: RolloutProgress): Record<string, unknown> => ({
+export const rolloutFields = (r: RolloutProgress, o: { readonly waitingIds: boolean } = { waitingIds: true }): Record<string, unknown> => ({
   deployment: r.deployment,
   target: r.target,
   state: r.state,
@@ -127,7 +127,7 @@ export const rolloutFields = (r: RolloutProgress): Record<string, unknown> => ({
     offline: w.offline,
     gate: w.gate,
     ...(w.openedAt !== undefined ? { openedAt: w.openedAt.toISOString() } : {}),
-    waiting: w.waiting,
+    ...(o.waitingIds ? { waiting: w.waiting } : { waiting: w.waiting.length }),
   })),
   ...(r.budget !== undefined ? { budget: r.budget } : {}),
   ...(r.failure !== undefined ? { failure: r.failure } : {}),
@@ -191,6 +191,9 @@ export const deviceStatus = (d: DeviceStatus): string =>
       ...(x.at !== undefined ? { at: x.at.toISOString() } : {}),
     })),
   });
+
+/** A staged rollout in `status --json` (`waiting` is a count there, not the device ids). */
+export const rolloutStatus = (r: RolloutProgress): string => line({ type: "rollout_status", ...rolloutFields(r, { waitingIds: false }) });
 
 /** The last line of `status --json`: counts, so that an empty fleet still prints a line. */
 export const statusSummary = (st: FleetStatus): string => {

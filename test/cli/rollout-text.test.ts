@@ -1,7 +1,8 @@
 /**
  * `fleet plan` and `--json` on staged rollouts, from plans the pure driver
  * (test/rollout/sim.ts) computes: the schedule per wave, the budget, held-back
- * actions, the reason a rollout stopped, rollback actions shown as such.
+ * actions, the reason a rollout stopped, rollback actions shown as such;
+ * `fleet status`'s rollout tables and lines.
  */
 import { describe, expect, it } from "vitest";
 import { deployment, podman, specHash } from "../../src/algebra/Deployment.ts";
@@ -15,6 +16,8 @@ import { planLines } from "../../src/cli/PlanText.ts";
 import * as J from "../../src/cli/JsonLines.ts";
 import { paint } from "../../src/cli/Terminal.ts";
 import { run } from "../rollout/sim.ts";
+import { status } from "../../src/diff/Status.ts";
+import { rolloutTable } from "../../src/cli/commands/status.ts";
 
 const devices = Array.from({ length: 40 }, (_, i) => device(`pi-${String(i).padStart(2, "0")}`, { labels: { site: i % 2 === 0 ? "lab" : "shop" } }));
 const web = (image: string, policy?: Waves) => deployment("web", podman({ services: [{ name: "httpd", image }] }), policy === undefined ? {} : { rollout: policy });
@@ -90,5 +93,34 @@ describe("fleet plan on a staged rollout", () => {
     const lines = J.planLines(first!.plan, []).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.type === "rollout" || l.type === "ledger")).toBe(false);
     expect(planLines(first!.plan, "device", plain).join("\n")).not.toContain("Rollouts:");
+  });
+});
+
+describe("fleet status on a staged rollout", () => {
+  const policy = rollout({ waves: [{ selector: "site=lab", limit: 4 }, "25%"], maxUnavailable: 2, groupBy: ["site"] });
+
+  it("reports each rollout as the plan's step sees it, and nothing for Immediate-only worlds", () => {
+    const rounds = rollOut(policy, 4);
+    const r = rounds[3]!;
+    const st = status(worldOf("httpd:2", policy), r.before, { now: r.now });
+    expect(st.rollouts).toEqual(r.plan.rollouts);
+    const plainSt = status(worldOf("httpd:2"), r.before, { now: r.now });
+    expect("rollouts" in plainSt).toBe(false);
+  });
+
+  it("shows per wave the counts and the gate, in text and JSON lines", () => {
+    const r = rollOut(policy, 4)[3]!;
+    const progress = r.plan.rollouts![0]!;
+    const text = rolloutTable(progress, plain).join("\n");
+    expect(text).toMatch(/^Rollout web → \S+: progressing, wave 2 of 3/);
+    expect(text).toMatch(/WAVE\s+DEVICES\s+GATE\s+TARGETED\s+UPDATED\s+SUCCEEDED\s+FAILED\s+PENDING\s+OFFLINE/);
+    expect(text).toMatch(/1\s+site=lab, 4 devices\s+passed\s+4\s+4\s+4\s+0\s+0\s+0/);
+    expect(text).toMatch(/3\s+the rest\s+waiting\s+33\s+0\s+0\s+0\s+33\s+0/);
+    expect(text).toMatch(/budget: \d+ of at most 2 unavailable/);
+    const json = JSON.parse(J.rolloutStatus(progress)) as { type: string; wave: number; waves: Array<{ gate: string; waiting: unknown }> };
+    expect(json.type).toBe("rollout_status");
+    expect(json.wave).toBe(1);
+    expect(json.waves.map((w) => w.gate)).toEqual(["passed", "open", "waiting"]);
+    expect(json.waves[2]!.waiting).toBe(33);
   });
 });
