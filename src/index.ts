@@ -96,6 +96,18 @@ export {
 
 // worlds
 export { assign, selector, InvalidAssignmentError, type Assignment, type AssignOptions } from "./world/Assignment.ts";
+export { rollout, waves, InvalidRolloutError, type RolloutInput, type WaveInput } from "./world/Rollout.ts";
+export {
+  RolloutCodec,
+  ofCount,
+  isWaves,
+  type Waves,
+  type WavePolicy,
+  type Quantity,
+  type DisruptionBudget,
+  type FailurePolicy,
+  type Immediate,
+} from "./algebra/Rollout.ts";
 export { world, emptyWorld, WorldMonoid, EqWorld, worldHash, declarations, declarationsOf, type World, type Redeclaration } from "./world/World.ts";
 
 // diff
@@ -126,7 +138,13 @@ export {
   type Presence,
   type AssignedBy,
   type Skipped,
+  type DeleteReason,
+  type RolloutProgress,
+  type RolloutState,
+  type WaveProgress,
+  type GateState,
 } from "./diff/Plan.ts";
+export { rolloutKey, RolloutRecordCodec, type RolloutRecord, type RolloutKey, type LedgerWrite, type OpenedWave, type RolloutOutcome } from "./diff/Ledger.ts";
 export { diff, resolver, planDevice, removedDevices, presenceAt, DEFAULT_OFFLINE_AFTER_MS, type DiffOptions, type DeviceStep } from "./diff/Diff.ts";
 export { targets, skippedOf, type Targets, type LeftAlone } from "./diff/Targets.ts";
 export {

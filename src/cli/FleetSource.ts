@@ -5,9 +5,12 @@
  */
 import type { Device } from "../algebra/Device.ts";
 import type { World } from "../world/World.ts";
-import { loadFleetFiles } from "./FleetFile.ts";
+import { loadFleetFiles, type LoadedFleet } from "./FleetFile.ts";
 
 export const fleetFilesWorld =
-  (files: ReadonlyArray<string>, timeoutMs?: number) =>
-  async (inventory: ReadonlyArray<Device>): Promise<World> =>
-    (await loadFleetFiles(files, inventory, timeoutMs === undefined ? {} : { timeoutMs })).world;
+  (files: ReadonlyArray<string>, timeoutMs?: number, onLoaded?: (loaded: LoadedFleet) => void) =>
+  async (inventory: ReadonlyArray<Device>): Promise<World> => {
+    const loaded = await loadFleetFiles(files, inventory, timeoutMs === undefined ? {} : { timeoutMs });
+    onLoaded?.(loaded);
+    return loaded.world;
+  };

@@ -6,13 +6,15 @@
  *
  * Lines come in a defined order: for a plan, `plan`, then `warning`s
  * (unreadable records), `world_warning`s (likely mistakes in the World),
- * `conflict`s, `skipped`, `action`s (canonical order) and one `summary`;
+ * `conflict`s, `skipped`, `action`s (canonical order), `rollout`s and
+ * `ledger` writes (staged rollouts only) and one `summary`;
  * apply adds one `outcome` per action (plan order) and one `apply`; status
  * ends with one `status_summary`, even when nothing is assigned.
  */
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { ActionOutcome, ReadProblem } from "../interpreters/Interpreter.ts";
-import { matchConflict, type Action, type Conflict, type Plan, type Skipped, type Summary } from "../diff/Plan.ts";
+import { matchConflict, type Action, type Conflict, type Plan, type RolloutProgress, type Skipped, type Summary } from "../diff/Plan.ts";
+import { encodeRecord, ledgerWriteKey, type LedgerWrite } from "../diff/Ledger.ts";
 import type { DeploymentStatusSummary, DeviceStatus, FleetStatus } from "../diff/Status.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
 import * as O from "fp-ts/lib/Option.js";
@@ -64,7 +66,6 @@ const op = (a: Action): string => (a._tag === "Create" ? "create" : a._tag === "
 export const action = (a: Action): string => {
   switch (a._tag) {
     case "Create":
-      return line({ type: "action", op: op(a), device: a.device, deployment: a.deployment, specHash: a.specHash, presence: a.presence, assignedBy: a.reason, spec: a.spec as Deployment });
     case "Update":
       return line({
         type: "action",
@@ -72,10 +73,12 @@ export const action = (a: Action): string => {
         device: a.device,
         deployment: a.deployment,
         specHash: a.specHash,
-        previous: a.previous,
+        ...(a._tag === "Update" ? { previous: a.previous } : {}),
         presence: a.presence,
         assignedBy: a.reason,
-        ...(a.repair !== undefined ? { repair: a.repair } : {}),
+        ...(a._tag === "Update" && a.repair !== undefined ? { repair: a.repair } : {}),
+        ...(a._tag === "Update" && a.rollback !== undefined ? { rollback: a.rollback } : {}),
+        ...(a.prior !== undefined ? { prior: a.prior } : {}),
         spec: a.spec as Deployment,
       });
     case "Delete":
@@ -86,7 +89,8 @@ export const action = (a: Action): string => {
         deployment: a.deployment,
         previous: a.previous,
         presence: a.presence,
-        deleteReason: a.reason._tag === "Unassigned" ? "unassigned" : "device-removed",
+        deleteReason: a.reason._tag === "Unassigned" ? "unassigned" : a.reason._tag === "RolledBack" ? "rolled-back" : "device-removed",
+        ...(a.reason._tag === "RolledBack" ? { why: a.reason.why } : {}),
       });
   }
 };
@@ -105,6 +109,37 @@ export const summary = (s: Summary): string =>
     changes: s.create + s.update + s.delete > 0,
   });
 
+/** A staged rollout's progress (`RolloutProgress`, dates as ISO strings): what `fleet plan` and `fleet status` show. */
+export const rolloutFields = (r: RolloutProgress, o: { readonly waitingIds: boolean } = { waitingIds: true }): Record<string, unknown> => ({
+  deployment: r.deployment,
+  target: r.target,
+  state: r.state,
+  wave: r.wave,
+  waves: r.waves.map((w) => ({
+    index: w.index,
+    definition: w.definition,
+    threshold: w.threshold,
+    targeted: w.targeted,
+    updated: w.updated,
+    succeeded: w.succeeded,
+    failed: w.failed,
+    pending: w.pending,
+    offline: w.offline,
+    gate: w.gate,
+    ...(w.openedAt !== undefined ? { openedAt: w.openedAt.toISOString() } : {}),
+    ...(o.waitingIds ? { waiting: w.waiting } : { waiting: w.waiting.length }),
+  })),
+  ...(r.budget !== undefined ? { budget: r.budget } : {}),
+  ...(r.failure !== undefined ? { failure: r.failure } : {}),
+  problems: r.problems,
+});
+
+export const rollout = (r: RolloutProgress): string => line({ type: "rollout", ...rolloutFields(r) });
+
+/** A rollout ledger write: `op: "put"` with the record (its JSON form), or `op: "remove"` with the key. */
+export const ledger = (w: LedgerWrite): string =>
+  w._tag === "Put" ? line({ type: "ledger", op: "put", key: ledgerWriteKey(w), record: encodeRecord(w.record) }) : line({ type: "ledger", op: "remove", key: w.key });
+
 /** Every line of a plan, in the documented order. */
 export const planLines = (plan: Plan, problems: ReadonlyArray<ReadProblem>, warnings: ReadonlyArray<WorldWarning> = []): ReadonlyArray<string> => [
   ...problems.map(warning),
@@ -112,6 +147,8 @@ export const planLines = (plan: Plan, problems: ReadonlyArray<ReadProblem>, warn
   ...plan.conflicts.map(conflict),
   ...plan.skipped.map(skipped),
   ...plan.actions.map(action),
+  ...(plan.rollouts ?? []).map(rollout),
+  ...(plan.ledger ?? []).map(ledger),
   summary(plan.summary),
 ];
 
@@ -156,6 +193,9 @@ export const deviceStatus = (d: DeviceStatus): string =>
       ...(x.at !== undefined ? { at: x.at.toISOString() } : {}),
     })),
   });
+
+/** A staged rollout in `status --json` (`waiting` is a count there, not the device ids). */
+export const rolloutStatus = (r: RolloutProgress): string => line({ type: "rollout_status", ...rolloutFields(r, { waitingIds: false }) });
 
 /** The last line of `status --json`: counts, so that an empty fleet still prints a line. */
 export const statusSummary = (st: FleetStatus): string => {

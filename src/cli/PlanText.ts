@@ -3,6 +3,8 @@
  * (old → new short spec hash), `-` delete, grouped by device (default) or by
  * deployment, conflicts first, notes after, and one summary line
  * (`Plan: N to create, M to update, K to delete.` or `No changes. …`).
+ * Staged rollouts follow the actions (`RolloutText.ts`); rollback actions
+ * read `~ web (rollback)  <target> → <prior>  rollback: why`.
  *
  * Pure: lines in, lines out; the order is the plan's canonical order.
  */
@@ -13,6 +15,7 @@ import type { Device } from "../algebra/Device.ts";
 import { matchConflict, type Action, type AssignedBy, type Conflict, type Plan, type Presence } from "../diff/Plan.ts";
 import type { ActionOutcome } from "../interpreters/Interpreter.ts";
 import type { ApplyCounts } from "../program/Apply.ts";
+import { heldBack, rolloutsSection } from "./RolloutText.ts";
 import type { Paint } from "./Terminal.ts";
 
 export type GroupBy = "device" | "deployment";
@@ -33,10 +36,18 @@ const why = (a: Action): string =>
   a._tag === "Delete"
     ? a.reason._tag === "Unassigned"
       ? "no longer assigned"
-      : "device no longer in the fleet"
+      : a.reason._tag === "RolledBack"
+        ? `rollback: ${a.reason.why} (it had no entry before)`
+        : "device no longer in the fleet"
     : a._tag === "Update" && a.repair !== undefined
       ? `tampered: ${a.repair} → republish`
-      : assignedByText(a.reason);
+      : a._tag === "Update" && a.rollback !== undefined
+        ? `rollback: ${a.rollback} → the spec it ran before`
+        : assignedByText(a.reason);
+
+/** Rollback actions stand out: the deployment reads `web (rollback)`. */
+const deploymentText = (a: Action): string =>
+  (a._tag === "Update" && a.rollback !== undefined) || (a._tag === "Delete" && a.reason._tag === "RolledBack") ? `${a.deployment} (rollback)` : a.deployment;
 
 const pad = (s: string, n: number): string => s + " ".repeat(Math.max(0, n - s.length));
 
@@ -85,15 +96,16 @@ export const actionLines = (plan: Plan, groupBy: GroupBy, p: Paint): ReadonlyArr
     for (const [device, actions] of groups(plan.actions, (a) => a.device)) {
       const presence = (actions[0] as Action).presence;
       out.push(p.bold(`  # ${device}`) + (presence === "online" ? "" : p.yellow(` (${presenceText(presence)})`)));
-      const w = Math.max(...actions.map((a) => a.deployment.length));
+      const w = Math.max(...actions.map((a) => deploymentText(a).length));
       const hw = Math.max(...actions.map((a) => hashes(a).length));
-      for (const a of actions) out.push(`  ${symbol(a, p)} ${pad(a.deployment, w)}  ${pad(hashes(a), hw)}  ${p.dim(why(a))}`);
+      for (const a of actions) out.push(`  ${symbol(a, p)} ${pad(deploymentText(a), w)}  ${pad(hashes(a), hw)}  ${p.dim(why(a))}`);
       out.push("");
     }
   } else {
     for (const [deployment, actions] of groups(plan.actions, (a) => a.deployment)) {
       out.push(p.bold(`  # ${deployment}`));
-      const label = (a: Action): string => (a.presence === "online" ? a.device : `${a.device} (${presenceText(a.presence)})`);
+      const label = (a: Action): string =>
+        `${a.device}${a.presence === "online" ? "" : ` (${presenceText(a.presence)})`}${deploymentText(a) === a.deployment ? "" : " (rollback)"}`;
       const w = Math.max(...actions.map((a) => label(a).length));
       const hw = Math.max(...actions.map((a) => hashes(a).length));
       for (const a of actions) out.push(`  ${symbol(a, p)} ${pad(label(a), w)}  ${pad(hashes(a), hw)}  ${p.dim(why(a))}`);
@@ -129,17 +141,28 @@ export const noteLines = (plan: Plan, p: Paint): ReadonlyArray<string> => {
 
 export const summaryLine = (plan: Plan, p: Paint): string => {
   const s = plan.summary;
+  const rollouts = plan.rollouts ?? [];
+  const held = rollouts.reduce((n, r) => n + (r.state === "Progressing" ? heldBack(r) : 0), 0);
+  const stopped = rollouts.filter((r) => r.state === "Paused" || r.state === "RolledBack").length;
+  const records = plan.ledger?.length ?? 0;
+  const extra = [
+    ...(held > 0 ? [` ${held} held back by rollouts (above).`] : []),
+    ...(stopped > 0 ? [` ${stopped} rollout${stopped === 1 ? "" : "s"} stopped (above).`] : []),
+    ...(records > 0 ? [` ${records} rollout record${records === 1 ? "" : "s"} to write.`] : []),
+  ].join("");
   if (s.create + s.update + s.delete === 0) {
     const conflicts = s.conflicts > 0 ? ` ${s.conflicts} conflict${s.conflicts === 1 ? "" : "s"} left as they are.` : "";
+    if (extra !== "") return `${p.bold("No changes now.")}${extra}${conflicts}`;
     return `${p.green(p.bold("No changes."))} Reality matches the World (${s.unchanged} entr${s.unchanged === 1 ? "y" : "ies"} on ${s.devices} device${s.devices === 1 ? "" : "s"}).${conflicts}`;
   }
-  return p.bold(`Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete.`);
+  return p.bold(`Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete.`) + extra;
 };
 
 /** The whole plan as `fleet plan` prints it. */
 export const planLines = (plan: Plan, groupBy: GroupBy, p: Paint): ReadonlyArray<string> => [
   ...conflictLines(plan.conflicts, p),
   ...actionLines(plan, groupBy, p),
+  ...rolloutsSection(plan.rollouts, p),
   ...noteLines(plan, p),
   summaryLine(plan, p),
 ];

@@ -18,7 +18,8 @@
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { DeviceCodec } from "../algebra/Device.ts";
-import { DeploymentCodec } from "../algebra/Deployment.ts";
+import { DeploymentCodec, type Deployment } from "../algebra/Deployment.ts";
+import { waveSelectorProblems } from "../world/Rollout.ts";
 import { decodeProblems, type DecodeProblem } from "../algebra/DecodeError.ts";
 import {
   all,
@@ -119,12 +120,28 @@ export const SelectorCodec: t.Type<Selector, unknown, unknown> = t.recursion("Se
   ),
 );
 
+/**
+ * A deployment, with its rollout's wave selectors parsed: `RolloutCodec` lives
+ * below the selector layer and keeps them as text, so a World from another
+ * copy of the library (or JSON) is checked here, naming the wave.
+ */
+export const CheckedDeploymentCodec = new t.Type<Deployment, unknown, unknown>(
+  "Deployment",
+  DeploymentCodec.is,
+  (u, c) =>
+    E.chain((d: Deployment): t.Validation<Deployment> => {
+      const problems = d.rollout._tag === "Waves" ? waveSelectorProblems(d.rollout) : [];
+      return problems.length === 0 ? t.success(d) : t.failure(u, c, `rollout.${problems.join("; rollout.")}`);
+    })(DeploymentCodec.validate(u, c) as t.Validation<Deployment>),
+  (d) => DeploymentCodec.encode(d),
+);
+
 const Priority = t.refinement(t.number, Number.isSafeInteger, "Integer");
 
 const AssignmentShape = t.type({
   _tag: t.literal("Assignment"),
   selector: SelectorCodec,
-  deployments: t.array(DeploymentCodec),
+  deployments: t.array(CheckedDeploymentCodec),
   priority: Priority,
   name: t.string,
 });

@@ -16,6 +16,11 @@
  * Devices the diff leaves alone (unreadable records, declared twice,
  * deployments that clash; see `Targets.ts` and `Diff.ts`) are listed too,
  * with why, and count for no deployment: status says what the diff says.
+ *
+ * Staged rollouts (deployments with a `Waves` policy) are reported as the
+ * diff's step sees them now (`Plan.rollouts`: the wave, each wave's counts
+ * and gate, the budget in use): status is the plan's view, never a second
+ * reading of the policy.
  */
 import * as Ord from "fp-ts/lib/Ord.js";
 import * as S from "fp-ts/lib/string.js";
@@ -23,8 +28,8 @@ import { hasHealthCheck } from "../algebra/Deployment.ts";
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import { OrdDeviceId } from "../algebra/Name.ts";
 import type { World } from "../world/World.ts";
-import { planDevice, presenceAt, type DiffOptions } from "./Diff.ts";
-import type { Presence } from "./Plan.ts";
+import { diff, planDevice, presenceAt, type DiffOptions } from "./Diff.ts";
+import type { Presence, RolloutProgress } from "./Plan.ts";
 import type { Health, Phase, Reality } from "./Reality.ts";
 import { resolver } from "./Resolve.ts";
 import { leftAloneText, targets } from "./Targets.ts";
@@ -71,7 +76,12 @@ export interface FleetStatus {
   readonly deployments: ReadonlyArray<DeploymentStatusSummary>;
   /** In device-id order: the fleet, and every device the diff leaves alone. */
   readonly devices: ReadonlyArray<DeviceStatus>;
+  /** Staged rollouts, as the next plan's step sees them (deployment order). Absent when no deployment has a `Waves` policy. */
+  readonly rollouts?: ReadonlyArray<RolloutProgress>;
 }
+
+/** Whether any deployment of the World is rolled out in waves (only then is the diff run for status). */
+const staged = (world: World): boolean => world.assignments.some((a) => a.deployments.some((d) => d.rollout._tag === "Waves"));
 
 export const OrdDeviceStatus: Ord.Ord<DeviceStatus> = Ord.contramap((d: DeviceStatus) => d.device)(OrdDeviceId);
 
@@ -138,8 +148,10 @@ export const status = (world: World, reality: Reality, options: DiffOptions): Fl
     devices.push(device(d.id, { deployments: rows }));
   }
   const names = [...acc.keys()].sort(S.Ord.compare);
+  const rollouts = staged(world) ? (diff(world, reality, options).rollouts ?? []) : [];
   return {
     deployments: names.map((deployment) => ({ deployment, ...(acc.get(deployment) as Acc) })),
     devices: devices.sort(OrdDeviceStatus.compare),
+    ...(rollouts.length > 0 ? { rollouts } : {}),
   };
 };

@@ -18,6 +18,9 @@ import { MAX_DURATION_MS, parseChoice, parseDuration, parseEntryKey } from "../.
 import { backendConfig, backendFlags, type BackendValues } from "../../src/cli/backends.ts";
 import { decodeSavedPlan, encodeSavedPlan, realityDigest, type SavedPlan } from "../../src/cli/SavedPlan.ts";
 import { decodeWorld } from "../../src/cli/WorldCodec.ts";
+import { RolloutCodec } from "../../src/algebra/Rollout.ts";
+import { formatValidationErrors } from "../../src/algebra/DecodeError.ts";
+import { rollout } from "../../src/world/Rollout.ts";
 import { decodeLock } from "../../src/interpreters/local/Lock.ts";
 import { emptyState } from "../../src/interpreters/local/StateFile.ts";
 import { decodeState, encodeState } from "../../src/interpreters/local/StateRecords.ts";
@@ -223,4 +226,78 @@ describe("file decoders", () => {
       { numRuns: 300 },
     );
   });
+});
+
+// -------------------------------------------------------------------------------------
+// rollout policies (a fleet file's or a JSON World's `rollout`)
+// -------------------------------------------------------------------------------------
+
+describe("RolloutCodec and a World's rollout", () => {
+  const quantity = fc.oneof(fc.integer({ min: -5, max: 500 }), fc.double(), fc.string(), fc.constantFrom("10%", "0%", "100%", "150%", "5.5%", " 20% ", "-1%", "%", "1e2%"), fc.anything());
+  const percent = fc.oneof(fc.integer({ min: -50, max: 200 }), fc.double(), fc.constantFrom("95%", "101%", "x%"), fc.anything());
+  const selectorText = fc.oneof(fc.string(), fc.constantFrom("site=lab", "site in (", "env!=prod,arch=aarch64", "", " ", "!x", "a=b=c"));
+  const wave = fc.record({ selector: selectorText, limit: quantity, successThreshold: percent }, { requiredKeys: [] });
+  const policy = fc.oneof(
+    fc.anything(),
+    fc.record(
+      {
+        _tag: fc.constantFrom("Waves", "Immediate", "Canary"),
+        waves: fc.oneof(fc.array(fc.oneof(wave, fc.anything()), { maxLength: 5 }), fc.anything()),
+        budget: fc.oneof(fc.record({ groupBy: fc.oneof(fc.array(fc.oneof(fc.constantFrom("site", "env", "Bad Key"), fc.string())), fc.anything()), maxUnavailable: quantity, minAvailable: quantity }, { requiredKeys: [] }), fc.anything()),
+        successThreshold: percent,
+        waveTimeoutSeconds: fc.oneof(fc.constantFrom("30m", "2h", "0s", "soon", 0, -1, 30), fc.anything()),
+        offline: fc.constantFrom("defer", "block"),
+        onFailure: fc.constantFrom("pause", "rollback", "panic"),
+      },
+      { requiredKeys: ["_tag"] },
+    ),
+  );
+
+  it("never throws on garbage, and says why it rejects", () =>
+    fc.assert(
+      fc.property(policy, (u) => {
+        const r = RolloutCodec.decode(u);
+        return E.isRight(r) || formatValidationErrors(r.left).trim().length > 0;
+      }),
+      { numRuns: 500 },
+    ));
+
+  it("accepts only policies within bounds: no percentage over 100, thresholds in 0..100, a budget that lets a device through", () =>
+    fc.assert(
+      fc.property(policy, (u) => {
+        const r = RolloutCodec.decode(u);
+        if (E.isLeft(r) || r.right._tag === "Immediate") return true;
+        const p = r.right;
+        const pct = (q: unknown): boolean => typeof q !== "string" || Number(q.slice(0, -1)) <= 100;
+        const b = p.budget;
+        return (
+          p.successThreshold >= 0 &&
+          p.successThreshold <= 100 &&
+          p.waves.every((w) => pct(w.limit) && (w.successThreshold === undefined || (w.successThreshold >= 0 && w.successThreshold <= 100))) &&
+          (b === undefined || (pct(b.maxUnavailable) && pct(b.minAvailable) && b.maxUnavailable !== 0 && b.minAvailable !== "100%"))
+        );
+      }),
+      { numRuns: 500 },
+    ));
+
+  it("decodeWorld checks a rollout's wave selectors parse, naming the deployment's path and the wave", () => {
+    const good = world({ fleet, assignments: [assign("env=prod", deployment("web", podman({ services: [{ name: "httpd", image: "httpd:2" }] }), { rollout: rollout({ waves: ["10%"] }) }))] });
+    const json = JSON.parse(JSON.stringify(good)) as { assignments: Array<{ deployments: Array<{ rollout: { waves: Array<Record<string, unknown>> } }> }> };
+    expect(E.isRight(decodeWorld(json))).toBe(true);
+    (json.assignments[0]!.deployments[0]!.rollout.waves[0] as Record<string, unknown>).selector = "site in (";
+    const bad = decodeWorld(json);
+    expect(E.isLeft(bad)).toBe(true);
+    if (E.isLeft(bad)) expect(bad.left.map((p) => `${p.path}: ${p.message}`).join("; ")).toMatch(/^assignments\.0\.deployments\.0: rollout\.waves\[0\]\.selector: expected a value/);
+  });
+
+  it("decodeWorld never throws on garbage wave selectors", () =>
+    fc.assert(
+      fc.property(selectorText, (s) => {
+        const json = JSON.parse(JSON.stringify(w)) as { assignments: Array<{ deployments: Array<Record<string, unknown>> }> };
+        json.assignments[0]!.deployments[0]!.rollout = { _tag: "Waves", waves: [{ selector: s }] };
+        const r = decodeWorld(json);
+        return E.isRight(r) || r.left.every((p) => p.message.length > 0);
+      }),
+      { numRuns: 300 },
+    ));
 });

@@ -9,7 +9,7 @@ const promised = [
   "label", "labelNotEquals", "labelIn", "labelNotIn", "hasLabel", "lacksLabel", "labelGt", "labelLt", "arch", "deviceIds",
   "all", "none", "and", "or", "not", "matches", "explain", "parseSelector", "printSelector", "toLabelSelector",
   "fromLabelSelector", "SelectorBooleanAlgebra", "device", "deployment", "podman", "assign", "world", "WorldMonoid",
-  "diff", "applyPlan", "emptyReality", "memory",
+  "diff", "applyPlan", "emptyReality", "memory", "rollout", "waves", "InvalidRolloutError", "RolloutCodec",
 ] as const;
 
 describe("public API", () => {
@@ -43,5 +43,14 @@ describe("public API", () => {
     const m = api.memory();
     expect((await m.apply(plan))._tag).toBe("Completed");
     expect(api.WorldMonoid.concat(w, api.WorldMonoid.empty)).toEqual(w);
+  });
+
+  it("builds rollout policies, and names the field of a bad one", () => {
+    const policy: api.Waves = api.rollout({ waves: [{ selector: "site=lab", limit: 5 }, "10%"], maxUnavailable: "10%", groupBy: ["site"], successThreshold: "95%" });
+    expect(policy.successThreshold).toBe(95);
+    const dep = api.deployment("web", api.podman({ services: [{ name: "httpd", image: "httpd:2" }] }), { rollout: api.waves("5%", "25%") });
+    expect(dep.rollout._tag).toBe("Waves");
+    expect(() => api.rollout({ waves: ["150%"] })).toThrow(api.InvalidRolloutError);
+    expect(() => api.rollout({ waves: [{ selector: "site in (" }] })).toThrow(/waves\[0\]\.selector/);
   });
 });

@@ -35,7 +35,9 @@ import { groupByOf, offlineAfterOf, planFlags } from "../PlanFlags.ts";
 import { applyCompleteLine, failureLines } from "../PlanText.ts";
 import { formatBindingRefusal, readSavedPlan } from "../SavedPlan.ts";
 import { terminal, type Terminal } from "../Terminal.ts";
+import type { LoadedFleet } from "../FleetFile.ts";
 import { fleetFilesWorld } from "../FleetSource.ts";
+import { rolloutProblemLines } from "../RolloutProblems.ts";
 import { lockedAdvice } from "../LockAdvice.ts";
 import { renderPlan } from "../PlanOutput.ts";
 import { signingFlags, signingHelp, signingOf } from "../TrustFiles.ts";
@@ -163,10 +165,13 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       renderPlan(t, planned, { json, groupBy, header: { world: s.worldHash, reality: s.reality, backend: s.backend, files: s.files, now: s.now, saved: savedPath } });
     } else {
       const now = new Date();
-      planned = await plan(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("apply", values)), { now, ...offline });
+      let loaded: LoadedFleet | undefined;
+      planned = await plan(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("apply", values), (l) => (loaded = l)), { now, ...offline });
       const p = planned;
       // The header's hashes are only printed with --json: read lazily (digesting a million devices costs seconds and a copy of them).
       renderPlan(t, p, { json, groupBy, header: { get world() { return p.worldHash; }, get reality() { return p.realityDigest; }, backend: target, files: positionals, now } });
+      const rolloutErrors = rolloutProblemLines(planned.plan.rollouts, loaded?.files ?? []);
+      if (rolloutErrors.length > 0) throw new CliError(`apply refused: ${rolloutErrors.join("; ")}`);
     }
     const onProgress = json ? undefined : progressReporter(t, values.progress === true);
     const report = await apply(b.interpreter, planned, {

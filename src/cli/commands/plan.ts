@@ -10,7 +10,10 @@ import { expectPositionals, orUsage, parseFlags, wantsHelp } from "../Args.ts";
 import { backendConfig, backendHelp, describeBackend } from "../backends.ts";
 import { CliError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
+import type { LoadedFleet } from "../FleetFile.ts";
 import { fleetFilesWorld } from "../FleetSource.ts";
+import * as J from "../JsonLines.ts";
+import { rolloutProblemLines } from "../RolloutProblems.ts";
 import { checkTypes, loadTimeoutHelp, loadTimeoutOf, withBackend } from "../Inputs.ts";
 import { groupByOf, offlineAfterOf, planFlags } from "../PlanFlags.ts";
 import { renderPlan } from "../PlanOutput.ts";
@@ -36,7 +39,8 @@ ${loadTimeoutHelp}
 
 ${backendHelp}
 
-Exit codes: 0 success, 1 error or conflicts, 2 changes (with --detailed-exitcode only).`;
+Exit codes: 0 success, 1 error, conflicts or rollout problems (a wave that takes
+no device), 2 changes (with --detailed-exitcode only).`;
 
 export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const t = terminal();
@@ -58,12 +62,15 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   if (values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
   return withBackend(config, t, async (b) => {
     const now = new Date();
-    const p = await plan(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("plan", values)), { now, ...offline });
+    let loaded: LoadedFleet | undefined;
+    const p = await plan(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("plan", values), (l) => (loaded = l)), { now, ...offline });
+    const rolloutErrors = rolloutProblemLines(p.plan.rollouts, loaded?.files ?? []);
     // The header (World hash, Reality digest) is only printed with --json: read lazily.
     const header = { get world() { return p.worldHash; }, get reality() { return p.realityDigest; }, backend: describeBackend(config), files: positionals, now, ...(values.out !== undefined ? { saved: values.out } : {}) };
     renderPlan(t, p, { json, groupBy, header });
     if (values.out !== undefined) {
       if (p.plan.conflicts.length > 0) throw new CliError(`the plan has conflicts; not saved to ${values.out}`);
+      if (rolloutErrors.length > 0) throw new CliError(`${rolloutErrors.join("; ")}; not saved to ${values.out}`);
       const saved = await writeSavedPlan(values.out, {
         createdAt: now,
         fleetVersion: VERSION,
@@ -81,6 +88,11 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     }
     if (p.plan.conflicts.length > 0) {
       t.err(`${t.e.red(t.e.bold("Error:"))} the World has ${p.plan.conflicts.length} conflict${p.plan.conflicts.length === 1 ? "" : "s"}; apply would be refused`);
+      return ExitCode.Error;
+    }
+    if (rolloutErrors.length > 0) {
+      for (const l of rolloutErrors) t.err(`${t.e.red(t.e.bold("Error:"))} ${l}`);
+      if (json) for (const l of rolloutErrors) t.out(J.error(l));
       return ExitCode.Error;
     }
     return values["detailed-exitcode"] === true && p.plan.actions.length > 0 ? ExitCode.Changes : ExitCode.Ok;

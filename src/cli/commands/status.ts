@@ -2,11 +2,14 @@
  * `fleet status FILE… [--device ID]`: how far Reality has come towards the
  * World, from what agents report: per deployment, how many devices it
  * matches and how many run it (succeeded), failed, are pending or offline,
- * with the latest error; per device with `--device`.
+ * with the latest error, and staged rollouts wave by wave; per device with
+ * `--device`.
  */
 import { shortHash } from "../../algebra/Deployment.ts";
 import * as E from "fp-ts/lib/Either.js";
 import type { DeviceStatus, FleetStatus } from "../../diff/Status.ts";
+import type { GateState, RolloutProgress } from "../../diff/Plan.ts";
+import { rolloutLines } from "../RolloutText.ts";
 import { deviceStatus, fleetStatus } from "../../program/Status.ts";
 import { expectPositionals, orUsage, parseDeviceArg, parseFlags, wantsHelp } from "../Args.ts";
 import { backendConfig, backendFlags, backendHelp } from "../backends.ts";
@@ -25,7 +28,10 @@ Rollout status of the World the fleet files declare, from what devices report:
 per deployment, the devices it matches, and how many of them run its current
 spec (succeeded; healthy, when the spec declares a health check), failed, are
 pending or offline, and (when any) how many run it unhealthy, with the latest
-error.
+error; for a deployment rolled out in waves, its rollout: the current wave,
+each wave's targeted / updated / succeeded / failed / pending / offline
+devices and gate (open, waiting, passed, failed, timed out), and the budget in
+use.
 
 Flags:
   --device ID                   the status of one device, per deployment
@@ -80,10 +86,34 @@ const fleetTable = (st: FleetStatus, now: Date, p: Paint): ReadonlyArray<string>
       paint: p,
     }),
     "",
+    ...(st.rollouts ?? []).flatMap((r) => [...rolloutTable(r, p), ""]),
     `Devices: ${st.devices.length} (${online} online, ${offline} offline, ${unregistered} not registered)`,
     ...(leftAlone.length === 0
       ? []
       : [`${p.yellow(`Left alone: ${leftAlone.length}`)} (the diff does not touch them; they count for no deployment)`, ...leftAlone.map((d) => `  ${d.device}: ${d.leftAlone ?? ""}`)]),
+  ];
+};
+
+const gateText = (g: GateState, p: Paint): string => (g === "passed" ? p.green(g) : g === "open" ? p.yellow(g) : g === "waiting" ? g : p.red(g));
+
+/** A staged rollout: its state line, then per wave its counts and gate, then the budget and why it stopped. */
+export const rolloutTable = (r: RolloutProgress, p: Paint): ReadonlyArray<string> => {
+  const [head, ...rest] = rolloutLines(r, p);
+  const rows = r.waves.map((w) => [
+    String(w.index + 1),
+    w.definition,
+    gateText(w.gate, p),
+    String(w.targeted),
+    String(w.updated),
+    String(w.succeeded),
+    String(w.failed),
+    String(w.pending),
+    String(w.offline),
+  ]);
+  return [
+    `Rollout ${(head ?? "").trim().replace(/^# /, "")}`,
+    ...table(["WAVE", "DEVICES", "GATE", "TARGETED", "UPDATED", "SUCCEEDED", "FAILED", "PENDING", "OFFLINE"], rows, { numeric: [0, 3, 4, 5, 6, 7, 8], paint: p }),
+    ...rest.filter((l) => !/^\s*wave \d/.test(l)).map((l) => l.replace(/^ {4}/, "  ")),
   ];
 };
 
@@ -140,6 +170,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     }
     if (json) {
       for (const d of report.status.deployments) t.out(J.deploymentStatus(d));
+      for (const r of report.status.rollouts ?? []) t.out(J.rolloutStatus(r));
       for (const d of report.status.devices) t.out(J.deviceStatus(d));
       t.out(J.statusSummary(report.status));
     } else for (const l of fleetTable(report.status, now, t.o)) t.out(l);

@@ -9,7 +9,8 @@
  * - `spec.selector` / `spec.labelSelector`: the union of the variants'
  *   selectors (where the deployment goes at all); `spec.specHash`, `score`,
  *   `rollout` when every variant runs the same spec (the usual case).
- * - `status`: the counts of `status()` (src/diff/Status.ts) plus `published`.
+ * - `status`: the counts of `status()` (src/diff/Status.ts) plus `published`,
+ *   and `rollout` for a deployment rolled out in waves (docs/rollouts.md).
  *
  * Law: `assignmentsOf(decode(specOf(world)))` resolves, deployment by
  * deployment, exactly as the World does (a variant is an assignment cut down
@@ -26,6 +27,7 @@ import * as O from "fp-ts/lib/Option.js";
 import { DeploymentCodec, specHash, type Deployment } from "../../algebra/Deployment.ts";
 import { decodeProblems, formatProblem, type DecodeProblem } from "../../algebra/DecodeError.ts";
 import { DeploymentName } from "../../algebra/Name.ts";
+import type { RolloutProgress } from "../../diff/Plan.ts";
 import type { FleetStatus } from "../../diff/Status.ts";
 import { toLabelSelector, type LabelSelector } from "../../selectors/LabelSelector.ts";
 import { parseSelector, type SelectorError } from "../../selectors/Parse.ts";
@@ -121,6 +123,8 @@ export const specConfig = (fd: FleetDeploymentSpec, namespace: string): object =
 /** The server-side apply body of a FleetDeployment's status, from the World's status. */
 export const statusConfig = (name: DeploymentName, namespace: string, fleet: FleetStatus): object => {
   const s = fleet.deployments.find((d) => d.deployment === name);
+  // One rollout per deployment name at a time in practice (one target spec); with several variants, the first in target order.
+  const rollout = fleet.rollouts?.find((r) => r.deployment === name);
   let published = 0;
   for (const d of fleet.devices) for (const r of d.deployments) if (r.deployment === name && r.publishedHash === r.specHash) published++;
   return {
@@ -135,9 +139,31 @@ export const statusConfig = (name: DeploymentName, namespace: string, fleet: Fle
       pending: s?.pending ?? 0,
       offline: s?.offline ?? 0,
       ...(s?.lastError !== undefined ? { lastError: { device: s.lastError.device, error: s.lastError.error, at: s.lastError.at.toISOString() } } : {}),
+      ...(rollout !== undefined ? { rollout: rolloutStatus(rollout) } : {}),
     },
   };
 };
+
+/** A staged rollout as `status.rollout` (Crds.ts): the state, `wave` as "2/4" for the printer column, each wave's counts and gate, the budget. */
+export const rolloutStatus = (r: RolloutProgress): object => ({
+  state: r.state,
+  target: r.target,
+  wave: `${r.wave + 1}/${r.waves.length}`,
+  waves: r.waves.map((w) => ({
+    index: w.index,
+    definition: w.definition,
+    gate: w.gate,
+    targeted: w.targeted,
+    updated: w.updated,
+    succeeded: w.succeeded,
+    failed: w.failed,
+    pending: w.pending,
+    offline: w.offline,
+    ...(w.openedAt !== undefined ? { openedAt: w.openedAt.toISOString() } : {}),
+  })),
+  ...(r.budget !== undefined ? { budget: r.budget } : {}),
+  ...(r.failure !== undefined ? { failure: { wave: r.failure.wave, reason: r.failure.reason } } : {}),
+});
 
 // -------------------------------------------------------------------------------------
 // decoding
