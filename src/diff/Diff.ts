@@ -244,17 +244,25 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
       continue;
     }
     // Staged deployments: hand the device to its rollouts, which decide what it may receive now.
-    const held = new Set<Action>();
+    // (Held actions are told apart by identity; a device rarely has more than one staged deployment.)
+    let heldOne: Action | undefined;
+    let heldMore: Action[] | undefined;
+    const observed = reality.observed.get(d.id);
+    const presence = presenceOf(d.id);
     for (const e of rolling) {
-      let g = groups.get(rolloutKey(e.name, e.specHash));
-      if (g === undefined) groups.set(rolloutKey(e.name, e.specHash), (g = { name: e.name, target: e, policy: e.deployment.rollout as Waves, members: [] }));
-      const raw = step.actions.find((a) => a.deployment === e.name);
+      const key = rolloutKey(e.name, e.specHash);
+      let g = groups.get(key);
+      if (g === undefined) groups.set(key, (g = { name: e.name, target: e, policy: e.deployment.rollout as Waves, members: [] }));
+      const raw = step.actions.length === 0 ? undefined : step.actions.find((a) => a.deployment === e.name);
       // Deletes never come here (the name is resolved); a repair at the target spec is not a step of the rollout.
       const towards = raw !== undefined && raw._tag !== "Delete" && !(raw._tag === "Update" && raw.previous.specHash === e.specHash) ? raw : undefined;
-      if (towards !== undefined) held.add(towards);
-      g.members.push({ device: d, published: published?.get(e.name), observed: reality.observed.get(d.id)?.get(e.name), presence: presenceOf(d.id), action: towards });
+      if (towards !== undefined) {
+        if (heldOne === undefined) heldOne = towards;
+        else (heldMore ??= []).push(towards);
+      }
+      g.members.push({ device: d, published: published?.get(e.name), observed: observed?.get(e.name), presence, action: towards });
     }
-    for (const a of step.actions) if (!held.has(a)) actions.push(a);
+    for (const a of step.actions) if (a !== heldOne && (heldMore === undefined || !heldMore.includes(a))) actions.push(a);
   }
   // When every device with entries was met above (the common case), no device was removed.
   const removed = withEntries < reality.desired.size ? removedDevices(t, reality, presenceOf) : NO_ACTIONS;

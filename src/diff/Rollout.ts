@@ -231,7 +231,8 @@ const describeWave = (w: WavePolicy | undefined): string => {
   return [w.selector, limit].filter((x) => x !== undefined).join(", ") || "all";
 };
 
-const groupKey = (d: Device, by: ReadonlyArray<string>): string => (by.length === 0 ? "" : by.map((k) => d.labels[k] ?? "").join("\u0000"));
+const groupKey = (d: Device, by: ReadonlyArray<string>): string =>
+  by.length === 0 ? "" : by.length === 1 ? (d.labels[by[0] as string] ?? "") : by.map((k) => d.labels[k] ?? "").join("\u0000");
 
 /** The most frequent published spec hash among the members not at the target (ties: the smallest hash). */
 const baseOf = (members: ReadonlyArray<Member>, target: string): string | undefined => {
