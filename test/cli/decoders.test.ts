@@ -10,8 +10,10 @@ import * as E from "fp-ts/lib/Either.js";
 import { device } from "../../src/algebra/Device.ts";
 import { deployment, podman } from "../../src/algebra/Deployment.ts";
 import { diff } from "../../src/diff/Diff.ts";
-import { reality } from "../../src/diff/Reality.ts";
-import { and, arch, hasLabel, label, labelGt, labelIn, not, or } from "../../src/selectors/Selector.ts";
+import { desiredEntries, reality } from "../../src/diff/Reality.ts";
+import { applyPlan } from "../../src/diff/Apply.ts";
+import { rollout } from "../../src/world/Rollout.ts";
+import { all, and, arch, hasLabel, label, labelGt, labelIn, not, or } from "../../src/selectors/Selector.ts";
 import { assign } from "../../src/world/Assignment.ts";
 import { world, worldHash } from "../../src/world/World.ts";
 import { MAX_DURATION_MS, parseChoice, parseDuration, parseEntryKey } from "../../src/cli/Args.ts";
@@ -61,6 +63,14 @@ const saved: SavedPlan = {
 };
 const savedText = encodeSavedPlan(saved);
 const stateText = encodeState({ ...emptyState(), serial: 3, revision: 2, reality: published });
+// A staged rollout one step in: a ledger record, and entries that carry their prior spec hash.
+const stagedWorld = (image: string) =>
+  world({ fleet, assignments: [assign(all, deployment("web", podman({ services: [{ name: "httpd", image }] }), { rollout: rollout({ waves: [1, 1] }) }))] });
+const stagedState = (() => {
+  const v1 = applyPlan(reality({ devices: fleet.map((d) => ({ device: d, lastHeartbeat: new Date(0) })) }), diff(world({ fleet, assignments: [assign(all, web("web:1"))] }), published, { now: new Date(0) }));
+  return applyPlan(v1, diff(stagedWorld("web:2"), v1, { now: new Date(1000) }));
+})();
+const stagedStateText = encodeState({ ...emptyState(), serial: 4, revision: 3, reality: stagedState });
 
 /** Replaces the value at one path of a JSON value (chosen by `n` among all paths) with `v`. */
 const mutate = (json: unknown, n: number, v: unknown): unknown => {
@@ -196,6 +206,27 @@ describe("file decoders", () => {
         // A decodable file re-encodes without losing what it could not read.
         const again = decodeState(encodeState(r.state));
         return again._tag === "Ok" && again.problems.length === r.problems.filter((p) => !p.key.startsWith("damaged[")).length && r.problems.every((p) => isMessage(p.message));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a version-3 state (rollout ledgers, entry priors) round-trips; garbage in its header or lines is Corrupt or problems", () => {
+    const d = decodeState(stagedStateText);
+    if (d._tag !== "Ok") throw new Error(d.reason);
+    expect(d.problems).toEqual([]);
+    expect(stagedStateText.startsWith('{"format":"fleet-local-state","version":3')).toBe(true);
+    expect(d.state.reality.rollouts?.size).toBe(1);
+    expect([...desiredEntries(d.state.reality)].filter((e) => e.prior !== undefined).length).toBeGreaterThan(0);
+    expect(encodeState(d.state)).toBe(stagedStateText);
+    const [header = "", ...rest] = stagedStateText.split("\n");
+    const headerGarbage = fc.tuple(fc.nat(), fc.jsonValue()).map(([n, v]) => [JSON.stringify(mutate(JSON.parse(header), n, v)), ...rest].join("\n"));
+    fc.assert(
+      fc.property(fc.oneof(garbageLines(stagedStateText), headerGarbage), (text) => {
+        const r = decodeState(text);
+        if (r._tag === "Corrupt") return isMessage(r.reason);
+        const again = decodeState(encodeState(r.state));
+        return again._tag === "Ok" && r.problems.every((p) => isMessage(p.message));
       }),
       { numRuns: 300 },
     );

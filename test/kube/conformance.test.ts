@@ -36,6 +36,7 @@ describe("kube interpreter", () => {
       return interpreter;
     },
     register: (devices, at) => interpreter.register(devices, at),
+    report: (states) => interpreter.report(states),
     reset: async () => {
       for (const r of [DEVICE, FLEET_DEPLOYMENT]) {
         const done = await api.removeAll(r, namespace);

@@ -14,6 +14,9 @@ describe("nats interpreter", () => {
       register: async (devices, at) => {
         await Promise.all(devices.map((d) => interpreter.register(d, at)));
       },
+      report: async (states) => {
+        await Promise.all(states.map((s) => interpreter.report(s)));
+      },
       reset: () => interpreter.reset(),
     };
   });
