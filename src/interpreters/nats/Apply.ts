@@ -17,6 +17,11 @@
  *    With `options.sign`, every Create and Update is signed (one tree of
  *    entries at a time, a few ahead of the writes) and carries its signature
  *    (wire.ts); a failed signing fails the actions of its tree.
+ *    The plan's rollout ledger records (`Plan.ledger`, bucket `fleet-rollouts`)
+ *    are written first, under the same lock: a ledger ahead of its entries
+ *    is what the next step reads and completes, while entries ahead of their
+ *    ledger would lose the priors rollback needs. If a ledger write fails,
+ *    no entry is written (every action fails with why).
  * 4. Release the lock (if the server is lost, it cannot be deleted: it
  *    expires `lockTtlMs` after its last renewal, whenever the server returns).
  *
@@ -25,7 +30,8 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { expectedFingerprint, type StaleEntry } from "../../diff/Apply.ts";
-import type { Action, Plan } from "../../diff/Plan.ts";
+import { isEmptyPlan, type Action, type Plan } from "../../diff/Plan.ts";
+import { ledgerWriteKey, type LedgerWrite } from "../../diff/Ledger.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { entryKey } from "../../algebra/Name.ts";
 import type { ExitReleases } from "../ExitReleases.ts";
@@ -35,13 +41,14 @@ import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
 import { describeHolder, type ApplyLock } from "./Lock.ts";
 import { PublishError, ServerLostError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
 import { scanLatest } from "./Scan.ts";
-import { encodeDesiredValue } from "./wire.ts";
+import { encodeDesiredValue, encodeRolloutValue, rolloutBucketKey } from "./wire.ts";
 import { ENTRIES_PER_TREE, type EntrySignature } from "../../trust/SignedEntry.ts";
 import type { EntryToSign, SignEntries } from "../../trust/Signer.ts";
 
 export interface ApplyDeps {
   readonly js: JetStreamClient;
   readonly desired: KV;
+  readonly rollouts: KV;
   readonly publisher: AckPublisher;
   readonly lock: ApplyLock;
   readonly owner: string;
@@ -120,9 +127,23 @@ const describeWriteError = (e: unknown): string => {
 
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
-export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, options: ApplyOptions = {}): Promise<ApplyResult> => {
+/** Writes the ledger records; `undefined` when all were written, else why not. */
+const writeLedger = async (deps: ApplyDeps, writes: ReadonlyArray<LedgerWrite>): Promise<string | undefined> => {
+  for (const w of writes) {
+    const key = rolloutBucketKey(ledgerWriteKey(w));
+    try {
+      if (w._tag === "Put") await deps.rollouts.put(key, encodeRolloutValue(w.record));
+      else await deps.rollouts.delete(key);
+    } catch (e) {
+      return `rollout ledger ${ledgerWriteKey(w)} not written: ${errorMessage(e)}`;
+    }
+  }
+  return undefined;
+};
+
+export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions" | "ledger">, options: ApplyOptions = {}): Promise<ApplyResult> => {
   const actions = plan.actions;
-  if (actions.length === 0) return { _tag: "Completed", outcomes: [] };
+  if (isEmptyPlan(plan)) return { _tag: "Completed", outcomes: [] };
 
   const acquired = await deps.lock.acquire(deps.owner, {
     ttlMs: deps.lockTtlMs,
@@ -147,6 +168,12 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
       expectedSeq[i] = c === undefined ? 0 : c.revision;
     });
     if (stale.length > 0) return { _tag: "Stale", stale };
+
+    const ledgerError = await writeLedger(deps, plan.ledger ?? []);
+    if (ledgerError !== undefined) {
+      if (actions.length === 0) throw new BackendUnavailableError(`NATS: ${ledgerError}`);
+      return { _tag: "Completed", outcomes: actions.map((action) => ({ _tag: "Failed", action, error: ledgerError })) };
+    }
 
     // Signed only once the plan is known to apply: the revisions it read are the keys' latest.
     const signatureOf = options.sign === undefined ? undefined : lazySignatures(actions, options.sign);
@@ -182,7 +209,7 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
           settle(i, { _tag: "Applied", action });
         } else {
           const signature = signatureOf === undefined ? undefined : await signatureOf(i);
-          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash, signature), {
+          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash, signature, action.prior), {
             expectedLastSubjectSequence: expected,
           });
           settle(i, { _tag: "Applied", action, fingerprint: String(seq) });
