@@ -55,6 +55,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "clash-not-frozen", file: "src/diff/Diff.ts", from: "  if (clashing.length > 0)\n", to: "  if (clashing.length > 99)\n", what: "a device whose deployments clash is planned anyway" },
   { id: "clash-ignores-kept-entries", file: "src/diff/Diff.ts", from: "if (res.conflicted.size === 0 || published === undefined) return res.clashes;", to: "return res.clashes;", what: "the clash check forgets the published entries a deployment conflict keeps" },
   { id: "clash-same-address", file: "src/diff/Clash.ts", from: "everyAddress(a) || everyAddress(b) || a.hostIp === b.hostIp;", to: "everyAddress(a) || everyAddress(b);", what: "two bindings of one port on one specific address are not seen as a clash" },
+  { id: "ledger-not-kept", file: "src/interpreters/memory/index.ts", from: "const rollouts = applyLedger(state.rollouts, plan.ledger);", to: "const rollouts = applyLedger(state.rollouts, []);", what: "an interpreter drops a plan's rollout ledger records (conformance: ledgers survive apply → read)" },
 ];
 
 const runLaws = (): { failed: string[]; passed: boolean } => {

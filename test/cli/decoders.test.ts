@@ -12,6 +12,8 @@ import { deployment, podman } from "../../src/algebra/Deployment.ts";
 import { diff } from "../../src/diff/Diff.ts";
 import { desiredEntries, reality } from "../../src/diff/Reality.ts";
 import { applyPlan } from "../../src/diff/Apply.ts";
+import { encodeRecord } from "../../src/diff/Ledger.ts";
+import { summarise, type Action } from "../../src/diff/Plan.ts";
 import { rollout } from "../../src/world/Rollout.ts";
 import { all, and, arch, hasLabel, label, labelGt, labelIn, not, or } from "../../src/selectors/Selector.ts";
 import { assign } from "../../src/world/Assignment.ts";
@@ -182,6 +184,30 @@ describe("file decoders", () => {
     expect(d.right.plan.summary).toEqual(plan.summary);
     expect(worldHash(d.right.world)).toBe(worldHash(w));
     expect(encodeSavedPlan(d.right)).toBe(savedText);
+  });
+
+  it("a saved plan of a staged rollout step carries its ledger, priors, rollbacks and RolledBack deletes, and garbage in them is one message", () => {
+    const stagedPlan = diff(stagedWorld("web:3"), stagedState, { now: new Date(2000) });
+    expect(stagedPlan.ledger?.length ?? 0).toBeGreaterThan(0);
+    // A rollback and a RolledBack delete, as a failed rollout with `rollback` plans them.
+    const [first, ...rest] = stagedPlan.actions.filter((a) => a._tag === "Update");
+    const back = first === undefined ? [] : [{ ...first, rollback: "wave 1: 1 of 1 failed", prior: null }];
+    const gone: Action = { _tag: "Delete", device: "zz-9" as never, deployment: "web" as never, previous: { specHash: "sha256:x", fingerprint: "r9" }, reason: { _tag: "RolledBack", why: "wave 1 failed" }, presence: "online" };
+    const actions = [...back, ...rest, ...stagedPlan.actions.filter((a) => a._tag !== "Update"), gone];
+    const p = { ...stagedPlan, actions, summary: summarise(actions, { unchanged: 0, devices: 3, conflicts: 0, skipped: 0 }) };
+    const text = encodeSavedPlan({ ...saved, plan: p });
+    const d = decodeSavedPlan(text);
+    if (E.isLeft(d)) throw new Error(d.left);
+    expect(d.right.plan.actions).toEqual(p.actions);
+    expect(d.right.plan.ledger?.map((w) => (w._tag === "Put" ? encodeRecord(w.record) : w))).toEqual(p.ledger?.map((w) => (w._tag === "Put" ? encodeRecord(w.record) : w)));
+    expect(encodeSavedPlan(d.right)).toBe(text);
+    fc.assert(
+      fc.property(garbageText(text), (g) => {
+        const r = decodeSavedPlan(g);
+        return E.isLeft(r) ? isMessage(r.left) : true;
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("garbage saved plans: one message, never a throw", () => {

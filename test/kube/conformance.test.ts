@@ -44,5 +44,5 @@ describe("kube interpreter", () => {
       }
     },
   };
-  conformanceSuite("kube", () => subject, { numRuns: 20 });
+  conformanceSuite("kube", () => subject, { numRuns: 20, ledgers: false });
 });

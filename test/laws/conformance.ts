@@ -51,6 +51,8 @@ export interface ConformanceSubject {
 export interface ConformanceOptions {
   /** Cases of the random-sequence property (each case is several real applies). Default 5. */
   readonly numRuns?: number;
+  /** `false`: the backend keeps no rollout ledgers, and must refuse a staged rollout's step whole (nothing written). Default true. */
+  readonly ledgers?: boolean;
 }
 
 const shape = (actions: ReadonlyArray<Action>): string[] =>
@@ -171,6 +173,16 @@ export const conformanceSuite = (name: string, subject: () => ConformanceSubject
       await subject().report([...desiredEntries(r)].map((e) => ({ device: e.device, deployment: e.deployment, phase: "Running", specHash: e.specHash, at })));
     };
 
+    if (options.ledgers === false) {
+      it("refuses a staged rollout's step whole, with a clear error, writing nothing", async () => {
+        await applyOk(await planFor(v1));
+        const before = desiredView(await read());
+        const p = await planFor(stagedV2);
+        expect(p.ledger?.length ?? 0).toBeGreaterThan(0);
+        await expect(subject().interpreter.apply(p)).rejects.toThrow(/rollout/);
+        expect(desiredView(await read())).toEqual(before);
+      });
+    } else {
     it("a staged rollout's ledger records and entry priors survive apply → read", async () => {
       await applyOk(await planFor(stagedV1)); // no entries before: the rollout of web:1 starts
       const before = await read();
@@ -216,6 +228,8 @@ export const conformanceSuite = (name: string, subject: () => ConformanceSubject
         }
       }
     });
+
+    }
 
     it("random sequences of worlds converge exactly like the reference", async () => {
       await fc.assert(
