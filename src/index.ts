@@ -97,6 +97,7 @@ export {
 // worlds
 export { assign, selector, InvalidAssignmentError, type Assignment, type AssignOptions } from "./world/Assignment.ts";
 export { world, emptyWorld, WorldMonoid, EqWorld, worldHash, declarations, declarationsOf, type World, type Redeclaration } from "./world/World.ts";
+export { rollout, waves, InvalidRolloutError, type RolloutInput } from "./world/Rollout.ts";
 
 // diff
 export {
