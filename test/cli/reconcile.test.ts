@@ -8,30 +8,22 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
-import { BIN, fleetFile, jsonLines, workspace, type Result, type Workspace } from "./support.ts";
+import { spawnFleet, type Spawned } from "./pipes.ts";
+import { fleetFile, jsonLines, workspace, type Result, type Workspace } from "./support.ts";
 
-/** Runs `fleet ARGS`; once stdout has `lines` lines, sends SIGTERM after `delayMs`. */
-const runUntil = (ws: Workspace, args: ReadonlyArray<string>, lines: number, delayMs = 0): Promise<Result> =>
-  new Promise((resolve, reject) => {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("FLEET_") && k !== "FORCE_COLOR") env[k] = v;
-    env["FLEET_CACHE_DIR"] = join(ws.dir, ".cache");
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ws.dir, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    let sent = false;
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-      if (!sent && stdout.split("\n").length > lines) {
+/** Runs `fleet ARGS`; once stdout has `lines` lines, sends SIGTERM. */
+const runUntil = (ws: Workspace, args: ReadonlyArray<string>, lines: number): Promise<Result> => {
+  let sent = false;
+  const p: Spawned = spawnFleet(ws, args, {
+    onStdout: (soFar) => {
+      if (!sent && soFar.split("\n").length > lines) {
         sent = true;
-        setTimeout(() => child.kill("SIGTERM"), delayMs);
+        setImmediate(() => p.kill("SIGTERM"));
       }
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    },
   });
+  return p.result;
+};
 
 const NT = "--no-typecheck";
 
