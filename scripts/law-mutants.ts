@@ -100,6 +100,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   { id: "planner-staged-cache-kept", file: "src/diff/Planner.ts", from: "    // A staged rollout reads every member's observed state and presence: any event may change its step.\n    if (staged) cached = undefined;\n", to: "", what: "with a staged rollout the planner keeps its plan across an event that re-plans no device (an agent's report)" },
   { id: "planner-batch-last-only", file: "src/diff/Planner.ts", from: "if (t._tag === \"Device\") touched.add(t.id);", to: "if (t._tag === \"Device\") touched.clear(), touched.add(t.id);", what: "a batch of events re-plans only the last device it touched" },
   { id: "planner-heartbeat-ignored", file: "src/diff/Planner.ts", from: "slot.steps.actions.length === 0 ? nothing : touch(id);", to: "nothing;", what: "the incremental planner records a heartbeat without updating the presence of the device's actions" },
+  { id: "ledger-not-kept", file: "src/interpreters/memory/index.ts", from: "const rollouts = applyLedger(state.rollouts, plan.ledger);", to: "const rollouts = applyLedger(state.rollouts, []);", what: "an interpreter drops a plan's rollout ledger records (conformance: ledgers survive apply → read)" },
 ];
 
 const runLaws = (suite: string): { failed: string[]; passed: boolean } => {

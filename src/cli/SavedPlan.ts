@@ -25,6 +25,7 @@ import { errorMessage } from "../algebra/ErrorMessage.ts";
 import { formatProblem, formatValidationErrors } from "../algebra/DecodeError.ts";
 import { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import { compareActions, summarise, type Action, type Skipped } from "../diff/Plan.ts";
+import { RolloutRecordCodec, encodeRecord, type LedgerWrite } from "../diff/Ledger.ts";
 import type { BindingRefusal, SavedPlan } from "../program/Binding.ts";
 import { declarations, type World } from "../world/World.ts";
 import { decodeWorld } from "./WorldCodec.ts";
@@ -60,13 +61,25 @@ const Count = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, "
 const Previous = t.type({ specHash: t.string, fingerprint: t.string });
 const AssignedBy = t.type({ assignment: t.string, selector: t.string, priority: Int });
 const Presence = t.keyof({ online: null, offline: null, unregistered: null });
-const DeleteReason = t.type({ _tag: t.keyof({ Unassigned: null, DeviceRemoved: null }) });
+const DeleteReason = t.union([t.type({ _tag: t.keyof({ Unassigned: null, DeviceRemoved: null }) }), t.type({ _tag: t.literal("RolledBack"), why: t.string })]);
 const Key = { device: DeviceId, deployment: DeploymentName };
+/** What a staged rollout adds to an action: the entry's prior spec hash (`null`: none). */
+const Prior = t.partial({ prior: t.union([t.string, t.null]) });
 const SHAPES = {
-  Create: t.type({ _tag: t.literal("Create"), ...Key, spec: DeploymentCodec, specHash: t.string, reason: AssignedBy, presence: Presence }),
-  Update: t.type({ _tag: t.literal("Update"), ...Key, spec: DeploymentCodec, specHash: t.string, previous: Previous, reason: AssignedBy, presence: Presence }),
+  Create: t.intersection([t.type({ _tag: t.literal("Create"), ...Key, spec: DeploymentCodec, specHash: t.string, reason: AssignedBy, presence: Presence }), Prior]),
+  Update: t.intersection([
+    t.type({ _tag: t.literal("Update"), ...Key, spec: DeploymentCodec, specHash: t.string, previous: Previous, reason: AssignedBy, presence: Presence }),
+    t.partial({ repair: t.string, rollback: t.string }),
+    Prior,
+  ]),
   Delete: t.type({ _tag: t.literal("Delete"), ...Key, previous: Previous, reason: DeleteReason, presence: Presence }),
 };
+
+/** A rollout ledger write (diff/Ledger.ts) as a saved plan carries it. */
+export const LedgerWriteCodec = t.union([
+  t.type({ _tag: t.literal("Put"), record: RolloutRecordCodec }),
+  t.type({ _tag: t.literal("Remove"), key: t.string }),
+]);
 
 export const ActionCodec = new t.Type<Action, unknown, unknown>(
   "Action",
@@ -105,6 +118,8 @@ const SavedPlanShape = t.type({
   skipped: t.array(SkippedCodec),
   summary: SummaryIn,
 });
+/** Present when the plan writes rollout ledger records. */
+const SavedPlanLedger = t.partial({ ledger: t.array(LedgerWriteCodec) });
 
 /** Decodes a saved plan's text, or says in one line why it is not one. */
 export const decodeSavedPlan = (text: string): E.Either<string, SavedPlan> => {
@@ -119,7 +134,7 @@ export const decodeSavedPlan = (text: string): E.Either<string, SavedPlan> => {
   const v = (json as { version?: unknown }).version;
   if (typeof v === "number" && v > PLAN_VERSION) return E.left(`saved by a newer fleet (plan format version ${v}; this fleet reads ${PLAN_VERSION})`);
   if (typeof v === "number" && v < PLAN_VERSION) return E.left(`saved by an older fleet (plan format version ${v} does not carry its World); run fleet plan again`);
-  const r = SavedPlanShape.decode(json);
+  const r = t.intersection([SavedPlanShape, SavedPlanLedger]).decode(json);
   if (E.isLeft(r)) {
     const msg = formatValidationErrors(r.left);
     return E.left(msg.length > 300 ? `${msg.slice(0, 297)}...` : msg);
@@ -146,6 +161,7 @@ export const decodeSavedPlan = (text: string): E.Either<string, SavedPlan> => {
       conflicts: [],
       skipped,
       summary: summarise(p.actions, { unchanged: p.summary.unchanged, devices: p.summary.devices, conflicts: 0, skipped: skipped.length }),
+      ...(p.ledger !== undefined ? { ledger: p.ledger as ReadonlyArray<LedgerWrite> } : {}),
     },
   });
 };
@@ -166,6 +182,7 @@ export const encodeSavedPlan = (s: SavedPlan): string =>
       summary: s.plan.summary,
       skipped: s.plan.skipped,
       actions: s.plan.actions,
+      ...(s.plan.ledger !== undefined ? { ledger: s.plan.ledger.map((w) => (w._tag === "Put" ? { _tag: "Put", record: encodeRecord(w.record) } : w)) } : {}),
       worldValue: worldJson(s.world),
     },
     null,

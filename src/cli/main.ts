@@ -28,6 +28,7 @@ interface Entry {
 const COMMANDS: ReadonlyArray<readonly [string, Entry]> = [
   ["plan", { summary: "Show what apply would change (Terraform-style)", load: () => import("./commands/plan.ts") }],
   ["apply", { summary: "Make Reality match the World (fleet files or a saved plan)", load: () => import("./commands/apply.ts") }],
+  ["reconcile", { summary: "Controller loop: plan and apply each allowed step (staged rollouts) until the World is reached", load: () => import("./commands/reconcile.ts") }],
   ["explain", { summary: "Explain what one device gets, and why", load: () => import("./commands/explain.ts") }],
   ["status", { summary: "Rollout status per deployment, or per device", load: () => import("./commands/status.ts") }],
   ["ui", { summary: "A live, read-only dashboard in the browser (local, NATS, Kubernetes)", load: () => import("./commands/ui.ts") }],

@@ -73,15 +73,18 @@ const OutcomeCodec = t.union([
   t.type({ _tag: t.literal("Failed"), wave: t.number, at: DateFromISOString, reason: t.string, then: t.keyof({ pause: null, rollback: null }) }),
 ]);
 
+// Exact: a stored record decodes to exactly its fields (a wire version or an unknown field stays on the wire).
 export const RolloutRecordCodec = t.intersection([
-  t.type({
-    deployment: DeploymentName,
-    target: t.string,
-    startedAt: DateFromISOString,
-    waves: t.array(t.intersection([t.type({ openedAt: DateFromISOString }), t.partial({ pinned: t.array(DeviceId) })])),
-    priors: t.record(t.string, DeploymentCodec),
-  }),
-  t.partial({ base: t.string, outcome: OutcomeCodec }),
+  t.exact(
+    t.type({
+      deployment: DeploymentName,
+      target: t.string,
+      startedAt: DateFromISOString,
+      waves: t.array(t.intersection([t.exact(t.type({ openedAt: DateFromISOString })), t.exact(t.partial({ pinned: t.array(DeviceId) }))])),
+      priors: t.record(t.string, DeploymentCodec),
+    }),
+  ),
+  t.exact(t.partial({ base: t.string, outcome: OutcomeCodec })),
 ]);
 
 /** The JSON form of a record (dates as ISO strings). */

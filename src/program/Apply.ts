@@ -8,7 +8,7 @@
  * and renders the result. Every way it ends is a tagged value; nothing here
  * prints, exits or asks a terminal.
  */
-import type { Conflict, Plan } from "../diff/Plan.ts";
+import { isEmptyPlan, type Conflict, type Plan } from "../diff/Plan.ts";
 import type { StaleEntry } from "../diff/Apply.ts";
 import type { ActionOutcome, ApplyOptions, Interpreter, Progress } from "../interpreters/Interpreter.ts";
 import type { Planned } from "./Plan.ts";
@@ -25,6 +25,8 @@ export interface ApplyCounts {
 export type ApplyReport =
   /** Refused before anything was written: the World has conflicts. */
   | { readonly _tag: "Conflicts"; readonly conflicts: ReadonlyArray<Conflict> }
+  /** Refused before anything was written: a staged rollout's policy does not fit the devices it targets (one line each, naming the deployment). */
+  | { readonly _tag: "RolloutProblems"; readonly problems: ReadonlyArray<string> }
   /** The confirmation said no; nothing was written. */
   | { readonly _tag: "Cancelled" }
   /** Nothing was written: entries changed since the plan was made. */
@@ -82,6 +84,10 @@ export const countApplied = (outcomes: ReadonlyArray<ActionOutcome>): ApplyCount
   return { created, updated, deleted, failed };
 };
 
+/** The problems of a plan's staged rollouts, one line each (`web: waves[1] selects no device`). */
+export const rolloutProblemsOf = (plan: Pick<Plan, "rollouts">): ReadonlyArray<string> =>
+  (plan.rollouts ?? []).flatMap((r) => r.problems.map((p) => `${r.deployment}: ${p}`));
+
 /** Applies a plan made by `plan` (or bound by `bindSavedPlan`); see the module header. */
 export const apply = async (
   interpreter: Interpreter,
@@ -89,10 +95,13 @@ export const apply = async (
   options: ProgramApplyOptions = {}): Promise<ApplyReport> => {
   const { plan, world } = planned;
   if (plan.conflicts.length > 0) return { _tag: "Conflicts", conflicts: plan.conflicts };
+  const rolloutProblems = rolloutProblemsOf(plan);
+  if (rolloutProblems.length > 0) return { _tag: "RolloutProblems", problems: rolloutProblems };
   const clock = options.clock ?? (() => new Date());
   const publish = async (): Promise<ReadonlyArray<string>> => (interpreter.publishWorld === undefined ? [] : interpreter.publishWorld(world, clock()));
-  if (plan.actions.length === 0) return { _tag: "Completed", outcomes: [], counts: countApplied([]), publishProblems: await publish() };
+  if (isEmptyPlan(plan)) return { _tag: "Completed", outcomes: [], counts: countApplied([]), publishProblems: await publish() };
   if (options.confirm !== undefined && !(await options.confirm(plan))) return { _tag: "Cancelled" };
+  // The whole plan: its actions and its rollout ledger records.
   const result = await interpreter.apply(plan, {
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
     ...(options.signer !== undefined ? { sign: options.signer(signingContext(planned, clock())) } : {}),

@@ -26,6 +26,7 @@ import { errorMessage } from "../algebra/ErrorMessage.ts";
 import { entryKey } from "../algebra/Name.ts";
 import type { Action, Plan } from "../diff/Plan.ts";
 import { desiredEntries, type Reality } from "../diff/Reality.ts";
+import { encodeRecord, type LedgerWrite } from "../diff/Ledger.ts";
 import type { Interpreter } from "../interpreters/Interpreter.ts";
 import { worldHash, type World } from "../world/World.ts";
 import { inventoryOf, planFrom, type Planned } from "./Plan.ts";
@@ -79,6 +80,8 @@ export const realityDigest = (r: Reality): string => {
     desired: desired.sort(S.Ord.compare),
     devices: [...r.devices.values()].map((d) => canonicalJson(DeviceCodec.encode(d.device))).sort(S.Ord.compare),
     damaged: [...r.damaged.keys()].sort(S.Ord.compare),
+    // Only when there are any, so that digests of Realities without rollouts are what they were.
+    ...(r.rollouts !== undefined && r.rollouts.size > 0 ? { rollouts: [...r.rollouts.values()].map((x) => canonicalJson(encodeRecord(x))).sort(S.Ord.compare) } : {}),
   });
 };
 
@@ -107,6 +110,15 @@ const firstDifference = (saved: ReadonlyArray<Action>, expected: ReadonlyArray<A
   }
   return undefined;
 };
+
+const ledgerText = (ledger: ReadonlyArray<LedgerWrite> | undefined): string =>
+  canonicalJson((ledger ?? []).map((w) => (w._tag === "Put" ? { _tag: "Put", record: encodeRecord(w.record) } : w)));
+
+/** The rollout ledger writes must be exactly what the re-diff gives too. */
+const ledgerDifference = (saved: ReadonlyArray<LedgerWrite> | undefined, expected: ReadonlyArray<LedgerWrite> | undefined): BindingRefusal | undefined =>
+  ledgerText(saved) === ledgerText(expected)
+    ? undefined
+    : { _tag: "ActionsDiffer", key: "(rollout ledger)", saved: `${saved?.length ?? 0} ledger writes`, expected: `${expected?.length ?? 0} ledger writes` };
 
 export interface BindOptions {
   /** `describe` of the interpreter's target, compared with the plan's `backend`. */
@@ -144,6 +156,6 @@ export const bindSavedPlan = async (interpreter: Interpreter, saved: SavedPlan, 
   }
   const planned = planFrom(saved.world, read, { now: saved.now });
   if (planned.plan.conflicts.length > 0) return E.left({ _tag: "ActionsDiffer", key: "(conflicts)", saved: "no conflict", expected: `${planned.plan.conflicts.length} conflicts` });
-  const difference = firstDifference(saved.plan.actions, planned.plan.actions);
+  const difference = firstDifference(saved.plan.actions, planned.plan.actions) ?? ledgerDifference(saved.plan.ledger, planned.plan.ledger);
   return difference !== undefined ? E.left(difference) : E.right({ planned, filesChecked });
 };

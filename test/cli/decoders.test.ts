@@ -10,8 +10,12 @@ import * as E from "fp-ts/lib/Either.js";
 import { device } from "../../src/algebra/Device.ts";
 import { deployment, podman } from "../../src/algebra/Deployment.ts";
 import { diff } from "../../src/diff/Diff.ts";
-import { reality } from "../../src/diff/Reality.ts";
-import { and, arch, hasLabel, label, labelGt, labelIn, not, or } from "../../src/selectors/Selector.ts";
+import { desiredEntries, reality } from "../../src/diff/Reality.ts";
+import { applyPlan } from "../../src/diff/Apply.ts";
+import { encodeRecord } from "../../src/diff/Ledger.ts";
+import { summarise, type Action } from "../../src/diff/Plan.ts";
+import { rollout } from "../../src/world/Rollout.ts";
+import { all, and, arch, hasLabel, label, labelGt, labelIn, not, or } from "../../src/selectors/Selector.ts";
 import { assign } from "../../src/world/Assignment.ts";
 import { world, worldHash } from "../../src/world/World.ts";
 import { MAX_DURATION_MS, parseChoice, parseDuration, parseEntryKey } from "../../src/cli/Args.ts";
@@ -20,7 +24,6 @@ import { decodeSavedPlan, encodeSavedPlan, realityDigest, type SavedPlan } from 
 import { decodeWorld } from "../../src/cli/WorldCodec.ts";
 import { RolloutCodec } from "../../src/algebra/Rollout.ts";
 import { formatValidationErrors } from "../../src/algebra/DecodeError.ts";
-import { rollout } from "../../src/world/Rollout.ts";
 import { decodeLock } from "../../src/interpreters/local/Lock.ts";
 import { emptyState } from "../../src/interpreters/local/StateFile.ts";
 import { decodeState, encodeState } from "../../src/interpreters/local/StateRecords.ts";
@@ -64,6 +67,14 @@ const saved: SavedPlan = {
 };
 const savedText = encodeSavedPlan(saved);
 const stateText = encodeState({ ...emptyState(), serial: 3, revision: 2, reality: published });
+// A staged rollout one step in: a ledger record, and entries that carry their prior spec hash.
+const stagedWorld = (image: string) =>
+  world({ fleet, assignments: [assign(all, deployment("web", podman({ services: [{ name: "httpd", image }] }), { rollout: rollout({ waves: [1, 1] }) }))] });
+const stagedState = (() => {
+  const v1 = applyPlan(reality({ devices: fleet.map((d) => ({ device: d, lastHeartbeat: new Date(0) })) }), diff(world({ fleet, assignments: [assign(all, web("web:1"))] }), published, { now: new Date(0) }));
+  return applyPlan(v1, diff(stagedWorld("web:2"), v1, { now: new Date(1000) }));
+})();
+const stagedStateText = encodeState({ ...emptyState(), serial: 4, revision: 3, reality: stagedState });
 
 /** Replaces the value at one path of a JSON value (chosen by `n` among all paths) with `v`. */
 const mutate = (json: unknown, n: number, v: unknown): unknown => {
@@ -177,6 +188,30 @@ describe("file decoders", () => {
     expect(encodeSavedPlan(d.right)).toBe(savedText);
   });
 
+  it("a saved plan of a staged rollout step carries its ledger, priors, rollbacks and RolledBack deletes, and garbage in them is one message", () => {
+    const stagedPlan = diff(stagedWorld("web:3"), stagedState, { now: new Date(2000) });
+    expect(stagedPlan.ledger?.length ?? 0).toBeGreaterThan(0);
+    // A rollback and a RolledBack delete, as a failed rollout with `rollback` plans them.
+    const [first, ...rest] = stagedPlan.actions.filter((a) => a._tag === "Update");
+    const back = first === undefined ? [] : [{ ...first, rollback: "wave 1: 1 of 1 failed", prior: null }];
+    const gone: Action = { _tag: "Delete", device: "zz-9" as never, deployment: "web" as never, previous: { specHash: "sha256:x", fingerprint: "r9" }, reason: { _tag: "RolledBack", why: "wave 1 failed" }, presence: "online" };
+    const actions = [...back, ...rest, ...stagedPlan.actions.filter((a) => a._tag !== "Update"), gone];
+    const p = { ...stagedPlan, actions, summary: summarise(actions, { unchanged: 0, devices: 3, conflicts: 0, skipped: 0 }) };
+    const text = encodeSavedPlan({ ...saved, plan: p });
+    const d = decodeSavedPlan(text);
+    if (E.isLeft(d)) throw new Error(d.left);
+    expect(d.right.plan.actions).toEqual(p.actions);
+    expect(d.right.plan.ledger?.map((w) => (w._tag === "Put" ? encodeRecord(w.record) : w))).toEqual(p.ledger?.map((w) => (w._tag === "Put" ? encodeRecord(w.record) : w)));
+    expect(encodeSavedPlan(d.right)).toBe(text);
+    fc.assert(
+      fc.property(garbageText(text), (g) => {
+        const r = decodeSavedPlan(g);
+        return E.isLeft(r) ? isMessage(r.left) : true;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("garbage saved plans: one message, never a throw", () => {
     fc.assert(
       fc.property(garbageText(savedText), (text) => {
@@ -199,6 +234,27 @@ describe("file decoders", () => {
         // A decodable file re-encodes without losing what it could not read.
         const again = decodeState(encodeState(r.state));
         return again._tag === "Ok" && again.problems.length === r.problems.filter((p) => !p.key.startsWith("damaged[")).length && r.problems.every((p) => isMessage(p.message));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a version-3 state (rollout ledgers, entry priors) round-trips; garbage in its header or lines is Corrupt or problems", () => {
+    const d = decodeState(stagedStateText);
+    if (d._tag !== "Ok") throw new Error(d.reason);
+    expect(d.problems).toEqual([]);
+    expect(stagedStateText.startsWith('{"format":"fleet-local-state","version":3')).toBe(true);
+    expect(d.state.reality.rollouts?.size).toBe(1);
+    expect([...desiredEntries(d.state.reality)].filter((e) => e.prior !== undefined).length).toBeGreaterThan(0);
+    expect(encodeState(d.state)).toBe(stagedStateText);
+    const [header = "", ...rest] = stagedStateText.split("\n");
+    const headerGarbage = fc.tuple(fc.nat(), fc.jsonValue()).map(([n, v]) => [JSON.stringify(mutate(JSON.parse(header), n, v)), ...rest].join("\n"));
+    fc.assert(
+      fc.property(fc.oneof(garbageLines(stagedStateText), headerGarbage), (text) => {
+        const r = decodeState(text);
+        if (r._tag === "Corrupt") return isMessage(r.reason);
+        const again = decodeState(encodeState(r.state));
+        return again._tag === "Ok" && r.problems.every((p) => isMessage(p.message));
       }),
       { numRuns: 300 },
     );

@@ -24,6 +24,12 @@ describe("local interpreter", () => {
       return current;
     },
     register: (devices, at) => current.register(devices, at),
+    report: (states) =>
+      current.simulate("report", (r) => {
+        const observed = new Map(r.observed);
+        for (const s of states) observed.set(s.device, new Map(observed.get(s.device) ?? []).set(s.deployment, s));
+        return { devices: r.devices, observed };
+      }),
     reset: async () => {
       await current.destroy();
       current = await local({ stateDir: join(dir, `s${++n}`) });

@@ -14,6 +14,8 @@ export interface PipeOptions {
   /** Close our end of its stdout after the first chunk, keeping its first line (like `| head -1`). */
   readonly closeStdoutAfterFirst?: boolean;
   readonly onStderr?: (soFar: string) => void;
+  /** Sees stdout as it arrives (all of it so far). */
+  readonly onStdout?: (soFar: string) => void;
 }
 
 export interface Spawned {
@@ -39,7 +41,10 @@ export const spawnFleet = (ws: Workspace, args: ReadonlyArray<string>, o: PipeOp
     if (o.closeStdoutAfterFirst === true) {
       stdout += d.split("\n")[0];
       child.stdout.destroy();
-    } else stdout += d;
+    } else {
+      stdout += d;
+      o.onStdout?.(stdout);
+    }
   });
   const result = new Promise<Result>((resolve, reject) => {
     child.on("error", reject);

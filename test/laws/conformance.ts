@@ -19,7 +19,9 @@
  * - an entry whose stored spec was edited behind the interpreter's back
  *   (its stated hash kept) is read as tampered, the plan republishes it,
  *   and the apply repairs it;
- * - random sequences of worlds converge exactly like the reference.
+ * - random sequences of worlds converge exactly like the reference;
+ * - a staged rollout's ledger records and entry priors survive apply → read,
+ *   and a 3-wave rollout driven plan → apply → report reaches the World.
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -27,12 +29,14 @@ import type { Device } from "../../src/algebra/Device.ts";
 import { device } from "../../src/algebra/Device.ts";
 import { deployment, podman, specHash, type Deployment } from "../../src/algebra/Deployment.ts";
 import type { DeploymentName, DeviceId } from "../../src/algebra/Name.ts";
-import { desiredEntries, type DesiredEntry } from "../../src/diff/Reality.ts";
+import { desiredEntries, type DesiredEntry, type ObservedState } from "../../src/diff/Reality.ts";
 import { label, arch, all } from "../../src/selectors/Selector.ts";
 import { assign } from "../../src/world/Assignment.ts";
 import { world, type World } from "../../src/world/World.ts";
 import { diff } from "../../src/diff/Diff.ts";
-import type { Action, Plan } from "../../src/diff/Plan.ts";
+import { isEmptyPlan, type Action, type Plan } from "../../src/diff/Plan.ts";
+import { encodeRecord } from "../../src/diff/Ledger.ts";
+import { rollout } from "../../src/world/Rollout.ts";
 import type { Interpreter } from "../../src/interpreters/Interpreter.ts";
 import { memory } from "../../src/interpreters/memory/index.ts";
 import { conflictFreeWorldArb, devicesArb } from "./arbitraries.ts";
@@ -42,6 +46,8 @@ export interface ConformanceSubject {
   readonly interpreter: Interpreter;
   /** Registers devices as agents would (device info and a heartbeat at `at`). */
   register(devices: ReadonlyArray<Device>, at: Date): Promise<void>;
+  /** Reports observed state as agents would. */
+  report(states: ReadonlyArray<ObservedState>): Promise<void>;
   /** Deletes everything the interpreter and `register` wrote. */
   reset(): Promise<void>;
   /**
@@ -54,6 +60,8 @@ export interface ConformanceSubject {
 export interface ConformanceOptions {
   /** Cases of the random-sequence property (each case is several real applies). Default 5. */
   readonly numRuns?: number;
+  /** `false`: the backend keeps no rollout ledgers, and must refuse a staged rollout's step whole (nothing written). Default true. */
+  readonly ledgers?: boolean;
 }
 
 const shape = (actions: ReadonlyArray<Action>): string[] =>
@@ -73,6 +81,12 @@ const v2: World = world({
   assignments: [assign(label("env", "prod"), web("registry.local/web:2")), assign(label("site", "north"), metrics), assign(label("env", "dev"), web("registry.local/web:1"))],
 });
 const nothing: World = world({ assignments: [] });
+
+/** Three waves of one device each (two count waves, then the rest), gate 100 %. */
+const staged = (image: string) =>
+  deployment("web", podman({ services: [{ name: "httpd", image }] }), { rollout: rollout({ waves: [1, 1], successThreshold: 100 }) });
+const stagedV1: World = world({ assignments: [assign(all, staged("registry.local/web:1"))] });
+const stagedV2: World = world({ assignments: [assign(all, staged("registry.local/web:2"))] });
 
 export const conformanceSuite = (name: string, subject: () => ConformanceSubject, options: ConformanceOptions = {}): void => {
   describe(`${name}: conformance with the in-memory reference`, () => {
@@ -187,6 +201,71 @@ export const conformanceSuite = (name: string, subject: () => ConformanceSubject
       await ref.apply(diff(v2, ref.snapshot(), { now: now() }));
       expect(desiredView(after)).toEqual(desiredView(ref.snapshot()));
     });
+
+    /** Every agent reports Running at the spec its entry holds. */
+    const reportAll = async (): Promise<void> => {
+      const r = await read();
+      const at = now();
+      await subject().report([...desiredEntries(r)].map((e) => ({ device: e.device, deployment: e.deployment, phase: "Running", specHash: e.specHash, at })));
+    };
+
+    if (options.ledgers === false) {
+      it("refuses a staged rollout's step whole, with a clear error, writing nothing", async () => {
+        await applyOk(await planFor(v1));
+        const before = desiredView(await read());
+        const p = await planFor(stagedV2);
+        expect(p.ledger?.length ?? 0).toBeGreaterThan(0);
+        await expect(subject().interpreter.apply(p)).rejects.toThrow(/rollout/);
+        expect(desiredView(await read())).toEqual(before);
+      });
+    } else {
+    it("a staged rollout's ledger records and entry priors survive apply → read", async () => {
+      await applyOk(await planFor(stagedV1)); // no entries before: the rollout of web:1 starts
+      const before = await read();
+      const p = await planFor(stagedV2);
+      expect(p.ledger?.length ?? 0).toBeGreaterThan(0);
+      const staging = p.actions.filter((a) => a._tag !== "Delete" && a.prior !== undefined);
+      expect(staging.length).toBeGreaterThan(0);
+      await applyOk(p);
+      const after = await read();
+      for (const w of p.ledger ?? []) {
+        if (w._tag === "Put") expect(encodeRecord(after.rollouts?.get(`${w.record.deployment}@${w.record.target}` as never) as never)).toEqual(encodeRecord(w.record));
+        else expect(after.rollouts?.has(w.key) ?? false).toBe(false);
+      }
+      for (const a of staging) {
+        const e = after.desired.get(a.device)?.get(a.deployment);
+        expect(e?.prior).toBe(a._tag === "Delete" ? undefined : a.prior);
+        expect(e?.prior).toBe(before.desired.get(a.device)?.get(a.deployment)?.specHash ?? null);
+      }
+      // Re-planning from what was read gives what re-planning from the reference gives.
+      const ref = memory(before);
+      await ref.apply(p);
+      expect(shape(diff(stagedV2, after, { now: now() }).actions)).toEqual(shape(diff(stagedV2, ref.snapshot(), { now: now() }).actions));
+    });
+
+    it("a 3-wave rollout driven plan → apply → report reaches the World", async () => {
+      for (const w of [stagedV1, stagedV2]) {
+        let steps = 0;
+        for (;;) {
+          await reportAll();
+          const p = await planFor(w);
+          expect(p.rollouts?.flatMap((r) => r.problems) ?? []).toEqual([]);
+          if (isEmptyPlan(p) && (p.rollouts ?? []).every((r) => r.state === "Complete")) break;
+          expect(p.rollouts?.some((r) => r.state === "Paused" || r.state === "RolledBack") ?? false).toBe(false);
+          await applyOk(p);
+          expect(++steps).toBeLessThanOrEqual(3 + 2);
+        }
+        const r = await read();
+        expect(diff(w, r, { now: now() }).actions).toEqual([]);
+        const target = w === stagedV1 ? "registry.local/web:1" : "registry.local/web:2";
+        for (const d of fleet) {
+          const e = r.desired.get(d.id)?.get("web" as never);
+          expect(e?.spec?.score._tag === "PodmanV0" ? e.spec.score.services[0]?.image : e?.specHash).toBe(target);
+        }
+      }
+    });
+
+    }
 
     it("random sequences of worlds converge exactly like the reference", async () => {
       await fc.assert(

@@ -12,6 +12,9 @@ describe("memory interpreter", () => {
     register: async (devices, at) => {
       for (const d of devices) m.register(d, at);
     },
+    report: async (states) => {
+      for (const s of states) m.report(s);
+    },
     reset: async () => {
       m = memory();
     },

@@ -20,6 +20,9 @@ describe("nats interpreter", () => {
       register: async (devices, at) => {
         await Promise.all(devices.map((d) => interpreter.register(d, at)));
       },
+      report: async (states) => {
+        await Promise.all(states.map((s) => interpreter.report(s)));
+      },
       reset: () => interpreter.reset(),
       // Another client with write access puts the forged spec under the entry's key, keeping its stated hash.
       tamper: async (e, forged) => {

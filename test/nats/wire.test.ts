@@ -18,6 +18,10 @@ import {
   encodeDeviceInfoValue,
   encodeDeviceStateValue,
   encodeHeartbeatValue,
+  encodeRolloutValue,
+  decodeRolloutValue,
+  desiredPartsDecoder,
+  rolloutBucketKey,
   formatWireError,
   parseDeviceKey,
   parseEntryKey,
@@ -25,6 +29,7 @@ import {
 } from "../../src/interpreters/nats/wire.ts";
 import { recordChanges } from "../../src/interpreters/nats/PlannerFeed.ts";
 import { deploymentArb, deviceArb } from "../laws/arbitraries.ts";
+import { encodeRecord, keyOf as rolloutKeyOf, type RolloutRecord } from "../../src/diff/Ledger.ts";
 
 /** The one-line message of a refusal, or "" for a success. */
 const why = (r: E.Either<WireError, unknown>): string => (E.isLeft(r) ? formatWireError(r.left) : "");
@@ -104,6 +109,71 @@ describe("nats wire: round trips", () => {
           expect(decodeHeartbeatValue(encodeHeartbeatValue({ time, agentVersion: "1.2.3" }))).toEqual(E.right({ time, agentVersion: "1.2.3" }));
         },
       ),
+    );
+  });
+});
+
+const hashArb = fc.stringMatching(/^[0-9a-f]{8,64}$/).map((h) => `sha256:${h}`);
+const recordArb: fc.Arbitrary<RolloutRecord> = fc
+  .tuple(deploymentArb, hashArb, dateArb, fc.array(dateArb, { minLength: 1, maxLength: 3 }), fc.option(hashArb, { nil: undefined }), fc.boolean())
+  .map(([d, target, startedAt, opened, base, failed]) => ({
+    deployment: d.name,
+    target,
+    startedAt,
+    waves: opened.map((openedAt, i) => (i === 0 ? { openedAt, pinned: ["pi-01" as never] } : { openedAt })),
+    ...(base !== undefined ? { base, priors: { [base]: d } } : { priors: {} }),
+    ...(failed ? { outcome: { _tag: "Failed" as const, wave: 0, at: startedAt, reason: "1 of 1 failed", then: "rollback" as const } } : {}),
+  }));
+
+describe("nats wire: rollouts", () => {
+  it("desired-state: `prior` round-trips (a hash or null) with or without a signature; agents' parts decoder ignores it, whatever it holds", () => {
+    fc.assert(
+      fc.property(deploymentArb, fc.option(hashArb, { nil: null }), fc.option(sigArb, { nil: undefined }), (d, prior, sig) => {
+        const h = specHash(d);
+        const r = decodeDesiredValue(encodeDesiredValue(d, h, sig, prior), keyOf("pi-01", d.name));
+        expect(E.isRight(r) && r.right.prior).toBe(prior);
+        expect(E.isRight(decodeDesiredValue(encodeDesiredValue(d, h, sig), keyOf("pi-01", d.name))) && "prior" in (decodeDesiredValue(encodeDesiredValue(d, h), keyOf("pi-01", d.name)) as E.Right<object>).right).toBe(false);
+      }),
+      { numRuns: 100 },
+    );
+    const d = deployment("web", podman({ services: [{ name: "a", image: "a:1" }] }));
+    const bad = utf8(JSON.stringify({ v: 1, specHash: specHash(d), spec: JSON.parse(new TextDecoder().decode(encodeDesiredValue(d, specHash(d)))).spec, prior: 7 }));
+    expect(why(decodeDesiredValue(bad, keyOf("pi-01", "web")))).toContain("prior");
+    // The device side never fails for it.
+    expect(E.isRight(desiredPartsDecoder()(bad, keyOf("pi-01", "web")))).toBe(true);
+  });
+
+  it("fleet-rollouts: decode(encode(record)) is the record, at the key its identity gives; anywhere else it is refused", () => {
+    fc.assert(
+      fc.property(recordArb, (r) => {
+        const key = rolloutBucketKey(rolloutKeyOf(r));
+        expect(key).toMatch(/^[-/_=.A-Za-z0-9]+$/);
+        const back = decodeRolloutValue(encodeRolloutValue(r), key);
+        if (E.isLeft(back)) throw new Error(formatWireError(back.left));
+        expect(encodeRecord(back.right)).toEqual(encodeRecord(r));
+        expect(why(decodeRolloutValue(encodeRolloutValue(r), `${key}x`))).toContain("belongs at key");
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("fleet-rollouts: garbage never throws; every refusal says why in one line", () => {
+    const valid = fc.tuple(recordArb, fc.nat(), fc.jsonValue()).map(([r, n, v]) => {
+      const o = JSON.parse(new TextDecoder().decode(encodeRolloutValue(r))) as Record<string, unknown>;
+      const keys = Object.keys(o);
+      return { key: rolloutBucketKey(rolloutKeyOf(r)), bytes: utf8(JSON.stringify({ ...o, [keys[n % keys.length] as string]: v })) };
+    });
+    const anything = fc.tuple(fc.string({ maxLength: 20 }), fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.jsonValue().map((v) => utf8(JSON.stringify(v))))).map(([key, bytes]) => ({ key, bytes }));
+    fc.assert(
+      fc.property(fc.oneof(valid, anything), ({ key, bytes }) => {
+        const r = decodeRolloutValue(bytes, key);
+        if (E.isLeft(r)) {
+          const m = formatWireError(r.left);
+          expect(m.length).toBeGreaterThan(0);
+          expect(m).not.toContain("\n");
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -17,6 +17,7 @@ import { all, label } from "../../src/selectors/Selector.ts";
 import { assign } from "../../src/world/Assignment.ts";
 import { world, type World } from "../../src/world/World.ts";
 import { apply } from "../../src/program/Apply.ts";
+import { rollout } from "../../src/world/Rollout.ts";
 import { bindSavedPlan, type SavedPlan } from "../../src/program/Binding.ts";
 import { plan } from "../../src/program/Plan.ts";
 import { deviceStatus, fleetStatus } from "../../src/program/Status.ts";
@@ -74,6 +75,24 @@ describe("program: plan and apply", () => {
     const before = m.snapshot();
     expect((await apply(m, p))._tag).toBe("Stale");
     expect(m.snapshot()).toBe(before);
+  });
+
+  it("applies a staged rollout's step with its ledger; refuses a plan whose rollout has problems, writing nothing", async () => {
+    const m = registered();
+    await apply(m, await plan(m, w1, { now }));
+    const staged = (policy: Parameters<typeof rollout>[0]) =>
+      world({ assignments: [assign(label("env", "prod"), deployment("web", podman({ services: [{ name: "httpd", image: "httpd:2" }] }), { rollout: rollout(policy) })), assign(all, metrics)] });
+    const bad = await plan(m, staged({ waves: [{ selector: "site=nowhere" }] }), { now });
+    expect(bad.plan.rollouts?.[0]?.problems.length ?? 0).toBeGreaterThan(0);
+    const before = m.snapshot();
+    const refused = await apply(m, bad);
+    expect(refused._tag).toBe("RolloutProblems");
+    expect(refused._tag === "RolloutProblems" && refused.problems[0]).toMatch(/^web: /);
+    expect(m.snapshot()).toBe(before);
+    const good = await plan(m, staged({ waves: [1] }), { now });
+    expect(good.plan.ledger?.length ?? 0).toBeGreaterThan(0);
+    expect((await apply(m, good))._tag).toBe("Completed");
+    expect(m.snapshot().rollouts?.size).toBe(1);
   });
 
   it("status: per deployment, and per device or why not", async () => {

@@ -10,7 +10,7 @@
  * - A saved plan is applied without asking, only if it is still bound to its
  *   backend, Reality and World and its actions are exactly what they give
  *   (`src/program/Binding.ts`): otherwise "stale" or "edited".
- * - Conflicts refuse the apply. The interpreter also refuses a plan whose
+ * - Conflicts refuse the apply, and so do a staged rollout's policy problems. The interpreter also refuses a plan whose
  *   entries changed meanwhile (`Stale`) or whose state is locked.
  * - Every action's outcome is reported; failures do not hide successes, and
  *   any failure makes the exit code 1.
@@ -92,6 +92,8 @@ const renderReport = (t: Terminal, r: ApplyReport, json: boolean, config: Backen
   switch (r._tag) {
     case "Conflicts":
       throw new CliError(`apply refused: the World has ${plural(r.conflicts.length, "conflict")} (listed above); resolve them with priorities or by making the specs agree`);
+    case "RolloutProblems":
+      throw new CliError(`apply refused: ${r.problems.join("; ")}; nothing was applied`);
     case "Cancelled":
       t.err("Apply cancelled.");
       return ExitCode.Error;

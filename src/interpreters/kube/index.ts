@@ -75,6 +75,16 @@ export interface KubeInterpreter extends Interpreter {
 /** Devices written at once. */
 const CONCURRENCY = 8;
 
+/** A plan with a staged rollout's ledger or priors, which this backend does not keep yet; nothing is written. */
+export class StagedRolloutUnsupportedError extends BackendUnavailableError {
+  constructor() {
+    super(
+      "Kubernetes: this backend does not keep staged-rollout ledgers yet; a plan with a Waves rollout step cannot be applied to it (nothing was written). " +
+        "Use the Immediate policy with --backend kube, or run staged rollouts on the nats or local backend",
+    );
+  }
+}
+
 export const kube = async (options: KubeOptions): Promise<KubeInterpreter> => {
   const cluster = resolveCluster(options);
   const api = makeApi(cluster.config, cluster.server);
@@ -110,7 +120,9 @@ export const kube = async (options: KubeOptions): Promise<KubeInterpreter> => {
       const s = await readDevices(api, namespace);
       return { reality: s.reality, problems: s.problems };
     },
-    apply: async (plan: Pick<Plan, "actions">, opts?: ApplyOptions): Promise<ApplyResult> => {
+    apply: async (plan: Pick<Plan, "actions" | "ledger">, opts?: ApplyOptions): Promise<ApplyResult> => {
+      // No place for rollout ledgers here yet: a staged rollout's step is refused whole, never applied without its ledger.
+      if ((plan.ledger?.length ?? 0) > 0 || plan.actions.some((a) => a._tag !== "Delete" && a.prior !== undefined)) throw new StagedRolloutUnsupportedError();
       if (plan.actions.length === 0) return { _tag: "Completed", outcomes: [] };
       await ensure();
       const result = await applyToDevices(ctx, await readDevices(api, namespace), plan, opts);

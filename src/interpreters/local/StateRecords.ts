@@ -1,5 +1,5 @@
 /**
- * The text of the local backend's state file, version 2 (pure: no I/O).
+ * The text of the local backend's state file, versions 2 and 3 (pure: no I/O).
  *
  * One line per device, so that a file of a million devices is read and
  * written as a stream (the version-1 single JSON document stopped being
@@ -11,6 +11,16 @@
  * …
  * {"end":"fleet-local-state","devices":<number of device lines>}
  * ```
+ *
+ * Version 3 adds what staged rollouts keep, and is written only by a state
+ * that has some (so a state without rollouts stays readable by a fleet that
+ * reads version 2, and one with rollouts is refused by it rather than
+ * written back without its ledgers):
+ * - `rollouts` in the header: the rollout ledger records (diff/Ledger.ts,
+ *   `RolloutRecordCodec`); one that cannot be read makes the whole file
+ *   unusable, since a rollout without its ledger would start over;
+ * - an eighth column on a device line whose entries carry a prior spec hash:
+ *   `{"<deployment>": "<hash>" | null, …}`.
  *
  * - specs are content-addressed: `specs` in the header lists spec hashes in
  *   the order this lineage first stored them (append-only, so the index a
@@ -34,16 +44,20 @@
  * line for one device is such a problem too, never silently collapsed.
  */
 import * as RA from "fp-ts/lib/ReadonlyArray.js";
+import * as S from "fp-ts/lib/string.js";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
 import type { Deployment } from "../../algebra/Deployment.ts";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { DeploymentName, DeviceId, OrdDeploymentName, OrdDeviceId } from "../../algebra/Name.ts";
+import { RolloutRecordCodec, encodeRecord, keyOf, type RolloutKey, type RolloutRecord } from "../../diff/Ledger.ts";
 import { ObservedStateCodec, type DesiredEntry, type ObservedState, type Reality, type ReportedDevice } from "../../diff/Reality.ts";
 import type { ReadProblem } from "../Interpreter.ts";
 
 export const STATE_FORMAT = "fleet-local-state";
-export const STATE_VERSION = 2;
+/** The newest version this fleet reads and writes (it writes 2 when the state has no rollout data). */
+export const STATE_VERSION = 3;
+const PLAIN_VERSION = 2;
 
 // -------------------------------------------------------------------------------------
 // model
@@ -90,6 +104,7 @@ interface Header {
   readonly serial: number;
   readonly revision: number;
   readonly specs: ReadonlyArray<string>;
+  readonly rollouts?: ReadonlyMap<RolloutKey, RolloutRecord>;
 }
 
 const isCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
@@ -102,7 +117,7 @@ const parseJson = (text: string): { readonly ok: true; readonly value: unknown }
   }
 };
 
-/** The header line, or why the file is not a version-2 state. */
+/** The header line, or why the file is not a version-2 or -3 state. */
 export const decodeHeader = (line: string): Header | Corrupt => {
   const j = parseJson(line);
   if (!j.ok) return { _tag: "Corrupt", reason: `the first line is not a state header (${j.reason})` };
@@ -110,11 +125,42 @@ export const decodeHeader = (line: string): Header | Corrupt => {
   if (typeof h !== "object" || h === null || h["format"] !== STATE_FORMAT) return { _tag: "Corrupt", reason: "the first line is not a fleet local state header" };
   if (typeof h["version"] === "number" && h["version"] > STATE_VERSION)
     return { _tag: "Corrupt", reason: `written by a newer fleet (state format version ${h["version"]}, this fleet reads up to ${STATE_VERSION}); upgrade fleet` };
-  if (h["version"] !== STATE_VERSION) return { _tag: "Corrupt", reason: `state format version ${JSON.stringify(h["version"])} in a version-${STATE_VERSION} file name` };
+  if (h["version"] !== STATE_VERSION && h["version"] !== PLAIN_VERSION)
+    return { _tag: "Corrupt", reason: `state format version ${JSON.stringify(h["version"])} in a version-${PLAIN_VERSION}/${STATE_VERSION} file name` };
   const specs = h["specs"];
   if (typeof h["lineage"] !== "string" || !isCount(h["serial"]) || !isCount(h["revision"]) || !Array.isArray(specs) || !specs.every((s) => typeof s === "string"))
     return { _tag: "Corrupt", reason: "the state header lacks lineage, serial, revision or specs" };
-  return { lineage: h["lineage"], serial: h["serial"], revision: h["revision"], specs: specs as string[] };
+  const header = { lineage: h["lineage"], serial: h["serial"], revision: h["revision"], specs: specs as string[] };
+  if (h["rollouts"] === undefined) return header;
+  const rollouts = decodeRollouts(h["rollouts"]);
+  return typeof rollouts === "string" ? { _tag: "Corrupt", reason: rollouts } : { ...header, rollouts };
+};
+
+/** The header's rollout ledgers by key, or why they cannot be read. */
+const decodeRollouts = (u: unknown): ReadonlyMap<RolloutKey, RolloutRecord> | string => {
+  if (!Array.isArray(u)) return "the state header's rollouts: expected an array of rollout records";
+  const out = new Map<RolloutKey, RolloutRecord>();
+  for (const [i, raw] of u.entries()) {
+    const r = RolloutRecordCodec.decode(raw);
+    if (r._tag === "Left") return `the state header's rollouts[${i}]: ${formatValidationErrors(r.left)}`;
+    const key = keyOf(r.right);
+    if (out.has(key)) return `the state header's rollouts: two records for ${key}`;
+    out.set(key, r.right);
+  }
+  return out;
+};
+
+/** The eighth column: prior spec hashes by deployment, or why it cannot be read. */
+const decodePriors = (text: string): ReadonlyMap<string, string | null> | string => {
+  const j = parseJson(text);
+  if (!j.ok) return `priors: ${j.reason}`;
+  if (typeof j.value !== "object" || j.value === null || Array.isArray(j.value)) return "priors: expected an object of deployment: spec hash | null";
+  const out = new Map<string, string | null>();
+  for (const [k, v] of Object.entries(j.value as Record<string, unknown>)) {
+    if (v !== null && typeof v !== "string") return `priors ${k}: expected a spec hash or null`;
+    out.set(k, v);
+  }
+  return out;
 };
 
 interface Slot {
@@ -166,7 +212,7 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
     return false;
   };
   // One line's columns, reused for every line (decodeLine reads them before the next line comes).
-  const cols: string[] = ["", "", "", "", "", "", ""];
+  const cols: string[] = ["", "", "", "", "", "", "", ""];
   /** Fills `cols` from a line; the number of columns found (7 when the line has exactly 7). */
   const columns = (line: string): number => {
     let from = 0;
@@ -179,9 +225,17 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
       cols[i] = line.slice(from, tab);
       from = tab + 1;
     }
-    if (line.indexOf("\t", from) !== -1) return line.split("\t").length;
-    cols[6] = line.slice(from);
-    return 7;
+    const seventh = line.indexOf("\t", from);
+    if (seventh === -1) {
+      cols[6] = line.slice(from);
+      cols[7] = "";
+      return 7;
+    }
+    // The optional eighth column: the priors of entries a staged rollout wrote.
+    if (line.indexOf("\t", seventh + 1) !== -1) return line.split("\t").length;
+    cols[6] = line.slice(from, seventh);
+    cols[7] = line.slice(seventh + 1);
+    return 8;
   };
 
   const shapeOf = (text: string): Omit<Device, "id"> | string => {
@@ -266,6 +320,9 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
     const fps = cols[4] as string;
     const obs = cols[5] as string;
     const dmg = cols[6] as string;
+    const pri = cols[7] as string;
+    const priors = pri === "" ? undefined : decodePriors(pri);
+    if (typeof priors === "string") return priors;
     let reported: ReportedDevice | undefined;
     if (dev !== "") {
       const shape = shapeOf(dev);
@@ -316,16 +373,18 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
         if (typeof fingerprint !== "string" || fingerprint === "") return `desired ${name}: fingerprint: expected a non-empty string`;
         // A spec file that does not hash to its name (edited behind the control plane's back) is not trusted:
         // the entry is marked so that the plan republishes it, which stores the spec again.
-        entries.set(
-          name,
+        const entry: DesiredEntry =
           spec !== undefined
             ? { device: id, deployment: name, specHash: hash, fingerprint, spec }
             : untrusted
               ? { device: id, deployment: name, specHash: hash, fingerprint, tampered: "its spec file does not hash to its hash" }
-              : { device: id, deployment: name, specHash: hash, fingerprint },
-        );
+              : { device: id, deployment: name, specHash: hash, fingerprint };
+        const prior = priors?.get(name);
+        entries.set(name, prior === undefined ? entry : { ...entry, prior });
       }
+      for (const k of priors?.keys() ?? []) if (!entries.has(k as DeploymentName)) return `priors ${k}: no desired entry for it`;
     } else if (fps !== "") return "fingerprints without desired entries";
+    else if (priors !== undefined) return "priors without desired entries";
     let states: Map<DeploymentName, ObservedState> | undefined;
     if (obs !== "") {
       const j = parseJson(obs);
@@ -382,7 +441,7 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
       const raw = cols[0] as string;
       const id = DeviceId.is(raw) ? raw : undefined;
       if (id === undefined) return bad(`line ${lines + 1}`, undefined, line, `${JSON.stringify(raw.slice(0, 80))} is not a device id`);
-      if (found !== 7) return bad(id, id, line, `expected 7 tab-separated columns, found ${found}`);
+      if (found !== 7 && found !== 8) return bad(id, id, line, `expected 7 or 8 tab-separated columns, found ${found}`);
       if (seenBefore(id)) return bad(id, id, line, `a second record for device ${id} (line ${lines + 1}); both are kept as they are`);
       const why = decodeLine(id, cols);
       if (why !== undefined) bad(id, id, line, why);
@@ -394,7 +453,15 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
       if (trailer !== lines) return { _tag: "Corrupt", reason: `the end line counts ${trailer} device lines, the file has ${lines} (truncated or edited)` };
       return {
         _tag: "Ok",
-        state: { lineage: header.lineage, serial: header.serial, revision: header.revision, reality: { devices, desired, observed, damaged }, specs: header.specs, unreadable, recordedDamage },
+        state: {
+          lineage: header.lineage,
+          serial: header.serial,
+          revision: header.revision,
+          reality: { devices, desired, observed, damaged, ...(header.rollouts !== undefined ? { rollouts: header.rollouts } : {}) },
+          specs: header.specs,
+          unreadable,
+          recordedDamage,
+        },
         problems,
       };
     },
@@ -461,7 +528,9 @@ const byName = <A>(m: ReadonlyMap<DeploymentName, A> | undefined): ReadonlyArray
  * is `specTable(s)`.
  */
 export const encodeLines = function* (s: LocalState, specs: ReadonlyArray<string>): Generator<string> {
-  yield JSON.stringify({ format: STATE_FORMAT, version: STATE_VERSION, lineage: s.lineage, serial: s.serial, revision: s.revision, specs });
+  const rollouts = s.reality.rollouts === undefined ? [] : RA.sort(S.Ord)([...s.reality.rollouts.keys()]).map((k) => encodeRecord(s.reality.rollouts?.get(k) as RolloutRecord));
+  const version = rollouts.length > 0 || hasPriors(s) ? STATE_VERSION : PLAIN_VERSION;
+  yield JSON.stringify({ format: STATE_FORMAT, version, lineage: s.lineage, serial: s.serial, revision: s.revision, specs, ...(rollouts.length > 0 ? { rollouts } : {}) });
   const index = new Map(specs.map((h, i) => [h, i]));
   // Device attributes repeat: encode each distinct object once.
   const shapes = new Map<Device["labels"], Map<string, string>>();
@@ -485,8 +554,9 @@ export const encodeLines = function* (s: LocalState, specs: ReadonlyArray<string
     const des = byName(s.reality.desired.get(id));
     const obs = byName(s.reality.observed.get(id));
     const dmg = s.recordedDamage.get(id);
+    const priors = des.filter((e) => e.prior !== undefined);
     n++;
-    yield [
+    const cols = [
       id,
       r === undefined ? "" : cachedShape(r.device),
       r?.lastHeartbeat === undefined ? "" : r.lastHeartbeat.toISOString(),
@@ -494,13 +564,20 @@ export const encodeLines = function* (s: LocalState, specs: ReadonlyArray<string
       des.every((e) => FINGERPRINT_TOKEN.test(e.fingerprint)) ? des.map((e) => e.fingerprint).join(" ") : JSON.stringify(des.map((e) => e.fingerprint)),
       obs.length === 0 ? "" : JSON.stringify(obs.map(({ device: _d, ...o }) => ({ ...o, at: o.at.toISOString() }))),
       dmg === undefined ? "" : JSON.stringify(dmg),
-    ].join("\t");
+    ];
+    if (priors.length > 0) cols.push(JSON.stringify(Object.fromEntries(priors.map((e) => [e.deployment, e.prior]))));
+    yield cols.join("\t");
   }
   for (const l of s.unreadable) {
     n++;
     yield l;
   }
   yield JSON.stringify({ end: STATE_FORMAT, devices: n });
+};
+
+const hasPriors = (s: LocalState): boolean => {
+  for (const m of s.reality.desired.values()) for (const e of m.values()) if (e.prior !== undefined) return true;
+  return false;
 };
 
 /** The whole file as one string (tests, small states); `saveState` streams `encodeLines` instead. */

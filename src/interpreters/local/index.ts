@@ -12,6 +12,7 @@
  *   applies every action compare-and-set and writes the result in one atomic
  *   write: all of a plan's actions are applied, or (the write failed) all of
  *   them fail, and the previous state is kept as `state.records.backup`;
+ *   the plan's rollout ledger records (`Plan.ledger`) go in the same write;
  * - each desired entry's fingerprint is its revision in this state's lineage.
  *
  * No agents run against a state directory, so the device side is simulated
@@ -20,11 +21,11 @@
  */
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { desiredEditor, stalePreconditions } from "../../diff/Apply.ts";
+import { applyLedger, desiredEditor, entryOf, stalePreconditions } from "../../diff/Apply.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
-import type { Plan } from "../../diff/Plan.ts";
+import { isEmptyPlan, type Plan } from "../../diff/Plan.ts";
 import type { DesiredEntry, Reality } from "../../diff/Reality.ts";
 import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
 import type { ExitReleases } from "../ExitReleases.ts";
@@ -141,7 +142,7 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
       const { state, problems } = await load();
       return { reality: state.reality, problems };
     },
-    apply: (plan: Pick<Plan, "actions">, applyOptions?: ApplyOptions): Promise<ApplyResult> =>
+    apply: (plan: Pick<Plan, "actions" | "ledger">, applyOptions?: ApplyOptions): Promise<ApplyResult> =>
       withLock<ApplyResult>(
         "apply",
         (holder) => ({ _tag: "Locked", holder: describeLock(holder) }),
@@ -149,7 +150,7 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
           const { state } = await load();
           const stale = stalePreconditions(state.reality, plan);
           if (stale.length > 0) return { _tag: "Stale", stale };
-          if (plan.actions.length === 0) return { _tag: "Completed", outcomes: [] };
+          if (isEmptyPlan(plan)) return { _tag: "Completed", outcomes: [] };
           // Copy on write: only the devices the plan touches get a new map (a million devices, a few actions).
           const edit = desiredEditor(state.reality);
           let revision = state.revision;
@@ -160,12 +161,16 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
               outcomes.push({ _tag: "Applied", action });
             } else {
               const fp = fingerprint(state, ++revision);
-              edit.set(action.device, action.deployment, { device: action.device, deployment: action.deployment, specHash: action.specHash, fingerprint: fp, spec: action.spec });
+              edit.set(action.device, action.deployment, entryOf(action, fp));
               outcomes.push({ _tag: "Applied", action, fingerprint: fp });
             }
           }
           try {
-            await saveState(stateDir, { ...state, serial: state.serial + 1, revision, reality: edit.result() }, store, options.writeHooks);
+            // The ledger is in the same file as the entries: one atomic write carries both.
+            const edited = edit.result();
+            const rollouts = applyLedger(state.reality.rollouts, plan.ledger);
+            const reality = rollouts === undefined ? edited : { ...edited, rollouts };
+            await saveState(stateDir, { ...state, serial: state.serial + 1, revision, reality }, store, options.writeHooks);
           } catch (e) {
             // One write carries every action: if it fails, none of them happened.
             const error = `writing ${stateDir}: ${errorMessage(e)}`;

@@ -19,6 +19,11 @@
  *    signer hashes and signs on a worker thread, src/trust/SigningThread.ts)
  *    and carries its signature (wire.ts); a failed signing fails the actions
  *    of its chunk.
+ *    The plan's rollout ledger records (`Plan.ledger`, bucket `fleet-rollouts`)
+ *    are written first, under the same lock: a ledger ahead of its entries
+ *    is what the next step reads and completes, while entries ahead of their
+ *    ledger would lose the priors rollback needs. If a ledger write fails,
+ *    no entry is written (every action fails with why).
  * 4. Release the lock (if the server is lost, it cannot be deleted: it
  *    expires `lockTtlMs` after its last renewal, whenever the server returns).
  *
@@ -27,7 +32,8 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { expectedFingerprint, type StaleEntry } from "../../diff/Apply.ts";
-import type { Action, Plan } from "../../diff/Plan.ts";
+import { isEmptyPlan, type Action, type Plan } from "../../diff/Plan.ts";
+import { ledgerWriteKey, type LedgerWrite } from "../../diff/Ledger.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { entryKey } from "../../algebra/Name.ts";
 import type { ExitReleases } from "../ExitReleases.ts";
@@ -37,7 +43,7 @@ import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
 import { describeHolder, type ApplyLock } from "./Lock.ts";
 import { PublishError, ServerLostError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
 import { scanLatest } from "./Scan.ts";
-import { encodeDesiredValue } from "./wire.ts";
+import { encodeDesiredValue, encodeRolloutValue, rolloutBucketKey } from "./wire.ts";
 import type { EntrySignature } from "../../trust/SignedEntry.ts";
 import { ENTRIES_PER_TREE } from "../../trust/SignedTree.ts";
 import type { EntryToSign, SignEntries } from "../../trust/Signer.ts";
@@ -45,6 +51,7 @@ import type { EntryToSign, SignEntries } from "../../trust/Signer.ts";
 export interface ApplyDeps {
   readonly js: JetStreamClient;
   readonly desired: KV;
+  readonly rollouts: KV;
   readonly publisher: AckPublisher;
   readonly lock: ApplyLock;
   readonly owner: string;
@@ -135,9 +142,23 @@ const describeWriteError = (e: unknown): string => {
 
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
-export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, options: ApplyOptions = {}): Promise<ApplyResult> => {
+/** Writes the ledger records; `undefined` when all were written, else why not. */
+const writeLedger = async (deps: ApplyDeps, writes: ReadonlyArray<LedgerWrite>): Promise<string | undefined> => {
+  for (const w of writes) {
+    const key = rolloutBucketKey(ledgerWriteKey(w));
+    try {
+      if (w._tag === "Put") await deps.rollouts.put(key, encodeRolloutValue(w.record));
+      else await deps.rollouts.delete(key);
+    } catch (e) {
+      return `rollout ledger ${ledgerWriteKey(w)} not written: ${errorMessage(e)}`;
+    }
+  }
+  return undefined;
+};
+
+export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions" | "ledger">, options: ApplyOptions = {}): Promise<ApplyResult> => {
   const actions = plan.actions;
-  if (actions.length === 0) return { _tag: "Completed", outcomes: [] };
+  if (isEmptyPlan(plan)) return { _tag: "Completed", outcomes: [] };
 
   const acquired = await deps.lock.acquire(deps.owner, {
     ttlMs: deps.lockTtlMs,
@@ -162,6 +183,12 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
       expectedSeq[i] = c === undefined ? 0 : c.revision;
     });
     if (stale.length > 0) return { _tag: "Stale", stale };
+
+    const ledgerError = await writeLedger(deps, plan.ledger ?? []);
+    if (ledgerError !== undefined) {
+      if (actions.length === 0) throw new BackendUnavailableError(`NATS: ${ledgerError}`);
+      return { _tag: "Completed", outcomes: actions.map((action) => ({ _tag: "Failed", action, error: ledgerError })) };
+    }
 
     // Signed only once the plan is known to apply: the revisions it read are the keys' latest.
     const signatureOf = options.sign === undefined ? undefined : lazySignatures(actions, options.sign);
@@ -198,7 +225,7 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions">, 
         } else {
           const pending = signatureOf?.(i);
           const signature = pending instanceof Promise ? await pending : pending;
-          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash, signature), {
+          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash, signature, action.prior), {
             expectedLastSubjectSequence: expected,
           });
           settle(i, { _tag: "Applied", action, fingerprint: String(seq) });

@@ -8,6 +8,7 @@
  * | `device-state`     | `<device>.<deployment>`   | agent          | 1       |
  * | `device-heartbeat` | `<device>`                | agent          | 1       |
  * | `fleet-locks`      | `apply`                   | control plane  | 1       |
+ * | `fleet-rollouts`   | `<deployment>.<hash>`     | control plane  | 5       |
  *
  * All are file-backed and created when missing with these settings (the
  * replica count is an option, for a clustered NATS); an existing bucket is
@@ -26,6 +27,7 @@ export const BUCKET = {
   state: "device-state",
   heartbeat: "device-heartbeat",
   locks: "fleet-locks",
+  rollouts: "fleet-rollouts",
 } as const;
 
 export type BucketRole = keyof typeof BUCKET;
@@ -37,6 +39,7 @@ export const HISTORY: { readonly [R in BucketRole]: number } = {
   state: 1,
   heartbeat: 1,
   locks: 1,
+  rollouts: 5,
 };
 
 const DESCRIPTION: { readonly [R in BucketRole]: string } = {
@@ -45,6 +48,7 @@ const DESCRIPTION: { readonly [R in BucketRole]: string } = {
   state: "fleet-algebra: observed deployment state (<device>.<deployment>), written by agents",
   heartbeat: "fleet-algebra: agent heartbeats (<device>)",
   locks: "fleet-algebra: apply lock (compare-and-set)",
+  rollouts: "fleet-algebra: staged rollout ledgers (<deployment>.<spec hash>), written by the control plane",
 };
 
 export type FleetBuckets = { readonly [R in BucketRole]: KV };
@@ -103,7 +107,7 @@ export const bindBuckets = async <R extends BucketRole>(js: JetStreamClient, rol
   return Object.fromEntries(opened) as { readonly [K in R]: KV };
 };
 
-export const ALL_ROLES: ReadonlyArray<BucketRole> = ["desired", "info", "state", "heartbeat", "locks"];
+export const ALL_ROLES: ReadonlyArray<BucketRole> = ["desired", "info", "state", "heartbeat", "locks", "rollouts"];
 
 export const openFleetBuckets = (js: JetStreamClient, settings: BucketSettings = {}): Promise<FleetBuckets> =>
   openBuckets(js, ALL_ROLES, settings);

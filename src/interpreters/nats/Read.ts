@@ -18,11 +18,13 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
 import { reality, type DesiredEntry, type ObservedState, type ReportedDevice } from "../../diff/Reality.ts";
+import { keyOf as keyOfRecord, type RolloutKey, type RolloutRecord } from "../../diff/Ledger.ts";
 import { OrdReadProblem, type ReadProblem, type ReadResult } from "../Interpreter.ts";
 import { BUCKET } from "./Buckets.ts";
 import { scanLatest, type ScannedEntry } from "./Scan.ts";
 import {
   decodeDeviceInfoValue,
+  decodeRolloutValue,
   decodeDeviceStateValue,
   decodeHeartbeatValue,
   formatWireError,
@@ -36,14 +38,15 @@ const byKey = Ord.contramap((e: ScannedEntry) => e.key)(S.Ord).compare;
 
 export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
   // Keys in code-unit order, so the Reality's maps iterate in a defined order.
-  const [desiredRaw, infoRaw, stateRaw, heartbeatRaw] = (
+  const [desiredRaw, infoRaw, stateRaw, heartbeatRaw, rolloutsRaw] = (
     await Promise.all([
       scanLatest(js, BUCKET.desired),
       scanLatest(js, BUCKET.info),
       scanLatest(js, BUCKET.state),
       scanLatest(js, BUCKET.heartbeat),
+      scanLatest(js, BUCKET.rollouts),
     ])
-  ).map((entries) => entries.sort(byKey)) as [ScannedEntry[], ScannedEntry[], ScannedEntry[], ScannedEntry[]];
+  ).map((entries) => entries.sort(byKey)) as [ScannedEntry[], ScannedEntry[], ScannedEntry[], ScannedEntry[], ScannedEntry[]];
 
   const problems: ReadProblem[] = [];
   const damaged = new Map<DeviceId, string>();
@@ -77,6 +80,7 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
       spec: v.right.spec,
       ...(v.right.tampered !== undefined ? { tampered: v.right.tampered } : {}),
       ...(signed !== undefined ? { revision: signed } : {}),
+      ...(v.right.prior !== undefined ? { prior: v.right.prior } : {}),
     });
   }
 
@@ -148,6 +152,17 @@ export const readFleet = async (js: JetStreamClient): Promise<ReadResult> => {
     });
   }
 
+  // fleet-rollouts. An unreadable ledger is a problem (shown by plan and status); its rollout
+  // has no ledger in this Reality, so the step treats it as just starting (docs/nats.md).
+  const rollouts = new Map<RolloutKey, RolloutRecord>();
+  for (const e of rolloutsRaw) {
+    if (e.operation !== "PUT") continue;
+    const v = decodeRolloutValue(e.value, e.key);
+    if (E.isLeft(v)) report(BUCKET.rollouts, e.key, formatWireError(v.left));
+    else rollouts.set(keyOfRecord(v.right), v.right);
+  }
+
   problems.sort(OrdReadProblem.compare);
-  return { reality: reality({ devices, desired, observed, damaged }), problems };
+  const r = reality({ devices, desired, observed, damaged });
+  return { reality: rollouts.size > 0 ? { ...r, rollouts } : r, problems };
 };

@@ -3,8 +3,8 @@
  *
  * `nats(options)` connects, opens (creating when missing) the fleet's
  * buckets, and returns an `Interpreter`:
- * - `read()` scans `desired-state`, `device-info`, `device-state` and
- *   `device-heartbeat` into a Reality (Read.ts); unreadable records are
+ * - `read()` scans `desired-state`, `device-info`, `device-state`,
+ *   `device-heartbeat` and `fleet-rollouts` into a Reality (Read.ts); unreadable records are
  *   reported and their devices marked damaged;
  * - `apply(plan)` is serialised by a lock kept in NATS, refuses a stale plan
  *   as a whole, and writes every entry compare-and-set, pipelined (Apply.ts).
@@ -110,6 +110,7 @@ export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
         {
           js,
           desired: buckets.desired,
+          rollouts: buckets.rollouts,
           publisher,
           lock,
           owner,

@@ -23,6 +23,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { DeploymentCodec, shortHash, specHash as hashOf, specMismatch, type Deployment } from "../../algebra/Deployment.ts";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
 import { decodeProblems, formatProblem, type DecodeProblem } from "../../algebra/DecodeError.ts";
+import { RolloutRecordCodec, encodeRecord, keyOf as keyOfRecord, type RolloutKey, type RolloutRecord } from "../../diff/Ledger.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { dnsLabelProblem, isDnsLabel, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
 import type { Health, Phase } from "../../diff/Reality.ts";
@@ -130,8 +131,14 @@ export const formatWireError: (e: WireError) => string = matchWireError({
 const PhaseCodec = t.keyof({ Pending: null, Running: null, Failed: null, Rejected: null });
 const HealthCodec = t.keyof({ starting: null, healthy: null, unhealthy: null });
 
-/** `desired-state` `<device>.<deployment>`: the full spec (agents run it) and its hash. */
+/**
+ * `desired-state` `<device>.<deployment>`: the full spec (agents run it) and its hash.
+ * An entry a staged rollout wrote also carries `prior` (the spec hash it held before, or
+ * null: none), control-plane metadata for rollback that agents ignore and signatures do not
+ * cover; the control plane decodes it (`desiredValueDecoder`), devices never look at it.
+ */
 export const DesiredValueV1 = t.type({ v: t.literal(1), specHash: t.string, spec: DeploymentCodec });
+const PriorV1 = t.union([t.string, t.null]);
 /**
  * The optional `sig` of a desired value: the entry's signature (src/trust/SignedEntry.ts).
  * Optional so that unsigned entries (a control plane without a signing key) still decode;
@@ -169,6 +176,8 @@ export interface DesiredValue {
   readonly signature?: EntrySignature;
   /** Set when the spec does not hash to `specHash` (edited behind the control plane's back): the control plane republishes it. */
   readonly tampered?: string;
+  /** Written by a staged rollout: the spec hash the entry held before (`null`: none). */
+  readonly prior?: string | null;
 }
 
 /**
@@ -181,6 +190,8 @@ export interface DesiredParts {
   readonly actualSpecHash: string;
   /** Absent: unsigned; `Left`: a `sig` field that is not a signature (why). */
   readonly signature?: E.Either<ReadonlyArray<DecodeProblem>, EntrySignature>;
+  /** The `prior` field as found, undecoded: only the control plane reads it (`desiredValueDecoder`). */
+  readonly prior?: unknown;
 }
 
 export interface DeviceStateValue {
@@ -239,13 +250,15 @@ interface SpecPart {
   readonly spec: Deployment;
   readonly specHash: string;
   readonly actualSpecHash: string;
+  readonly prior?: unknown;
 }
 
 const decodeSpecPart = (json: unknown): E.Either<WireError, SpecPart> => {
   const r = decodeWith(DesiredValueV1, json);
   if (E.isLeft(r)) return r;
   const { spec, specHash } = r.right;
-  return E.right({ spec, specHash, actualSpecHash: hashOf(spec) });
+  const prior = (json as { readonly prior?: unknown }).prior;
+  return E.right({ spec, specHash, actualSpecHash: hashOf(spec), ...(prior !== undefined ? { prior } : {}) });
 };
 
 const signatureOf = (sig: unknown): E.Either<ReadonlyArray<DecodeProblem>, EntrySignature> => {
@@ -271,13 +284,13 @@ export const desiredPartsDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.
     if (part === undefined) {
       const json = parseJsonVersioned(text.right);
       if (E.isLeft(json)) return json;
-      const o = json.right as { readonly sig?: unknown; readonly spec?: unknown; readonly specHash?: unknown };
+      const o = json.right as { readonly sig?: unknown; readonly spec?: unknown; readonly specHash?: unknown; readonly prior?: unknown };
       if (o.sig === undefined) {
         part = decodeSpecPart(o);
         byText.set(text.right, part);
       } else {
         signature = signatureOf(o.sig);
-        const specKey = `${String(o.specHash)}\u0000${JSON.stringify(o.spec) ?? ""}`;
+        const specKey = `${String(o.specHash)}\u0000${JSON.stringify(o.prior) ?? ""}\u0000${JSON.stringify(o.spec) ?? ""}`;
         part = bySpec.get(specKey);
         if (part === undefined) bySpec.set(specKey, (part = decodeSpecPart(o)));
       }
@@ -298,12 +311,17 @@ export const desiredValueDecoder = (): ((bytes: Uint8Array, key: EntryKey) => E.
   return (bytes, key) => {
     const r = parts(bytes, key);
     if (E.isLeft(r)) return r;
-    const { spec, specHash, actualSpecHash, signature } = r.right;
+    const { spec, specHash, actualSpecHash, signature, prior } = r.right;
     // The diff trusts the hash: a value whose spec does not hash to it is kept, marked, so that the plan repairs it.
     const tampered = actualSpecHash === specHash ? {} : { tampered: specMismatch(specHash, actualSpecHash) };
-    if (signature === undefined) return E.right({ spec, specHash, ...tampered });
+    let priorField = {};
+    if (prior !== undefined) {
+      if (!PriorV1.is(prior)) return E.left({ _tag: "Invalid", problems: [{ path: "prior", message: `expected a spec hash or null, found ${JSON.stringify(prior)?.slice(0, 80) ?? typeof prior}` }] });
+      priorField = { prior };
+    }
+    if (signature === undefined) return E.right({ spec, specHash, ...tampered, ...priorField });
     if (E.isLeft(signature)) return E.left({ _tag: "Invalid", problems: signature.left });
-    return E.right({ spec, specHash, signature: signature.right, ...tampered });
+    return E.right({ spec, specHash, signature: signature.right, ...tampered, ...priorField });
   };
 };
 
@@ -348,6 +366,25 @@ export const decodeHeartbeatValue = (bytes: Uint8Array): E.Either<WireError, Hea
   });
 };
 
+/**
+ * The `fleet-rollouts` key of a rollout: `<deployment>.<spec hash>` with the hash's `:` as `=`
+ * (KV keys allow `[-/_=.A-Za-z0-9]`); the value names its rollout, the key only addresses it.
+ */
+export const rolloutBucketKey = (k: RolloutKey): string => k.replace("@", ".").replace(/[^-/_=.A-Za-z0-9]/g, "=");
+
+/** `fleet-rollouts` `<deployment>.<hash>`: a rollout's ledger record (diff/Ledger.ts), at the key its own identity gives. */
+export const decodeRolloutValue = (bytes: Uint8Array, key: string): E.Either<WireError, RolloutRecord> => {
+  const json = parseVersioned(bytes);
+  if (E.isLeft(json)) return json;
+  const r = decodeWith(RolloutRecordCodec, json.right);
+  if (E.isLeft(r)) return r;
+  const at = rolloutBucketKey(keyOfRecord(r.right));
+  if (at !== key) return E.left({ _tag: "Invalid", problems: [{ path: "", message: `a record of rollout ${keyOfRecord(r.right)} belongs at key ${at}, not ${key}` }] });
+  return r;
+};
+
+export const encodeRolloutValue = (r: RolloutRecord): Uint8Array => textEncoder.encode(JSON.stringify({ v: WIRE_VERSION, ...(encodeRecord(r) as object) }));
+
 // -------------------------------------------------------------------------------------
 // encoders
 // -------------------------------------------------------------------------------------
@@ -367,14 +404,16 @@ let lastJws: { readonly text: string; readonly bytes: Buffer; readonly plain: bo
  * from bytes (the shared spec, the entry's fields, its tree's shared JWS): a 100k-entry apply
  * encodes 100k of them.
  */
-export const encodeDesiredValue = (spec: Deployment, specHash: string, signature?: EntrySignature): Uint8Array => {
+export const encodeDesiredValue = (spec: Deployment, specHash: string, signature?: EntrySignature, prior?: string | null): Uint8Array => {
   let byHash = desiredCache.get(spec);
   if (byHash === undefined) desiredCache.set(spec, (byHash = new Map()));
-  let cached = byHash.get(specHash);
+  // Priors are few (the specs a rollout replaces): they share the cache under their own key.
+  const cacheKey = prior === undefined ? specHash : `${specHash}\u0000${String(prior)}\u0000${prior === null ? "n" : "s"}`;
+  let cached = byHash.get(cacheKey);
   if (cached === undefined) {
-    const text = JSON.stringify({ v: WIRE_VERSION, specHash, spec: DeploymentCodec.encode(spec) });
+    const text = JSON.stringify({ v: WIRE_VERSION, specHash, spec: DeploymentCodec.encode(spec), ...(prior !== undefined ? { prior } : {}) });
     cached = { text, bytes: textEncoder.encode(text), open: Buffer.from(text.slice(0, -1), "utf8") };
-    byHash.set(specHash, cached);
+    byHash.set(cacheKey, cached);
   }
   if (signature === undefined) return cached.bytes;
   const { device, deployment, revision, index, proof, jws } = signature;
