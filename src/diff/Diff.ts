@@ -225,6 +225,7 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
   const conflicts: Conflict[] = [...t.conflicts];
   const skipped: Skipped[] = [...skippedOf(t)];
   const groups = new Map<RolloutKey, RolloutGroup>();
+  const groupOf = new Map<Resolved, RolloutGroup>();
   let unchanged = 0;
   let withEntries = 0;
   for (const d of t.devices) {
@@ -250,9 +251,14 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
     const observed = reality.observed.get(d.id);
     const presence = presenceOf(d.id);
     for (const e of rolling) {
-      const key = rolloutKey(e.name, e.specHash);
-      let g = groups.get(key);
-      if (g === undefined) groups.set(key, (g = { name: e.name, target: e, policy: e.deployment.rollout as Waves, members: [] }));
+      let g = groupOf.get(e);
+      if (g === undefined) {
+        // Resolutions are shared by the devices that match the same assignments: look each one's group up once.
+        const key = rolloutKey(e.name, e.specHash);
+        g = groups.get(key);
+        if (g === undefined) groups.set(key, (g = { name: e.name, target: e, policy: e.deployment.rollout as Waves, members: [] }));
+        groupOf.set(e, g);
+      }
       const raw = step.actions.length === 0 ? undefined : step.actions.find((a) => a.deployment === e.name);
       // Deletes never come here (the name is resolved); a repair at the target spec is not a step of the rollout.
       const towards = raw !== undefined && raw._tag !== "Delete" && !(raw._tag === "Update" && raw.previous.specHash === e.specHash) ? raw : undefined;

@@ -103,11 +103,22 @@ export interface RolloutStep {
 // -------------------------------------------------------------------------------------
 
 /** FNV-1a (32 bit) of `deployment \0 device`, in [0, 1): cheap, stable across versions and platforms. */
-export const ticket = (deployment: string, device: string): number => {
+export const ticket = (deployment: string, device: string): number => ticketFrom(prefixState(deployment), device);
+
+/** The FNV state after `deployment \0`: each rollout hashes its prefix once, not once per device. */
+const prefixState = (deployment: string): number => {
   let h = 0x811c9dc5;
-  const s = `${deployment}\u0000${device}`;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
+  for (let i = 0; i < deployment.length; i++) {
+    h ^= deployment.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return Math.imul(h ^ 0, 0x01000193); // the \0 separator
+};
+
+const ticketFrom = (state: number, device: string): number => {
+  let h = state;
+  for (let i = 0; i < device.length; i++) {
+    h ^= device.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
   // A final avalanche so that ids differing in their last character spread over the whole range.
@@ -153,9 +164,10 @@ export const waveMembership = (
   const wave = new Int32Array(n).fill(-1);
   const pins: Array<ReadonlyArray<DeviceId> | undefined> = [];
   const tickets = new Float64Array(n).fill(-1);
+  const prefix = prefixState(name);
   const ticketOf = (i: number): number => {
     let t = tickets[i] as number;
-    if (t < 0) tickets[i] = t = ticket(name, (devices[i] as Device).id);
+    if (t < 0) tickets[i] = t = ticketFrom(prefix, (devices[i] as Device).id);
     return t;
   };
   let cumulative = 0;
