@@ -2,12 +2,15 @@
  * `fleet reconcile` on NATS holds the apply lock for a whole step (read,
  * plan, apply): two real reconcile processes against a real nats-server
  * never act at once; the second waits and says, once, who holds the lock;
- * SIGTERM to the holder releases it and the second proceeds.
+ * SIGTERM to the holder releases it and the second proceeds. The local
+ * backend's state lock is held the same way.
  *
  * The fleet file is a function export that takes a while to load, so that a
  * step (which loads it after reading) holds the lock long enough to be seen.
  */
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readLock } from "../../src/interpreters/local/Lock.ts";
 import { useNats } from "../nats/support.ts";
 import { spawnFleet, type Spawned } from "./pipes.ts";
 import { jsonLines, workspace, type Workspace } from "./support.ts";
@@ -30,16 +33,17 @@ const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 30
   }
 };
 
+let ws: Workspace;
+beforeAll(async () => {
+  ws = await workspace();
+  await ws.write("slow.ts", SLOW);
+});
+afterAll(async () => {
+  await ws.cleanup();
+});
+
 describe("fleet reconcile (NATS): one controller at a time", () => {
   const n = useNats();
-  let ws: Workspace;
-  beforeAll(async () => {
-    ws = await workspace();
-    await ws.write("slow.ts", SLOW);
-  });
-  afterAll(async () => {
-    await ws.cleanup();
-  });
 
   it("a second reconcile waits, names the holder once; SIGTERM to the holder releases the lock", async () => {
     const args = ["reconcile", "--no-typecheck", "--backend", "nats", "--nats", n.server.url, "--json", "--watch", "--interval", "100ms", "--load-timeout", "30s", "slow.ts"];
@@ -73,5 +77,31 @@ describe("fleet reconcile (NATS): one controller at a time", () => {
     expect(rb.code).toBe(0);
     expect(rb.stderr).toBe("");
     await until("the lock to be released", async () => (await n.fleet.lockHolder()) === undefined, 5_000);
+  }, 90_000);
+});
+
+describe("fleet reconcile (local backend): one controller at a time", () => {
+
+  it("a second reconcile waits for the state lock and names its holder once", async () => {
+    const stateDir = join(ws.dir, "state");
+    const args = ["reconcile", "--no-typecheck", `--state-dir=${stateDir}`, "--json", "--watch", "--interval", "100ms", "--load-timeout", "30s", "slow.ts"];
+    let aOut = "";
+    let bOut = "";
+    const a: Spawned = spawnFleet(ws, args, { onStdout: (s) => (aOut = s) });
+    await until("the first reconcile to take the lock", async () => (await readLock(stateDir))._tag === "Held");
+    const lock = await readLock(stateDir);
+    const b: Spawned = spawnFleet(ws, args, { onStdout: (s) => (bOut = s) });
+    await until("two steps of each", () => jsonLines(aOut).filter((l) => l["type"] === "step").length >= 3 && jsonLines(bOut).filter((l) => l["type"] === "step").length >= 2);
+    const waiting = jsonLines(bOut).filter((l) => l["type"] === "waiting");
+    expect(waiting).toHaveLength(1);
+    expect(String(waiting[0]?.["holder"])).toContain(lock._tag === "Held" ? `pid ${lock.info.pid}` : "?");
+    expect(jsonLines(aOut).find((l) => l["type"] === "step")?.["result"]).toBe("Completed");
+    a.kill("SIGTERM");
+    expect((await a.result).code).toBe(0);
+    b.kill("SIGTERM");
+    const rb = await b.result;
+    expect(rb.code).toBe(0);
+    expect(rb.stderr).toBe("");
+    expect((await readLock(stateDir))._tag).toBe("Free");
   }, 90_000);
 });
