@@ -22,7 +22,8 @@
  *
  * Run: `npm run bench -- rollout` (writes docs/performance-rollout.md; the
  * 1M-device part takes minutes). `ROLLOUT_BENCH_PART=step` or
- * `ROLLOUT_BENCH_PART=reconcile` runs only that part.
+ * `ROLLOUT_BENCH_PART=reconcile` runs only that part;
+ * `ROLLOUT_BENCH_SIM_DEVICES=N` simulates N devices instead of 10,000.
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
