@@ -67,6 +67,19 @@ export type ApplyResult =
   /** Nothing was written: another apply holds the lock. */
   | { readonly _tag: "Locked"; readonly holder: string; readonly until?: Date };
 
+/** Who holds a lock being waited for: `owner` names the process, `text` says it for people (with the lock ID that breaks it). */
+export interface LockWait {
+  readonly owner: string;
+  readonly text: string;
+}
+
+export interface ExclusiveOptions {
+  /** Told who holds the lock while waiting for it, once per holder within one wait. */
+  readonly onWait: (holder: LockWait) => void;
+  /** Stops waiting for the lock when it settles (a signal). */
+  readonly stop: Promise<unknown>;
+}
+
 export interface Interpreter {
   readonly name: string;
   read(): Promise<ReadResult>;
@@ -82,6 +95,16 @@ export interface Interpreter {
    * line each; never throws for a single object.
    */
   publishWorld?(world: World, now: Date): Promise<ReadonlyArray<string>>;
+  /**
+   * Optional: runs `f` holding the backend's apply lock, so that a read, a
+   * plan and an apply made inside it act as one step no other writer can
+   * interleave with (`fleet reconcile`). Applies made inside `f` reuse the
+   * held lock. A lock held elsewhere is waited for as long as it takes,
+   * telling `onWait` each new holder; `undefined` when `stop` settles
+   * first (nothing ran). The lock is released when `f` settles, and by a
+   * signal meanwhile.
+   */
+  exclusive?<A>(f: () => Promise<A>, options: ExclusiveOptions): Promise<A | undefined>;
   close(): Promise<void>;
 }
 

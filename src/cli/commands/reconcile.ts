@@ -7,11 +7,15 @@
  * `--watch` never stops on convergence (continuous drift correction).
  *
  * The loop is a thin driver over `plan` and `apply`; what a step means is
- * `stepVerdict` (pure). Stale plans (another writer moved meanwhile) and a
- * held lock are not errors: the next step re-plans. SIGTERM and SIGINT stop
+ * `stepVerdict` (pure). On a backend with `exclusive` (NATS) a step holds the
+ * apply lock from its read to its last write, so two controllers never act
+ * at once: the second waits, saying once who holds the lock. Stale plans
+ * (another writer moved meanwhile) and a held lock are not errors: the next
+ * step re-plans. SIGTERM and SIGINT stop
  * it between steps: an apply in flight completes and releases its lock.
  */
 import { isEmptyPlan, type Plan, type RolloutProgress } from "../../diff/Plan.ts";
+import type { LockWait } from "../../interpreters/Interpreter.ts";
 import { apply, rolloutProblemsOf, type ApplyReport } from "../../program/Apply.ts";
 import { plan } from "../../program/Plan.ts";
 import { expectPositionals, orUsage, parseDuration, parseFlags, wantsHelp } from "../Args.ts";
@@ -42,7 +46,10 @@ ${loadTimeoutHelp}
 
 ${backendHelp}
 
-Stops cleanly on SIGTERM or SIGINT, between steps.
+On NATS each step holds the apply lock from its read to its last write: a
+second reconcile waits for it, saying who holds it.
+
+Stops cleanly on SIGTERM or SIGINT, between steps (or while waiting for the lock).
 
 Exit codes: 0 converged (nothing to apply, every rollout complete) or stopped by a signal,
 1 a rollout aborted (paused, or rolled back once the rollback is applied) or an error, 2 usage error.`;
@@ -127,14 +134,28 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   try {
     return await withBackend(config, t, async (b) => {
       const source = fleetFilesWorld(positionals, loadTimeoutOf("reconcile", values));
+      // Said once per holder, not at every step that finds the same controller holding it.
+      let toldOwner: string | undefined;
+      const onWait = (holder: LockWait): void => {
+        if (holder.owner === toldOwner) return;
+        toldOwner = holder.owner;
+        if (json) t.out(J.line({ type: "waiting", holder: holder.text }));
+        else t.err(`Waiting for the apply lock, held by ${holder.text}...`);
+      };
       for (let step = 1; ; step++) {
-        const now = new Date();
-        const planned = await plan(b.interpreter, source, { now, ...offline });
-        if (planned.plan.conflicts.length > 0) throw new CliError(`the World has ${planned.plan.conflicts.length} conflicts; run fleet plan to see them`);
-        const problems = rolloutProblemsOf(planned.plan);
-        if (problems.length > 0) throw new CliError(`${problems.join("; ")}; nothing was applied`);
+        const once = async () => {
+          const now = new Date();
+          const planned = await plan(b.interpreter, source, { now, ...offline });
+          if (planned.plan.conflicts.length > 0) throw new CliError(`the World has ${planned.plan.conflicts.length} conflicts; run fleet plan to see them`);
+          const problems = rolloutProblemsOf(planned.plan);
+          if (problems.length > 0) throw new CliError(`${problems.join("; ")}; nothing was applied`);
+          return { now, planned, report: isEmptyPlan(planned.plan) ? undefined : await apply(b.interpreter, planned) };
+        };
+        // Where the backend can, the step holds its apply lock from the read to the last write.
+        const done = b.interpreter.exclusive === undefined ? await once() : await b.interpreter.exclusive(once, { onWait, stop: signals.signalled });
+        if (done === undefined) break;
+        const { now, planned, report } = done;
         const verdict = stepVerdict(planned.plan);
-        const report = isEmptyPlan(planned.plan) ? undefined : await apply(b.interpreter, planned);
         if (report?._tag === "Conflicts" || report?._tag === "RolloutProblems" || report?._tag === "Cancelled") throw new CliError(`step ${step}: apply refused (${report._tag})`);
         const rollouts = planned.plan.rollouts ?? [];
         if (json) {

@@ -13,6 +13,8 @@
  *   write: all of a plan's actions are applied, or (the write failed) all of
  *   them fail, and the previous state is kept as `state.records.backup`;
  *   the plan's rollout ledger records (`Plan.ledger`) go in the same write;
+ * - `exclusive(f)` holds the same lock across `f` (a reconcile step), waiting
+ *   for it as long as another process holds it; writes inside `f` use it;
  * - each desired entry's fingerprint is its revision in this state's lineage.
  *
  * No agents run against a state directory, so the device side is simulated
@@ -81,6 +83,9 @@ export interface LocalInterpreter extends Interpreter {
 
 const fingerprint = (s: LocalState, revision: number): string => `r${revision}.${s.lineage.slice(0, 8)}`;
 
+/** How long `exclusive` waits for a held lock between checks of its `stop`. */
+const EXCLUSIVE_POLL_MS = 1_000;
+
 export const local = async (options: LocalOptions): Promise<LocalInterpreter> => {
   const { stateDir } = options;
   const lockTimeoutMs = options.lockTimeoutMs ?? 0;
@@ -104,16 +109,22 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
     return loaded;
   };
 
-  const withLock = async <A>(operation: string, onBusy: (holder: LockState) => A, f: () => Promise<A>): Promise<A> => {
+  /** True while `exclusive` holds the lock: writes meanwhile are under it already. */
+  let held = false;
+  const acquire = async (operation: string, timeoutMs: number, onWait?: (h: LockState) => void) => {
     await mkdir(stateDir, { recursive: true });
-    const got = await acquireLock(stateDir, {
+    return acquireLock(stateDir, {
       operation,
-      timeoutMs: lockTimeoutMs,
+      timeoutMs,
       ...(options.holder !== undefined ? { who: options.holder } : {}),
       ...(options.version !== undefined ? { version: options.version } : {}),
-      ...(options.onLockWait !== undefined ? { onWait: (h: LockState) => options.onLockWait?.(describeLock(h)) } : {}),
+      ...(onWait !== undefined ? { onWait } : {}),
       ...(options.exitReleases !== undefined ? { exitReleases: options.exitReleases } : {}),
     });
+  };
+  const withLock = async <A>(operation: string, onBusy: (holder: LockState) => A, f: () => Promise<A>): Promise<A> => {
+    if (held) return f();
+    const got = await acquire(operation, lockTimeoutMs, options.onLockWait === undefined ? undefined : (h) => options.onLockWait?.(describeLock(h)));
     if (got._tag === "Busy") return onBusy(got.holder);
     try {
       return await f();
@@ -182,6 +193,28 @@ export const local = async (options: LocalOptions): Promise<LocalInterpreter> =>
           return { _tag: "Completed", outcomes };
         },
       ),
+    exclusive: async (f, { onWait, stop }) => {
+      if (held) return f();
+      let stopped = false;
+      void stop.then(() => (stopped = true));
+      let told: string | undefined;
+      for (;;) {
+        const got = await acquire("reconcile", EXCLUSIVE_POLL_MS);
+        if (got._tag === "Acquired") {
+          held = true;
+          try {
+            return await f();
+          } finally {
+            held = false;
+            await got.release();
+          }
+        }
+        // The same process is told once, however long it keeps the lock.
+        const owner = got.holder._tag === "Held" ? `${got.holder.info.host}:${got.holder.info.pid}` : describeLock(got.holder);
+        if (owner !== told) onWait({ owner: (told = owner), text: describeLock(got.holder) });
+        if (stopped) return undefined;
+      }
+    },
     close: async () => {},
     info: async () => {
       return readHeader(stateDir, store);

@@ -24,6 +24,8 @@
  *    is what the next step reads and completes, while entries ahead of their
  *    ledger would lose the priors rollback needs. If a ledger write fails,
  *    no entry is written (every action fails with why).
+ *    An apply made inside `exclusive` (index.ts) skips steps 1 and 4: it
+ *    uses the lock its caller holds.
  * 4. Release the lock (if the server is lost, it cannot be deleted: it
  *    expires `lockTtlMs` after its last renewal, whenever the server returns).
  *
@@ -40,7 +42,7 @@ import type { ExitReleases } from "../ExitReleases.ts";
 import { BackendUnavailableError, type ActionOutcome, type ApplyOptions, type ApplyResult } from "../Interpreter.ts";
 import { forEachConcurrently, indexes } from "../Pool.ts";
 import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
-import { describeHolder, type ApplyLock } from "./Lock.ts";
+import { describeHolder, type ApplyLock, type HeldLock } from "./Lock.ts";
 import { PublishError, ServerLostError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
 import { scanLatest } from "./Scan.ts";
 import { encodeDesiredValue, encodeRolloutValue, rolloutBucketKey } from "./wire.ts";
@@ -61,6 +63,8 @@ export interface ApplyDeps {
   readonly window: number;
   /** Where the held lock's release is registered (signals, crashes). */
   readonly exitReleases?: ExitReleases;
+  /** The lock the caller already holds (`exclusive`): used as it is, and left held. */
+  readonly held?: HeldLock;
 }
 
 /** Below this many actions, the current revisions are fetched key by key; above, one headers-only scan. */
@@ -160,7 +164,7 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions" | 
   const actions = plan.actions;
   if (isEmptyPlan(plan)) return { _tag: "Completed", outcomes: [] };
 
-  const acquired = await deps.lock.acquire(deps.owner, {
+  const acquired = deps.held !== undefined ? { _tag: "Acquired" as const, lock: deps.held } : await deps.lock.acquire(deps.owner, {
     ttlMs: deps.lockTtlMs,
     waitMs: deps.lockWaitMs,
     ...(deps.exitReleases !== undefined ? { exitReleases: deps.exitReleases } : {}),
@@ -250,6 +254,6 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions" | 
     }
     return { _tag: "Completed", outcomes };
   } finally {
-    await lock.release();
+    if (deps.held === undefined) await lock.release();
   }
 };

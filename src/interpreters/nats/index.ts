@@ -23,11 +23,11 @@ import type { DeviceId } from "../../algebra/Name.ts";
 import type { ObservedState } from "../../diff/Reality.ts";
 import type { ExitReleases } from "../ExitReleases.ts";
 import { BackendUnavailableError, type Interpreter } from "../Interpreter.ts";
-import { applyToNats } from "./Apply.ts";
+import { applyToNats, type ApplyDeps } from "./Apply.ts";
 import { ALL_ROLES, BUCKET, openFleetBuckets, streamOf, type BucketSettings, type FleetBuckets } from "./Buckets.ts";
 import { connectJetStream, type ConnectionSettings } from "./Connection.ts";
 import { deviceWriter } from "./DeviceSide.ts";
-import { applyLock, type LockHolder } from "./Lock.ts";
+import { applyLock, describeHolder, type HeldLock, type LockHolder } from "./Lock.ts";
 import { ackPublisher } from "./Publisher.ts";
 import { readFleet } from "./Read.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
@@ -75,6 +75,8 @@ export interface NatsInterpreter extends Interpreter {
 export const DEFAULT_LOCK_TTL_MS = 30_000;
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
 export const DEFAULT_WINDOW = 1024;
+/** How long `exclusive` waits for a held lock between checks of its `stop`. */
+const EXCLUSIVE_POLL_MS = 1_000;
 
 /** A failure of the server or the connection (not of one record or one write) is one clear line. */
 const atEdge = async <A>(what: string, f: () => Promise<A>): Promise<A> => {
@@ -99,29 +101,56 @@ export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
   const lock = applyLock({ kv: buckets.locks, publisher });
   const devices = deviceWriter(publisher);
   const owner = `${options.name ?? "fleet"}@${hostname()}:${process.pid}/${nuid.next()}`;
+  /** The lock `exclusive` holds while its function runs; applies meanwhile use it. */
+  let held: HeldLock | undefined;
+  const applyDeps = (): ApplyDeps => ({
+    js,
+    desired: buckets.desired,
+    rollouts: buckets.rollouts,
+    publisher,
+    lock,
+    owner,
+    lockTtlMs: options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS,
+    lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+    window: options.window ?? DEFAULT_WINDOW,
+    ...(options.exitReleases !== undefined ? { exitReleases: options.exitReleases } : {}),
+    ...(held !== undefined ? { held } : {}),
+  });
 
   return {
     name: "nats",
     connection: nc,
     buckets,
     read: () => atEdge("reading the fleet", () => readFleet(js)),
-    apply: (plan, applyOptions) =>
-      atEdge("applying", () => applyToNats(
-        {
-          js,
-          desired: buckets.desired,
-          rollouts: buckets.rollouts,
-          publisher,
-          lock,
-          owner,
-          lockTtlMs: options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS,
-          lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
-          window: options.window ?? DEFAULT_WINDOW,
-          ...(options.exitReleases !== undefined ? { exitReleases: options.exitReleases } : {}),
-        },
-        plan,
-        applyOptions,
-      )),
+    apply: (plan, applyOptions) => atEdge("applying", () => applyToNats(applyDeps(), plan, applyOptions)),
+    exclusive: async (f, { onWait, stop }) => {
+      if (held !== undefined) return f();
+      const lockOptions = {
+        ttlMs: options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS,
+        waitMs: EXCLUSIVE_POLL_MS,
+        ...(options.exitReleases !== undefined ? { exitReleases: options.exitReleases } : {}),
+      };
+      let stopped = false;
+      void stop.then(() => (stopped = true));
+      let told: string | undefined;
+      for (;;) {
+        const got = await atEdge("taking the apply lock", () => lock.acquire(owner, lockOptions));
+        if (got._tag === "Acquired") {
+          held = got.lock;
+          break;
+        }
+        // The same holder is told once, however long it keeps the lock.
+        if (got.holder !== told) onWait({ owner: (told = got.holder), text: describeHolder(got) });
+        if (stopped) return undefined;
+      }
+      try {
+        return await f();
+      } finally {
+        const h = held;
+        held = undefined;
+        await h.release();
+      }
+    },
     close: async () => {
       publisher.close();
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
