@@ -167,7 +167,8 @@ describe("signed desired state (nats)", () => {
     await agent.ready;
     expect(await running()).toBe(h2);
     expect(logs.some((l) => l.includes("rejected:"))).toBe(true);
-  });
+    // Two applies, five rejections each followed by a recovery, and an agent restart: each step waits for the agent's report.
+  }, 120_000);
 
   it("fleet agent --trust refuses to start on a damaged accepted-revisions file, with one line naming it", () => {
     const trustFile = join(dir, "trust.json");
