@@ -237,5 +237,6 @@ export default world({ assignments: [assign(all, deployment("web", podman({ serv
     } finally {
       await ws.cleanup();
     }
-  });
+    // Two CLI applies (each a process start) and the agent running what each published.
+  }, 120_000);
 });

@@ -42,6 +42,7 @@ import { lockedAdvice } from "../LockAdvice.ts";
 import { renderPlan } from "../PlanOutput.ts";
 import { signingFlags, signingHelp, signingOf } from "../TrustFiles.ts";
 import { warmSigningThread } from "../../trust/SigningThread.ts";
+import { ENTRIES_PER_TREE } from "../../trust/SignedTree.ts";
 
 export const help = `Usage: fleet apply [flags] FILE…
        fleet apply [flags] PLAN.json
@@ -150,8 +151,6 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   if (saved === undefined && values["no-typecheck"] !== true) await checkTypes(positionals, t, false);
   // Before connecting: a missing or unreadable key fails at once, with nothing written.
   const signing = await signingOf("apply", values, config._tag);
-  // The signing thread boots while the backend is read and the plan computed, so a large apply signs beside its writes from its first trees.
-  if (signing !== undefined) warmSigningThread();
 
   return withBackend(config, t, async (b) => {
     const target = describeBackend(config);
@@ -175,6 +174,9 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       const rolloutErrors = rolloutProblemLines(planned.plan.rollouts, loaded?.files ?? []);
       if (rolloutErrors.length > 0) throw new CliError(`apply refused: ${rolloutErrors.join("; ")}`);
     }
+    // A large signed apply: the signing thread boots while the plan is shown and confirmed, so it signs beside the writes
+    // from the apply's first trees (a small one signs on this thread and never pays for the thread's start).
+    if (signing !== undefined && planned.plan.actions.length > 2 * ENTRIES_PER_TREE) warmSigningThread();
     const onProgress = json ? undefined : progressReporter(t, values.progress === true);
     const report = await apply(b.interpreter, planned, {
       ...(autoApprove
