@@ -37,6 +37,9 @@ interface Thread {
 }
 
 let thread: Thread | undefined;
+/** Calls with more entries than this go to the worker; smaller ones are signed on the calling thread. */
+const OFF_THREAD_FROM = 2 * ENTRIES_PER_TREE;
+
 /** Set once the worker failed to start or died: sign on the calling thread from then on. */
 let unavailable = false;
 let nextId = 0;
@@ -109,6 +112,8 @@ export const warmSigningThread = (): void => {
  */
 export const signOffThread = (entries: ReadonlyArray<EntryClaims>, key: TreeSigningKey, options: BatchOptions): Promise<ReadonlyArray<EntrySignature>> => {
   const here = (): Promise<ReadonlyArray<EntrySignature>> => signEntries(entries, key, options);
+  // A call of a tree or two is signed here: the round trip to the thread costs more than it saves.
+  if (entries.length <= OFF_THREAD_FROM) return here();
   const t = start();
   if (t === undefined || !t.ready) return here();
   const first = !t.keys.has(key.kid);
