@@ -139,6 +139,9 @@ describe("nats cluster: three servers, buckets with 3 replicas", () => {
     await cluster.server.ready();
     trace.push("(leader restarted)", ...(await applyUntilDone(fleet, w)));
 
+    // A member that rejoins serves reads while it catches up (reads time out, or see part of the bucket):
+    // wait for a whole read, up to a bound; a count short of it after that is a loss.
+    await settled(fleet, (r) => desiredCount(r) === expected, 90_000);
     const { reality, problems } = await fleet.read();
     expect(problems).toEqual([]);
     expect(desiredCount(reality), trace.join("\n")).toBe(expected);
@@ -152,7 +155,7 @@ describe("nats cluster: three servers, buckets with 3 replicas", () => {
     } finally {
       await direct.close();
     }
-  }, 240_000);
+  }, 360_000);
 
   it("agents whose server is killed reconnect to another member and converge", async () => {
     const fleet = cluster.fleet;
