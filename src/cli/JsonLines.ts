@@ -13,7 +13,7 @@
  */
 import type { Deployment } from "../algebra/Deployment.ts";
 import type { ActionOutcome, ReadProblem } from "../interpreters/Interpreter.ts";
-import { matchConflict, type Action, type Conflict, type Plan, type RolloutProgress, type Skipped, type Summary } from "../diff/Plan.ts";
+import { matchConflict, waveCounts, type Action, type Conflict, type Plan, type RolloutProgress, type Skipped, type Summary } from "../diff/Plan.ts";
 import { encodeRecord, ledgerWriteKey, type LedgerWrite } from "../diff/Ledger.ts";
 import type { DeploymentStatusSummary, DeviceStatus, FleetStatus } from "../diff/Status.ts";
 import { DeviceCodec } from "../algebra/Device.ts";
@@ -119,12 +119,7 @@ export const rolloutFields = (r: RolloutProgress, o: { readonly waitingIds: bool
     index: w.index,
     definition: w.definition,
     threshold: w.threshold,
-    targeted: w.targeted,
-    updated: w.updated,
-    succeeded: w.succeeded,
-    failed: w.failed,
-    pending: w.pending,
-    offline: w.offline,
+    ...waveCounts(w),
     gate: w.gate,
     ...(w.openedAt !== undefined ? { openedAt: w.openedAt.toISOString() } : {}),
     ...(o.waitingIds ? { waiting: w.waiting } : { waiting: w.waiting.length }),

@@ -193,6 +193,16 @@ export interface WaveProgress {
   readonly waiting: ReadonlyArray<DeviceId>;
 }
 
+/** A wave's device counts alone, as every view of a rollout shows them. */
+export const waveCounts = (w: WaveProgress): Pick<WaveProgress, "targeted" | "updated" | "succeeded" | "failed" | "pending" | "offline"> => ({
+  targeted: w.targeted,
+  updated: w.updated,
+  succeeded: w.succeeded,
+  failed: w.failed,
+  pending: w.pending,
+  offline: w.offline,
+});
+
 export type RolloutState = "Progressing" | "Paused" | "RolledBack" | "Complete";
 
 export interface RolloutProgress {

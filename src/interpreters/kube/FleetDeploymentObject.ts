@@ -27,7 +27,7 @@ import * as O from "fp-ts/lib/Option.js";
 import { DeploymentCodec, specHash, type Deployment } from "../../algebra/Deployment.ts";
 import { decodeProblems, formatProblem, type DecodeProblem } from "../../algebra/DecodeError.ts";
 import { DeploymentName } from "../../algebra/Name.ts";
-import type { RolloutProgress } from "../../diff/Plan.ts";
+import { waveCounts, type RolloutProgress } from "../../diff/Plan.ts";
 import type { FleetStatus } from "../../diff/Status.ts";
 import { toLabelSelector, type LabelSelector } from "../../selectors/LabelSelector.ts";
 import { parseSelector, type SelectorError } from "../../selectors/Parse.ts";
@@ -153,12 +153,7 @@ export const rolloutStatus = (r: RolloutProgress): object => ({
     index: w.index,
     definition: w.definition,
     gate: w.gate,
-    targeted: w.targeted,
-    updated: w.updated,
-    succeeded: w.succeeded,
-    failed: w.failed,
-    pending: w.pending,
-    offline: w.offline,
+    ...waveCounts(w),
     ...(w.openedAt !== undefined ? { openedAt: w.openedAt.toISOString() } : {}),
   })),
   ...(r.budget !== undefined ? { budget: r.budget } : {}),
