@@ -14,6 +14,11 @@
  * never waits for the worker to boot and never depends on it. Both threads
  * sign with `signTree`, and Ed25519 is deterministic, so what either signs is
  * the same bytes (test/laws/signing-thread.test.ts).
+ *
+ * A request the worker does not answer in time (REQUEST_TIMEOUT_MS plus a
+ * share per entry far above what signing takes) is signed on the calling
+ * thread, and that worker is retired: the next signing starts another. An
+ * apply never waits on a worker that stopped answering.
  */
 import { Worker } from "node:worker_threads";
 import type { EntryClaims, EntrySignature } from "./SignedEntry.ts";
@@ -21,6 +26,8 @@ import { ENTRIES_PER_TREE, entrySignatures, leafText, signEntries, type BatchOpt
 import { LEAF_SEPARATOR, PROOF_SEPARATOR, SIGNING_WORKER, type FromWorker, type SignRequest } from "./SigningWorker.ts";
 
 interface Pending {
+  /** Cleared when the worker answers (or is stopped) first. */
+  readonly timer: ReturnType<typeof setTimeout>;
   readonly resolve: (s: ReadonlyArray<EntrySignature>) => void;
   readonly reject: (e: Error) => void;
   /** The same signing on the calling thread, should the worker stop before it answers. */
@@ -40,6 +47,10 @@ let thread: Thread | undefined;
 /** Calls with more entries than this go to the worker; smaller ones are signed on the calling thread. */
 const OFF_THREAD_FROM = 2 * ENTRIES_PER_TREE;
 
+/** The time a worker may take to answer a request before it is signed here instead: a base, and per entry (µs). */
+const REQUEST_TIMEOUT_MS = 15_000;
+const REQUEST_TIMEOUT_US_PER_ENTRY = 100;
+
 /** Set once the worker failed to start or died: sign on the calling thread from then on. */
 let unavailable = false;
 let nextId = 0;
@@ -49,8 +60,20 @@ const workerUrl = (): URL => new URL(import.meta.url.endsWith(".ts") ? "./Signin
 
 /** What the worker had not answered is signed here instead. */
 const signPendingHere = (t: Thread): void => {
-  for (const p of t.pending.values()) p.here().then(p.resolve, p.reject);
+  for (const p of t.pending.values()) {
+    clearTimeout(p.timer);
+    p.here().then(p.resolve, p.reject);
+  }
   t.pending.clear();
+};
+
+/** A worker that let a request time out: everything it holds is signed here, and the next signing starts another. */
+const retire = (t: Thread): void => {
+  if (thread === t) thread = undefined;
+  t.worker.removeAllListeners("exit");
+  t.worker.removeAllListeners("error");
+  signPendingHere(t);
+  void t.worker.terminate().catch(() => undefined);
 };
 
 const start = (): Thread | undefined => {
@@ -73,6 +96,7 @@ const start = (): Thread | undefined => {
     const p = t.pending.get(m.id);
     if (p === undefined) return;
     t.pending.delete(m.id);
+    clearTimeout(p.timer);
     if (t.pending.size === 0) worker.unref();
     if (m._tag === "Failed") {
       p.reject(new Error(m.message));
@@ -110,10 +134,21 @@ export const warmSigningThread = (): void => {
  * Signs entries as `signEntries` does (trees of ENTRIES_PER_TREE, signatures in the entries' order):
  * on the worker once it is ready (one message for all the trees of one call), else here.
  */
-export const signOffThread = (entries: ReadonlyArray<EntryClaims>, key: TreeSigningKey, options: BatchOptions): Promise<ReadonlyArray<EntrySignature>> => {
-  const here = (): Promise<ReadonlyArray<EntrySignature>> => signEntries(entries, key, options);
+export const signOffThread = (entries: ReadonlyArray<EntryClaims>, key: TreeSigningKey, options: BatchOptions): Promise<ReadonlyArray<EntrySignature>> =>
   // A call of a tree or two is signed here: the round trip to the thread costs more than it saves.
-  if (entries.length <= OFF_THREAD_FROM) return here();
+  entries.length <= OFF_THREAD_FROM ? signEntries(entries, key, options) : signOnWorker(entries, key, options);
+
+/**
+ * `signOffThread` without the size rule: any call goes to the worker once it is ready (the laws use it to
+ * cross threads with small batches). `timeoutMs` replaces the time the worker is given to answer.
+ */
+export const signOnWorker = (
+  entries: ReadonlyArray<EntryClaims>,
+  key: TreeSigningKey,
+  options: BatchOptions,
+  timeoutMs: number = REQUEST_TIMEOUT_MS + Math.ceil((entries.length * REQUEST_TIMEOUT_US_PER_ENTRY) / 1000),
+): Promise<ReadonlyArray<EntrySignature>> => {
+  const here = (): Promise<ReadonlyArray<EntrySignature>> => signEntries(entries, key, options);
   const t = start();
   if (t === undefined || !t.ready) return here();
   const first = !t.keys.has(key.kid);
@@ -121,7 +156,10 @@ export const signOffThread = (entries: ReadonlyArray<EntryClaims>, key: TreeSign
   const id = nextId++;
   return new Promise((resolve, reject) => {
     if (t.pending.size === 0) t.worker.ref();
-    t.pending.set(id, { resolve, reject, here, entries });
+    const timer = setTimeout(() => {
+      if (t.pending.has(id)) retire(t);
+    }, timeoutMs);
+    t.pending.set(id, { timer, resolve, reject, here, entries });
     t.worker.postMessage({
       id,
       kid: key.kid,

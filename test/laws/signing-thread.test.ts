@@ -1,8 +1,11 @@
 /**
  * The signing thread (src/trust/SigningThread.ts) signs what the apply
  * thread would: the same signatures, byte for byte (Ed25519 is
- * deterministic), for batches that span several trees; and a worker stopped
- * with trees still to sign leaves nothing unsigned.
+ * deterministic), for batches that span several trees; and a worker stopped,
+ * or too slow to answer, with trees still to sign leaves nothing unsigned.
+ * `signOnWorker` is the worker path without the size rule of
+ * `signOffThread` (small calls are signed on the calling thread), so even
+ * one-tree batches here cross threads.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { test } from "@fast-check/vitest";
@@ -10,7 +13,7 @@ import fc from "fast-check";
 import { generateSigningKey, type SigningKey } from "../../src/trust/Keys.ts";
 import type { EntryClaims } from "../../src/trust/SignedEntry.ts";
 import { ENTRIES_PER_TREE, signEntries } from "../../src/trust/SignedTree.ts";
-import { signingThreadState, signOffThread, stopSigningThread, warmSigningThread } from "../../src/trust/SigningThread.ts";
+import { signingThreadState, signOffThread, signOnWorker, stopSigningThread, warmSigningThread } from "../../src/trust/SigningThread.ts";
 
 const T0 = new Date("2026-12-01T00:00:00.000Z");
 const batch = { issuedAt: T0, expiresAt: new Date(T0.getTime() + 86_400_000), plan: "plan-1" };
@@ -42,19 +45,28 @@ const claims = (n: { min: number; max: number }) =>
 
 describe("the signing thread", () => {
   test.prop([claims({ min: 1, max: 40 })], { numRuns: 25 })("signs a tree exactly as the calling thread does", async (cs) => {
-    expect(await signOffThread(cs, key, batch)).toEqual(await signEntries(cs, key, batch));
+    expect(await signOnWorker(cs, key, batch)).toEqual(await signEntries(cs, key, batch));
   });
 
   test.prop([claims({ min: ENTRIES_PER_TREE + 1, max: 3 * ENTRIES_PER_TREE })], { numRuns: 5 })("signs several trees in one call exactly as the calling thread does", async (cs) => {
-    expect(await signOffThread(cs, key, batch)).toEqual(await signEntries(cs, key, batch));
+    expect(await signOnWorker(cs, key, batch)).toEqual(await signEntries(cs, key, batch));
   });
 
   it("signs here what a stopped worker had not answered, then starts another", async () => {
     const cs = fc.sample(claims({ min: 2 * ENTRIES_PER_TREE, max: 2 * ENTRIES_PER_TREE }), { numRuns: 1, seed: 7 })[0] as EntryClaims[];
-    const pending = signOffThread(cs, key, batch);
+    const pending = signOnWorker(cs, key, batch);
     await stopSigningThread();
     expect(signingThreadState()).toBe("stopped");
     expect(await pending).toEqual(await signEntries(cs, key, batch));
     await ready();
+  }, 90_000);
+
+  it("signs here what the worker did not answer in time, retires that worker, and the next call starts another", async () => {
+    const cs = fc.sample(claims({ min: 4 * ENTRIES_PER_TREE, max: 4 * ENTRIES_PER_TREE }), { numRuns: 1, seed: 11 })[0] as EntryClaims[];
+    // No worker answers four trees within a millisecond: the call must not wait for it.
+    expect(await signOnWorker(cs, key, batch, 1)).toEqual(await signEntries(cs, key, batch));
+    expect(signingThreadState()).toBe("stopped");
+    await ready();
+    expect(await signOffThread(cs, key, batch)).toEqual(await signEntries(cs, key, batch));
   }, 90_000);
 });
