@@ -7,7 +7,8 @@
  * their revision too (a create after a delete compare-and-sets against it).
  *
  * The snapshot is as of the consumer's creation, plus whatever was written
- * while it streamed, as with any KV read.
+ * while it streamed, as with any KV read; each key comes once, at the latest
+ * revision seen.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { watchKeys, type KeyWatch, type KvRecord } from "./Watch.ts";
@@ -30,6 +31,7 @@ export class ScanError extends Error {
 export const scanLatest = (js: JetStreamClient, bucket: string, options: ScanOptions = {}): Promise<KvRecord[]> =>
   new Promise<KvRecord[]>((resolve, reject) => {
     const out: KvRecord[] = [];
+    const index = new Map<string, number>();
     let settled = false;
     let watch: KeyWatch | undefined;
     let lastProgress = Date.now();
@@ -53,7 +55,12 @@ export const scanLatest = (js: JetStreamClient, bucket: string, options: ScanOpt
         entry: (e) => {
           if (settled) return;
           lastProgress = Date.now();
-          out.push(e);
+          // A key written again while the scan streams comes twice: keep its latest revision, once.
+          const at = index.get(e.key);
+          if (at === undefined) {
+            index.set(e.key, out.length);
+            out.push(e);
+          } else if (e.revision > (out[at] as KvRecord).revision) out[at] = e;
         },
         caughtUp: () => finish(),
         ended: (why) => finish(new ScanError(`reading bucket ${bucket}: ${why}`)),

@@ -5,9 +5,16 @@
  * An ordered push consumer (`last_per_subject`, no acks, flow control) does
  * both. `caughtUp` fires when nothing more is pending: at once when there was
  * nothing to deliver, when a message says it is the last pending one, or,
- * because a message's pending count can stay above zero when a key it counted
- * was superseded meanwhile (seen with nats-server 2.9), when deliveries pause
- * and the consumer's own info says nothing is pending. Consumers of the watch
+ * because a message's pending count can stay above zero for good when a key it
+ * counted was superseded meanwhile (seen with nats-server 2.9), by asking the
+ * consumer: while behind, its info is read every `settleMs`, and once it says
+ * nothing is pending, the watch has caught up when it has received the last
+ * stream sequence that info says was delivered (a delivery may still be on its
+ * way when the answer arrives; the question also makes the server recount, and
+ * later messages carry the right count). This does not wait for deliveries to
+ * pause: a key written more often than `settleMs` (heartbeats of many devices)
+ * would otherwise keep a bulk read from ever finishing
+ * (test/nats/scan-busy.test.ts). Consumers of the watch
  * act on a complete picture at those points (level-triggered), not on each
  * event. The ordered consumer recreates itself after gaps or server restarts;
  * callers that must not miss anything also start a fresh watch after a
@@ -36,7 +43,7 @@ export interface WatchHandlers {
 export interface WatchOptions {
   /** Only revisions and operations, no values. */
   readonly headersOnly?: boolean;
-  /** Quiet time after which the consumer is asked whether anything is still pending, ms. Default 200. */
+  /** While behind, how often the consumer is asked whether anything is still pending, ms. Default 200. */
   readonly settleMs?: number;
 }
 
@@ -76,20 +83,24 @@ export const watchKeys = async (
   let stopped = false;
   // Whether the last delivery left something pending (and no caughtUp has been signalled since).
   let behind = info.num_pending > 0;
-  let lastDelivery = Date.now();
+  // The highest stream sequence received, and the one the consumer said it had delivered with nothing left pending.
+  let received = 0;
+  let deliveredUpTo: number | undefined;
+  let asking = false;
 
   // Armed only while behind, so a thousand idle watches cost no timers.
   let settle: ReturnType<typeof setTimeout> | undefined;
 
   const signal = (): void => {
     behind = false;
+    deliveredUpTo = undefined;
     handlers.caughtUp();
   };
 
   const messages = await consumer.consume({
     callback: (m) => {
       if (stopped) return;
-      lastDelivery = Date.now();
+      if (m.seq > received) received = m.seq;
       const operation = operationOf(m);
       handlers.entry({
         key: m.subject.slice(prefix.length),
@@ -97,7 +108,7 @@ export const watchKeys = async (
         operation,
         value: headersOnly || operation !== "PUT" ? empty : m.data,
       });
-      if (m.info.pending === 0) signal();
+      if (m.info.pending === 0 || (deliveredUpTo !== undefined && received >= deliveredUpTo)) signal();
       else {
         behind = true;
         arm();
@@ -110,20 +121,19 @@ export const watchKeys = async (
   }
   function check(): void {
     settle = undefined;
-    if (stopped || !behind) return;
-    if (Date.now() - lastDelivery < settleMs) {
-      arm();
-      return;
-    }
-    const askedAt = Date.now();
+    if (stopped || !behind || asking) return;
+    asking = true;
     consumer
       .info()
       .then((i) => {
-        // Only if nothing was delivered while we asked: otherwise the deliveries speak for themselves.
-        if (!stopped && behind && lastDelivery < askedAt && i.num_pending === 0) signal();
+        if (stopped || !behind || i.num_pending !== 0) return;
+        // Nothing pending: everything up to this sequence was sent to us; caught up once it has arrived.
+        if (received >= i.delivered.stream_seq) signal();
+        else deliveredUpTo = i.delivered.stream_seq;
       })
       .catch(() => undefined)
       .finally(() => {
+        asking = false;
         if (behind) arm();
       });
   }
