@@ -111,12 +111,19 @@ const clashText = (c: Clash): string =>
  * One device: its resolution against its published entries. Missing →
  * Create, another hash → Update, published but not resolved (and not in
  * conflict) → Delete. `presenceOf` is only called when there is an action.
+ *
+ * With `holdStaged`, the Create or Update that would move a deployment with a
+ * staged (`Waves`) policy to its resolved spec is not built: the diff hands
+ * such a deployment to its rollout (Rollout.ts), which builds the few actions
+ * a step allows. Deletes and repairs of tampered entries at the resolved spec
+ * are never held.
  */
 export const planDevice = (
   device: DeviceId,
   res: Resolution,
   published: ReadonlyMap<DeploymentName, DesiredEntry> | undefined,
   presenceOf: (id: DeviceId) => Presence,
+  holdStaged = false,
 ): DeviceStep => {
   const deploymentConflicts =
     res.conflicts.length === 0 ? NO_CONFLICTS : res.conflicts.map((c): Conflict => ({ _tag: "DeploymentConflict", device, ...c }));
@@ -150,6 +157,8 @@ export const planDevice = (
       } else if (p.specHash === e.specHash && p.tampered === undefined) {
         matched++;
         unchanged++;
+      } else if (holdStaged && p.specHash !== e.specHash && isWaves(e.deployment.rollout)) {
+        matched++;
       } else {
         matched++;
         // A tampered entry is republished even when its stated hash is the wanted one: the hash lies.
@@ -168,7 +177,7 @@ export const planDevice = (
     }
   if (matched < res.entries.length)
     for (const e of res.entries)
-      if (published?.has(e.name) !== true)
+      if (published?.has(e.name) !== true && !(holdStaged && isWaves(e.deployment.rollout)))
         (actions ??= []).push({
           _tag: "Create",
           device,
@@ -232,22 +241,17 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
     const published = reality.desired.get(d.id);
     if (published !== undefined) withEntries++;
     const res = resolutionFor(d);
-    const step = planDevice(d.id, res, published, presenceOf);
+    const rolling = stagedOf(res);
+    const step = planDevice(d.id, res, published, presenceOf, rolling.length > 0);
     for (const c of step.conflicts) conflicts.push(c);
     if (step._tag === "Clashing") {
       skipped.push({ device: d.id, reason: step.reason });
       continue;
     }
     unchanged += step.unchanged;
-    const rolling = stagedOf(res);
-    if (rolling.length === 0) {
-      for (const a of step.actions) actions.push(a);
-      continue;
-    }
+    for (const a of step.actions) actions.push(a);
+    if (rolling.length === 0) continue;
     // Staged deployments: hand the device to its rollouts, which decide what it may receive now.
-    // (Held actions are told apart by identity; a device rarely has more than one staged deployment.)
-    let heldOne: Action | undefined;
-    let heldMore: Action[] | undefined;
     const observed = reality.observed.get(d.id);
     const presence = presenceOf(d.id);
     for (const e of rolling) {
@@ -259,16 +263,10 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
         if (g === undefined) groups.set(key, (g = { name: e.name, target: e, policy: e.deployment.rollout as Waves, members: [] }));
         groupOf.set(e, g);
       }
-      const raw = step.actions.length === 0 ? undefined : step.actions.find((a) => a.deployment === e.name);
-      // Deletes never come here (the name is resolved); a repair at the target spec is not a step of the rollout.
-      const towards = raw !== undefined && raw._tag !== "Delete" && !(raw._tag === "Update" && raw.previous.specHash === e.specHash) ? raw : undefined;
-      if (towards !== undefined) {
-        if (heldOne === undefined) heldOne = towards;
-        else (heldMore ??= []).push(towards);
-      }
-      g.members.push({ device: d, published: published?.get(e.name), observed: observed?.get(e.name), presence, action: towards });
+      const p = published?.get(e.name);
+      // What planDevice held: a Create, or an Update from another spec (a repair at the target is not a step).
+      g.members.push({ device: d, resolved: e, published: p, observed: observed?.get(e.name), presence, towards: p === undefined || p.specHash !== e.specHash });
     }
-    for (const a of step.actions) if (a !== heldOne && (heldMore === undefined || !heldMore.includes(a))) actions.push(a);
   }
   // When every device with entries was met above (the common case), no device was removed.
   const removed = withEntries < reality.desired.size ? removedDevices(t, reality, presenceOf) : NO_ACTIONS;

@@ -71,12 +71,37 @@ import type { Resolved } from "./Resolve.ts";
 /** One targeted device, as the diff saw it. */
 export interface Member {
   readonly device: Device;
+  /** Its resolution of the deployment: the target spec, and the assignment that gives it (the actions' reason). */
+  readonly resolved: Resolved;
   readonly published: DesiredEntry | undefined;
   readonly observed: ObservedState | undefined;
   readonly presence: Presence;
-  /** The Create or Update the diff planned towards the target, if any. */
-  readonly action: Extract<Action, { _tag: "Create" | "Update" }> | undefined;
+  /**
+   * Whether it needs a step towards the target: no entry (a Create) or an entry of another spec (an Update).
+   * The diff does not build these actions (a step allows few of them); `towardsTarget` does, for those allowed.
+   */
+  readonly towards: boolean;
 }
+
+/** The Create or Update that moves a member to the target, as delivered (policy stripped) with its prior. */
+const towardsTarget = (m: Member): Action => {
+  const e = m.resolved;
+  const p = m.published;
+  return p === undefined
+    ? { _tag: "Create", device: m.device.id, deployment: e.name, spec: deliverable(e.deployment), specHash: e.specHash, reason: e.by, presence: m.presence, prior: null }
+    : {
+        _tag: "Update",
+        device: m.device.id,
+        deployment: e.name,
+        spec: deliverable(e.deployment),
+        specHash: e.specHash,
+        previous: { specHash: p.specHash, fingerprint: p.fingerprint },
+        reason: e.by,
+        presence: m.presence,
+        ...(p.tampered !== undefined ? { repair: p.tampered } : {}),
+        prior: p.specHash,
+      };
+};
 
 /** One rollout: a deployment name, the resolved target spec with its `Waves` policy, and its targeted devices in id order. */
 export interface RolloutGroup {
@@ -268,11 +293,11 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
   const problems: string[] = [];
 
   // Nothing to do and nothing remembered: no rollout to speak of.
-  const todo = members.some((m) => m.action !== undefined);
+  const todo = members.some((m) => m.towards);
   // A rollout starts only when some device could take a step now: one whose every device is
   // offline (a fresh fleet not yet registered) would pass each wave with no evidence and,
   // complete, hand every device the target at once when they come online.
-  const startable = members.some((m) => m.action !== undefined && m.presence === "online");
+  const startable = members.some((m) => m.towards && m.presence === "online");
   const { wave, pins } = waveMembership(
     name,
     policy,
@@ -420,7 +445,7 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
             spec,
             specHash: p.prior,
             previous: { specHash: p.specHash, fingerprint: p.fingerprint },
-            reason: m.action?.reason ?? group.target.by,
+            reason: m.resolved.by,
             presence: m.presence,
             rollback: why,
           });
@@ -432,16 +457,11 @@ export const step = (group: RolloutGroup, record: RolloutRecord | undefined, opt
     for (let k = 0; k < openWaves; k++) for (let i = 0; i < members.length; i++) if (wave[i] === k) order.push(i);
     for (const i of order) {
       const m = members[i] as Member;
-      const a = m.action;
-      if (a === undefined) continue;
+      if (!m.towards) continue;
       if (m.presence !== "online") continue; // deferred until it returns
       if (!allowed(m)) continue;
       remember(m);
-      actions.push(
-        a._tag === "Create"
-          ? { ...a, spec: deliverable(a.spec), prior: null }
-          : { ...a, spec: deliverable(a.spec), prior: a.previous.specHash },
-      );
+      actions.push(towardsTarget(m));
     }
     // Newcomers in waves not yet open receive the base spec.
     const baseSpec = base === undefined ? undefined : priors[base];
