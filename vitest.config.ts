@@ -17,5 +17,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 180_000,
+    // expect.poll waits on real processes and a real browser: a second (the default) is too short on a loaded machine.
+    expect: { poll: { timeout: 15_000 } },
   },
 });

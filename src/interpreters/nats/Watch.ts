@@ -8,10 +8,11 @@
  * because a message's pending count can stay above zero for good when a key it
  * counted was superseded meanwhile (seen with nats-server 2.9), by asking the
  * consumer: while behind, its info is read every `settleMs`, and once it says
- * nothing is pending, the watch has caught up when it has received the last
- * stream sequence that info says was delivered (a delivery may still be on its
- * way when the answer arrives; the question also makes the server recount, and
- * later messages carry the right count). This does not wait for deliveries to
+ * nothing is pending, the watch has caught up when it has received the
+ * consumer's last delivery (by consumer sequence, not stream sequence: a
+ * filtered consumer's stream position runs past messages it never delivers;
+ * a delivery may still be on its way when the answer arrives; the question
+ * also makes the server recount, and later messages carry the right count). This does not wait for deliveries to
  * pause: a key written more often than `settleMs` (heartbeats of many devices)
  * would otherwise keep a bulk read from ever finishing
  * (test/nats/scan-busy.test.ts). Consumers of the watch
@@ -83,24 +84,28 @@ export const watchKeys = async (
   let stopped = false;
   // Whether the last delivery left something pending (and no caughtUp has been signalled since).
   let behind = info.num_pending > 0;
-  // The highest stream sequence received, and the one the consumer said it had delivered with nothing left pending.
-  let received = 0;
-  let deliveredUpTo: number | undefined;
+  // The last delivery received (the consumer's name changes when the ordered consumer recreates itself),
+  // and the one the consumer said was its last, with nothing left pending, while that one is still on its way.
+  let lastConsumer: string | undefined;
+  let lastDelivery = 0;
+  let awaited: { readonly consumer: string; readonly delivery: number } | undefined;
   let asking = false;
+  const has = (consumer: string, delivery: number): boolean => (consumer === lastConsumer ? lastDelivery : 0) >= delivery;
 
   // Armed only while behind, so a thousand idle watches cost no timers.
   let settle: ReturnType<typeof setTimeout> | undefined;
 
   const signal = (): void => {
     behind = false;
-    deliveredUpTo = undefined;
+    awaited = undefined;
     handlers.caughtUp();
   };
 
   const messages = await consumer.consume({
     callback: (m) => {
       if (stopped) return;
-      if (m.seq > received) received = m.seq;
+      lastConsumer = m.info.consumer;
+      lastDelivery = m.info.deliverySequence;
       const operation = operationOf(m);
       handlers.entry({
         key: m.subject.slice(prefix.length),
@@ -108,7 +113,7 @@ export const watchKeys = async (
         operation,
         value: headersOnly || operation !== "PUT" ? empty : m.data,
       });
-      if (m.info.pending === 0 || (deliveredUpTo !== undefined && received >= deliveredUpTo)) signal();
+      if (m.info.pending === 0 || (awaited !== undefined && has(awaited.consumer, awaited.delivery))) signal();
       else {
         behind = true;
         arm();
@@ -127,9 +132,9 @@ export const watchKeys = async (
       .info()
       .then((i) => {
         if (stopped || !behind || i.num_pending !== 0) return;
-        // Nothing pending: everything up to this sequence was sent to us; caught up once it has arrived.
-        if (received >= i.delivered.stream_seq) signal();
-        else deliveredUpTo = i.delivered.stream_seq;
+        // Nothing pending: every delivery up to this one was sent to us; caught up once it has arrived.
+        if (has(i.name, i.delivered.consumer_seq)) signal();
+        else awaited = { consumer: i.name, delivery: i.delivered.consumer_seq };
       })
       .catch(() => undefined)
       .finally(() => {
