@@ -46,6 +46,8 @@ export interface WatchOptions {
   readonly headersOnly?: boolean;
   /** While behind, how often the consumer is asked whether anything is still pending, ms. Default 200. */
   readonly settleMs?: number;
+  /** Attempts at creating the consumer when the server does not answer. Default 3. */
+  readonly createAttempts?: number;
 }
 
 export interface KeyWatch {
@@ -58,6 +60,27 @@ const operationOf = (m: JsMsg): KvOperation => {
   if (m.data.length > 0) return "PUT";
   const op = m.headers?.get("KV-Operation");
   return op === "DEL" || op === "PURGE" ? op : "PUT";
+};
+
+/** Attempts at creating the consumer when the server does not answer (see `createConsumer`). */
+const CREATE_ATTEMPTS = 3;
+
+/**
+ * Creates the ordered consumer, again when the request times out: for a while after a cluster member dies,
+ * nats-server 2.9 leaves some consumer creations unanswered (seen as runs of 10 s timeouts on random buckets
+ * for 60–90 s, test/nats/cluster.test.ts) while others succeed, so a read of five buckets failed whenever
+ * any one did. Other errors are final. The error says which request failed.
+ */
+const createConsumer = async (js: JetStreamClient, stream: string, config: Parameters<JetStreamClient["consumers"]["getPushConsumer"]>[1], attempts: number) => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await js.consumers.getPushConsumer(stream, config);
+    } catch (e) {
+      const timedOut = e instanceof Error && e.name === "TimeoutError";
+      if (timedOut && attempt < attempts) continue;
+      throw new Error(`creating a consumer on ${stream}${timedOut && attempt > 1 ? ` (${attempt} attempts)` : ""}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
 };
 
 export const watchKeys = async (
@@ -76,7 +99,7 @@ export const watchKeys = async (
     // which makes creating one (a thousand agents at start, or after a reconnect) several times cheaper.
     mem_storage: true,
   };
-  const consumer = await js.consumers.getPushConsumer(streamOf(bucket), config);
+  const consumer = await createConsumer(js, streamOf(bucket), config, options.createAttempts ?? CREATE_ATTEMPTS);
   const info = await consumer.info(true);
   const headersOnly = options.headersOnly === true;
   const settleMs = options.settleMs ?? 200;
