@@ -152,14 +152,16 @@ describe("nats faults: concurrent applies, locks, corrupt records", () => {
 
   it("an apply that loses its lock mid-way stops writing; re-planning converges", async () => {
     await a.reset();
-    const short = await pair.open({ name: "short-lock", lockTtlMs: 600 });
+    // A short lock renews every 100 ms: the theft must be seen while most of the 20k writes are still to come
+    // (with a 600 ms lock, a quiet machine wrote the rest before its next renewal and never noticed).
+    const short = await pair.open({ name: "short-lock", lockTtlMs: 300 });
     try {
       const w = world({ fleet: declared(20_000, "ll"), assignments: [assign(all, web("1"))] });
       const plan = diff(w, (await short.read()).reality, { now: new Date() });
       let stolen: Promise<number> | undefined;
       const result = await short.apply(plan, {
         onProgress: (p) => {
-          if (stolen === undefined && p.done >= 2_000) {
+          if (stolen === undefined && p.done >= 1_000) {
             // Another control plane takes the lock over (as if ours had expired).
             const until = new Date(Date.now() + 60_000).toISOString();
             stolen = a.buckets.locks.put("apply", new TextEncoder().encode(JSON.stringify({ v: 1, owner: "thief", acquired: new Date().toISOString(), expires: until })));
@@ -171,7 +173,8 @@ describe("nats faults: concurrent applies, locks, corrupt records", () => {
       if (result._tag === "Completed") {
         const failed = result.outcomes.filter((o) => o._tag === "Failed");
         expect(failed.length).toBeGreaterThan(0);
-        expect(failed.every((o) => o._tag === "Failed" && /not written: the apply lock was taken over/.test(o.error))).toBe(true);
+        // Taken over, as here; on a loaded machine a renewal can also come too late first: either way it stops writing.
+        expect(failed.every((o) => o._tag === "Failed" && /not written: the apply lock (was taken over|expired before it could be renewed)/.test(o.error))).toBe(true);
       }
       await a.buckets.locks.delete("apply");
       completedWithoutFailures(await short.apply(diff(w, (await short.read()).reality, { now: new Date() })));
