@@ -2,11 +2,13 @@
  * The step a staged rollout allows now (docs/rollouts.md).
  *
  * The diff computes, per device, the actions that would make it match the
- * World. For a deployment with a `Waves` policy, those that move a device to
- * the rolled-out spec (the *target*) are not applied at once: `step` lets
- * through only the ones the policy allows now, from Reality (what is
- * published, what agents report, who is online), the rollout's ledger
- * (`Ledger.ts`) and `now`; the rest wait, as data, with their gate.
+ * World. For a deployment with a `Waves` policy, those that would move a
+ * device to the rolled-out spec (the *target*) are not applied at once, and
+ * not even built by the diff (a step allows few of them): the diff hands each
+ * targeted device to `step` as a `Member`, and `step` builds only the actions
+ * the policy allows now, from Reality (what is published, what agents report,
+ * who is online), the rollout's ledger (`Ledger.ts`) and `now`; the rest
+ * wait, as data, with their gate.
  *
  * Waves. The targeted devices are split by the policy's waves in order: a
  * wave takes the devices that match its selector (all, when it has none),
