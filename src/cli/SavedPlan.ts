@@ -13,7 +13,8 @@
  * permissive about extra fields; it never throws (fuzzed in
  * test/cli/decoders.test.ts).
  */
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import * as t from "io-ts";
 import * as O from "fp-ts/lib/Option.js";
@@ -29,6 +30,7 @@ import { RolloutRecordCodec, encodeRecord, type LedgerWrite } from "../diff/Ledg
 import type { BindingRefusal, SavedPlan } from "../program/Binding.ts";
 import { declarations, type World } from "../world/World.ts";
 import { decodeWorld } from "./WorldCodec.ts";
+import { writeFileAtomic } from "../interpreters/local/AtomicFile.ts";
 
 export type { SavedPlan };
 export { realityDigest } from "../program/Binding.ts";
@@ -196,19 +198,17 @@ export const encodeSavedPlan = (s: SavedPlan): string =>
 const reason = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? errorMessage(e);
 
 /**
- * Writes a saved plan atomically (temporary file, then rename), readable by
- * the owner only: plans carry specs, env included. The temporary file never
- * outlives a failure (e.g. `--out` naming a directory).
+ * Writes a saved plan atomically (temporary file, fsync, rename: a crash
+ * leaves the old file or the whole new one), readable by the owner only:
+ * plans carry specs, env included. The temporary file never outlives a
+ * failure (e.g. `--out` naming a directory).
  */
 export const writeSavedPlan = async (path: string, s: SavedPlan): Promise<E.Either<string, void>> => {
   const target = resolve(path);
-  const tmp = `${target}.${process.pid}.tmp`;
   try {
-    await writeFile(tmp, encodeSavedPlan(s), { mode: 0o600 });
-    await rename(tmp, target);
+    await writeFileAtomic(target, `${target}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`, encodeSavedPlan(s));
     return E.right(undefined);
   } catch (e) {
-    await rm(tmp, { force: true });
     return E.left(`${path}: cannot save the plan (${reason(e)})`);
   }
 };

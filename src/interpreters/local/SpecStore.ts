@@ -17,7 +17,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { mkdir, open } from "node:fs/promises";
+import { writeFileAtomic } from "./AtomicFile.ts";
 import { join } from "node:path";
 import { DeploymentCodec, specHash, type Deployment } from "../../algebra/Deployment.ts";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
@@ -44,23 +45,6 @@ export interface SpecStore {
   /** Makes sure every spec in `specs` is stored (writes the ones whose file is missing or untrusted). */
   readonly store: (specs: ReadonlyMap<string, Deployment>) => Promise<void>;
 }
-
-/** Writes `text` to `path` atomically: temporary file, fsync, rename; the temporary file never outlives a failure. */
-export const writeFileAtomic = async (path: string, tempPath: string, text: string): Promise<void> => {
-  const fh = await open(tempPath, "wx", 0o600);
-  try {
-    try {
-      await fh.writeFile(text, "utf8");
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tempPath, path);
-  } catch (e) {
-    await unlink(tempPath).catch(() => undefined);
-    throw e;
-  }
-};
 
 export const specStore = (stateDir: string): SpecStore => {
   const dir = join(stateDir, SPECS_DIR);
