@@ -3,61 +3,30 @@
  * A's creds, every operation outside A's own keys is denied by the server,
  * and A's own reads and writes work.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { expectScopedAgentRuns } from "./scoped-agent.ts";
-import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
-import {
-  deviceInboxPrefix,
-  initOperator,
-  issueControlPlaneCreds,
-  issueDeviceCreds,
-  serverConfigFragment,
-  type OperatorSetup,
-} from "../../src/interpreters/nats/Credentials.ts";
-import { openFleetBuckets } from "../../src/interpreters/nats/Buckets.ts";
+import { bytes, denied, startOperatorServer, type OperatorServer } from "../support/operator-server.ts";
+import { deviceInboxPrefix, issueControlPlaneCreds, issueDeviceCreds } from "../../src/interpreters/nats/Credentials.ts";
 import { scanLatest } from "../../src/interpreters/nats/Scan.ts";
 import type { DeviceId } from "../../src/algebra/Name.ts";
 
 const A = "pi-a" as DeviceId;
 const B = "pi-b" as DeviceId;
-const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-let dir: string;
-let server: NatsServer;
-let setup: OperatorSetup;
-let controlPlane: NatsConnection;
+let op: OperatorServer;
 let device: NatsConnection;
 let djs: JetStreamClient;
 let desired: KV;
 
-const denied = async (what: Promise<unknown>): Promise<string> => {
-  try {
-    await what;
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error("the server allowed it");
-};
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "fleet-creds-"));
-  setup = await initOperator("fleet-test");
-  await writeFile(join(dir, "operator.conf"), serverConfigFragment(setup));
-  server = await startNatsServer({ extraArgs: ["-c", join(dir, "operator.conf")] });
-  controlPlane = await connect({ servers: server.url, authenticator: credsAuthenticator(bytes(await issueControlPlaneCreds(setup))) });
-  const buckets = await openFleetBuckets(jetstream(controlPlane));
-  await buckets.desired.put(`${A}.web`, "for A");
-  await buckets.desired.put(`${B}.web`, "for B");
+  op = await startOperatorServer([A, B]);
   device = await connect({
-    servers: server.url,
+    servers: op.server.url,
     inboxPrefix: deviceInboxPrefix(A),
-    authenticator: credsAuthenticator(bytes(await issueDeviceCreds(setup, A))),
+    authenticator: credsAuthenticator(bytes(await issueDeviceCreds(op.setup, A))),
   });
   // A device may not call the JetStream API at large: no API check, buckets opened for direct gets.
   djs = jetstream(device, { checkAPI: false, timeout: 2000 });
@@ -66,9 +35,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await device?.close();
-  await controlPlane?.close();
-  await server?.stop();
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  await op?.stop();
 });
 
 describe("a device's own credentials", () => {
@@ -124,12 +91,12 @@ describe("a device's own credentials", () => {
   });
 
   it("the control plane still sees everything, and the entries are untouched", async () => {
-    const kv = await new Kvm(jetstream(controlPlane)).open("desired-state");
+    const kv = await new Kvm(jetstream(op.controlPlane)).open("desired-state");
     expect((await kv.get(`${A}.web`))?.string()).toBe("for A");
     expect((await kv.get(`${B}.web`))?.string()).toBe("for B");
   });
   it("a real agent runs end to end under its own creds (inbox prefix, no API check, bound buckets)", async () => {
-    await expectScopedAgentRuns({ url: server.url, device: A, deviceCreds: await issueDeviceCreds(setup, A), controlPlaneCreds: await issueControlPlaneCreds(setup), dir, deleteKeys: [`${A}.web`, `${B}.web`] });
+    await expectScopedAgentRuns({ url: op.server.url, device: A, deviceCreds: await issueDeviceCreds(op.setup, A), controlPlaneCreds: await issueControlPlaneCreds(op.setup), dir: op.dir, deleteKeys: [`${A}.web`, `${B}.web`] });
   }, 60_000);
 
 });

@@ -6,8 +6,7 @@
  * redemptions exactly one wins, also across two service instances and a
  * restart of the service; and a real agent runs under the enrolled creds.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as E from "fp-ts/lib/Either.js";
@@ -16,10 +15,10 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { createUser } from "@nats-io/nkeys";
 import { expectScopedAgentRuns } from "./scoped-agent.ts";
-import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
+import type { NatsServer } from "../support/nats-server.ts";
+import { bytes, denied, startOperatorServer, type OperatorServer } from "../support/operator-server.ts";
 import { connectJetStream } from "../../src/interpreters/nats/Connection.ts";
-import { deviceInboxPrefix, initOperator, issueControlPlaneCreds, issueDeviceCreds, serverConfigFragment, type OperatorSetup } from "../../src/interpreters/nats/Credentials.ts";
-import { openFleetBuckets } from "../../src/interpreters/nats/Buckets.ts";
+import { deviceInboxPrefix, initOperator, issueControlPlaneCreds, issueDeviceCreds, type OperatorSetup } from "../../src/interpreters/nats/Credentials.ts";
 import {
   decodeBundle,
   decodeReply,
@@ -40,8 +39,8 @@ import type { DeviceId } from "../../src/algebra/Name.ts";
 const A = "pi-a" as DeviceId;
 const B = "pi-b" as DeviceId;
 const HOUR = 3_600_000;
-const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
+let op: OperatorServer;
 let dir: string;
 let server: NatsServer;
 let setup: OperatorSetup;
@@ -78,33 +77,16 @@ const redeemRaw = async (bundle: EnrollmentBundle, jti: string, requests: Readon
   }
 };
 
-const denied = async (what: Promise<unknown>): Promise<string> => {
-  try {
-    await what;
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error("the server allowed it");
-};
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "fleet-enroll-"));
-  setup = await initOperator("fleet-test");
+  op = await startOperatorServer([A, B]);
+  ({ dir, server, setup, controlPlane } = op);
   intent = { _tag: "EnrollmentIntent", setup, enrollmentKey: generateSigningKey(new Date()) };
-  await writeFile(join(dir, "operator.conf"), serverConfigFragment(setup));
-  server = await startNatsServer({ extraArgs: ["-c", join(dir, "operator.conf")] });
-  controlPlane = await connect({ servers: server.url, authenticator: credsAuthenticator(bytes(await issueControlPlaneCreds(setup))) });
-  const buckets = await openFleetBuckets(jetstream(controlPlane));
-  await buckets.desired.put(`${A}.web`, "for A");
-  await buckets.desired.put(`${B}.web`, "for B");
   await startService();
 });
 
 afterAll(async () => {
   await Promise.all(services.map((s) => s.stop()));
-  await controlPlane?.close();
-  await server?.stop();
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  await op?.stop();
 });
 
 describe("enrollment", () => {
