@@ -91,7 +91,22 @@ export function findKubeBinaries(): KubeBinaries {
   return { kubeApiServer, kubectl, etcd };
 }
 
+/**
+ * Starts etcd and kube-apiserver on free loopback ports. A port is picked free but may be taken by another
+ * process before the server binds it; a start that lost that race (its log says "address already in use")
+ * is tried again on new ports, up to three times.
+ */
 export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promise<KubeApiServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      if (!(e instanceof Error && /address already in use/.test(e.message)) || attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startOnce(opts: KubeApiServerOptions): Promise<KubeApiServer> {
   const bins = findKubeBinaries();
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
   const dataDir = await tempDir("kube");

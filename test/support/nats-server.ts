@@ -51,8 +51,12 @@ export interface NatsServerOptions {
   readonly noJetStream?: boolean;
 }
 
-/** Resolves when the server sends its INFO line on a fresh connection. */
-const acceptsClients = (port: number): Promise<boolean> =>
+/**
+ * Resolves true when the server named `name` sends its INFO line on a fresh connection. The name is
+ * checked: when another process took the port first, ours fails to bind, and that other server (another
+ * test's) must not pass for ours while our process is still on its way out.
+ */
+const acceptsClients = (port: number, name: string): Promise<boolean> =>
   new Promise((resolve) => {
     const s = tcpConnect({ host: "127.0.0.1", port });
     const done = (ok: boolean): void => {
@@ -61,8 +65,17 @@ const acceptsClients = (port: number): Promise<boolean> =>
     };
     s.setTimeout(1000, () => done(false));
     s.once("error", () => done(false));
-    s.once("data", (b) => done(b.toString("latin1").startsWith("INFO")));
+    s.once("data", (b) => {
+      const line = b.toString("latin1");
+      done(line.startsWith("INFO") && line.includes(`"server_name":"${name}"`));
+    });
   });
+
+/** A start that failed because a port it was given was taken meanwhile (free when picked, bound by another process before the server). */
+const portTaken = (e: unknown): boolean => e instanceof Error && /address already in use/.test(e.message);
+
+/** Ports are picked free but may be taken before the server binds them: a start that lost that race is tried again on new ports. */
+const PORT_ATTEMPTS = 3;
 
 const requireBinary = (): void => {
   if (!existsSync(NATS_SERVER_BIN)) {
@@ -101,7 +114,7 @@ const natsNode = async (
     for (;;) {
       const status = p.status();
       if (status !== undefined) throw new Error(`nats-server ${name} exited during startup (${status}):\n${log}`);
-      if (await acceptsClients(port)) return;
+      if (await acceptsClients(port, name)) return;
       if (Date.now() > deadline) {
         await p.kill();
         throw new Error(`nats-server ${name} did not accept connections on port ${port} in time:\n${log}`);
@@ -142,9 +155,15 @@ const natsNode = async (
 
 export const startNatsServer = async (options: NatsServerOptions = {}): Promise<NatsServer> => {
   requireBinary();
-  const storeDir = await tempDir("nats");
-  const port = await freePort();
-  return natsNode(`fleet-${port}`, port, storeDir, [], options);
+  for (let attempt = 1; ; attempt++) {
+    const storeDir = await tempDir("nats");
+    const port = await freePort();
+    try {
+      return await natsNode(`fleet-${port}`, port, storeDir, [], options);
+    } catch (e) {
+      if (!portTaken(e) || attempt >= PORT_ATTEMPTS) throw e;
+    }
+  }
 };
 
 // ---------------------------------------------------------------------------------
@@ -192,6 +211,16 @@ const jetStreamAnswers = async (url: string, deadline: number): Promise<void> =>
  */
 export const startNatsCluster = async (n = 3, options: NatsServerOptions & { readonly name?: string } = {}): Promise<NatsCluster> => {
   requireBinary();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await clusterOnFreePorts(n, options);
+    } catch (e) {
+      if (!portTaken(e) || attempt >= PORT_ATTEMPTS) throw e;
+    }
+  }
+};
+
+const clusterOnFreePorts = async (n: number, options: NatsServerOptions & { readonly name?: string }): Promise<NatsCluster> => {
   const ports = await freePorts(2 * n);
   const clientPorts = ports.slice(0, n);
   const routePorts = ports.slice(n);
