@@ -67,13 +67,13 @@ const signPendingHere = (t: Thread): void => {
   t.pending.clear();
 };
 
-/** A worker that let a request time out: everything it holds is signed here, and the next signing starts another. */
-const retire = (t: Thread): void => {
+/** Retires a worker (stopped, or it let a request time out): what it holds is signed here, and the next signing starts another. */
+const retire = (t: Thread): Promise<number> => {
   if (thread === t) thread = undefined;
   t.worker.removeAllListeners("exit");
   t.worker.removeAllListeners("error");
   signPendingHere(t);
-  void t.worker.terminate().catch(() => undefined);
+  return t.worker.terminate();
 };
 
 const start = (): Thread | undefined => {
@@ -157,7 +157,7 @@ export const signOnWorker = (
   return new Promise((resolve, reject) => {
     if (t.pending.size === 0) t.worker.ref();
     const timer = setTimeout(() => {
-      if (t.pending.has(id)) retire(t);
+      if (t.pending.has(id)) void retire(t).catch(() => undefined);
     }, timeoutMs);
     t.pending.set(id, { timer, resolve, reject, here, entries });
     t.worker.postMessage({
@@ -174,11 +174,5 @@ export const signOnWorker = (
 
 /** Stops the worker (tests, benchmarks: each measured apply starts its own); the next signing starts another. */
 export const stopSigningThread = async (): Promise<void> => {
-  const t = thread;
-  thread = undefined;
-  if (t === undefined) return;
-  t.worker.removeAllListeners("exit");
-  t.worker.removeAllListeners("error");
-  signPendingHere(t);
-  await t.worker.terminate();
+  if (thread !== undefined) await retire(thread);
 };
