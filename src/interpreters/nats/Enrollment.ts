@@ -158,16 +158,21 @@ export type EnrollRequest = { readonly token: string; readonly publicKey: string
 
 export const encodeRequest = (r: EnrollRequest): string => JSON.stringify(RequestV1.encode({ v: 1, ...r }));
 
-/** A request as the service receives it (any bytes), or why it is not one. */
-export const decodeRequest = (data: Uint8Array): E.Either<string, EnrollRequest> => {
+/** A message's bytes as JSON of `codec`'s shape, or why not, in one line. */
+const decodeJsonMessage = <A>(codec: t.Decoder<unknown, A>, data: Uint8Array): E.Either<string, A> => {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(data));
   } catch (e) {
     return E.left(`not JSON (${errorMessage(e)})`);
   }
-  const r = RequestV1.decode(json);
-  if (E.isLeft(r)) return E.left(formatValidationErrors(r.left));
+  return E.mapLeft(formatValidationErrors)(codec.decode(json));
+};
+
+/** A request as the service receives it (any bytes), or why it is not one. */
+export const decodeRequest = (data: Uint8Array): E.Either<string, EnrollRequest> => {
+  const r = decodeJsonMessage(RequestV1, data);
+  if (E.isLeft(r)) return r;
   const pk = publicUserKey(r.right.publicKey);
   if (E.isLeft(pk)) return pk;
   return E.right({ token: r.right.token, publicKey: pk.right });
@@ -198,13 +203,7 @@ export const encodeReply = (r: EnrollReply): string =>
 
 /** A reply as the device receives it, or why it is not one. */
 export const decodeReply = (data: Uint8Array): E.Either<string, EnrollReply> => {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(data));
-  } catch (e) {
-    return E.left(`not JSON (${errorMessage(e)})`);
-  }
-  const r = ReplyV1.decode(json);
-  if (E.isLeft(r)) return E.left(formatValidationErrors(r.left));
+  const r = decodeJsonMessage(ReplyV1, data);
+  if (E.isLeft(r)) return r;
   return E.right("jwt" in r.right ? { _tag: "Enrolled", jwt: r.right.jwt } : { _tag: "Refused", code: r.right.refused.code, message: r.right.refused.message });
 };
