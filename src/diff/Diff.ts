@@ -108,6 +108,13 @@ const clashText = (c: Clash): string =>
   c._tag === "HostPort" ? `host port ${c.hostPort}/${c.protocol} bound ${c.bindings.length} times` : `${c.deployment}/${c.service} mounts ${c.sources.length} volumes at ${c.target}`;
 
 /**
+ * Whether a device targeted by a staged deployment needs a step towards the target: no entry (a Create)
+ * or an entry of another spec (an Update). With `holdStaged`, `planDevice` holds exactly these; a repair
+ * of a tampered entry at the target spec is not a step.
+ */
+const needsStep = (published: DesiredEntry | undefined, target: Resolved): boolean => published === undefined || published.specHash !== target.specHash;
+
+/**
  * One device: its resolution against its published entries. Missing →
  * Create, another hash → Update, published but not resolved (and not in
  * conflict) → Delete. `presenceOf` is only called when there is an action.
@@ -157,7 +164,7 @@ export const planDevice = (
       } else if (p.specHash === e.specHash && p.tampered === undefined) {
         matched++;
         unchanged++;
-      } else if (holdStaged && p.specHash !== e.specHash && isWaves(e.deployment.rollout)) {
+      } else if (holdStaged && needsStep(p, e) && isWaves(e.deployment.rollout)) {
         matched++;
       } else {
         matched++;
@@ -177,6 +184,7 @@ export const planDevice = (
     }
   if (matched < res.entries.length)
     for (const e of res.entries)
+      // Not published: a staged one needs a step (`needsStep`) and is held.
       if (published?.has(e.name) !== true && !(holdStaged && isWaves(e.deployment.rollout)))
         (actions ??= []).push({
           _tag: "Create",
@@ -264,8 +272,7 @@ export const diff = (world: World, reality: Reality, options: DiffOptions): Plan
         groupOf.set(e, g);
       }
       const p = published?.get(e.name);
-      // What planDevice held: a Create, or an Update from another spec (a repair at the target is not a step).
-      g.members.push({ device: d, resolved: e, published: p, observed: observed?.get(e.name), presence, towards: p === undefined || p.specHash !== e.specHash });
+      g.members.push({ device: d, resolved: e, published: p, observed: observed?.get(e.name), presence, towards: needsStep(p, e) });
     }
   }
   // When every device with entries was met above (the common case), no device was removed.
