@@ -56,32 +56,22 @@ const applyUntilDone = async (fleet: NatsInterpreter, w: World, rounds = 10): Pr
   return trace;
 };
 
+type Read = Awaited<ReturnType<NatsInterpreter["read"]>>;
+
 /**
  * `waitForReality` that rides out reads failing while a member is down or a
  * RAFT group re-elects (the interpreter's own connection may be on the member
- * that died); polls every `intervalMs`.
+ * that died); polls every `intervalMs`; the read `done` accepts, or the last
+ * one that succeeded at the deadline.
  */
-/** The first read that succeeds within `timeoutMs` (reads fail while a member is down or a group re-elects). */
-const settledRead = async (fleet: NatsInterpreter, timeoutMs: number): Promise<Awaited<ReturnType<NatsInterpreter["read"]>>> => {
+const settledRead = async (fleet: NatsInterpreter, done: (r: Reality) => boolean, timeoutMs: number, intervalMs = 250): Promise<Read> => {
   const deadline = Date.now() + timeoutMs;
+  let last: Read | undefined;
   for (;;) {
-    try {
-      return await fleet.read();
-    } catch (e) {
-      if (!(e instanceof BackendUnavailableError) || Date.now() > deadline) throw e;
-      await sleep(250);
-    }
-  }
-};
-
-const settled = async (fleet: NatsInterpreter, done: (r: Reality) => boolean, timeoutMs: number, intervalMs = 250): Promise<Reality> => {
-  const deadline = Date.now() + timeoutMs;
-  let last: Reality | undefined;
-  for (;;) {
-    const read = await fleet.read().then((x) => x.reality, (e: unknown) => (e instanceof BackendUnavailableError ? undefined : Promise.reject(e)));
+    const read = await fleet.read().catch((e: unknown) => (e instanceof BackendUnavailableError ? undefined : Promise.reject(e)));
     if (read !== undefined) {
       last = read;
-      if (done(read)) return read;
+      if (done(read.reality)) return read;
     }
     if (Date.now() > deadline) {
       if (last === undefined) throw new Error(`no read succeeded in ${timeoutMs} ms`);
@@ -90,6 +80,9 @@ const settled = async (fleet: NatsInterpreter, done: (r: Reality) => boolean, ti
     await sleep(intervalMs);
   }
 };
+
+const settled = async (fleet: NatsInterpreter, done: (r: Reality) => boolean, timeoutMs: number, intervalMs = 250): Promise<Reality> =>
+  (await settledRead(fleet, done, timeoutMs, intervalMs)).reality;
 
 /** The member a simulation's shared connection is on now. */
 const serverOf = (sim: Simulation): string | undefined => sim.connection.nc.info?.server_name;
@@ -158,7 +151,7 @@ describe("nats cluster: three servers, buckets with 3 replicas", () => {
     const reality = await settled(fleet, (r) => desiredCount(r) === expected, 90_000);
     expect(desiredCount(reality), trace.join("\n")).toBe(expected);
     exactly(w, reality);
-    expect((await settledRead(fleet, 90_000)).problems).toEqual([]);
+    expect((await settledRead(fleet, () => true, 90_000)).problems).toEqual([]);
     // One message per key: nothing was written twice (compare-and-set) and nothing lost.
     expect((await fleet.buckets.desired.status()).values).toBe(expected);
     // The restarted member caught up: asked through it alone, the bucket holds the same.

@@ -18,7 +18,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request } from "node:https";
 import { delimiter, join } from "node:path";
-import { freePorts, removeTempDir, spawnLive, tempDir, type LiveProcess } from "./processes.ts";
+import { freePorts, removeTempDir, retryingTakenPorts, spawnLive, tempDir, type LiveProcess } from "./processes.ts";
 
 /** Debian source version the binaries are built from. Keep in sync with scripts/ci/30-kube-apiserver.sh. */
 export const KUBE_DEB_VERSION = "1.20.5+really1.20.2-1.1+deb12u1";
@@ -97,13 +97,7 @@ export function findKubeBinaries(): KubeBinaries {
  * is tried again on new ports, up to three times.
  */
 export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promise<KubeApiServer> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(opts);
-    } catch (e) {
-      if (!(e instanceof Error && /address already in use/.test(e.message)) || attempt >= 3) throw e;
-    }
-  }
+  return retryingTakenPorts(() => startOnce(opts));
 }
 
 async function startOnce(opts: KubeApiServerOptions): Promise<KubeApiServer> {

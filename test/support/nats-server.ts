@@ -19,7 +19,7 @@ import { existsSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { freePort, freePorts, removeTempDir, sleep, spawnLive, tempDir, type LiveProcess } from "./processes.ts";
+import { freePort, freePorts, removeTempDir, retryingTakenPorts, sleep, spawnLive, tempDir, type LiveProcess } from "./processes.ts";
 
 export { freePort } from "./processes.ts";
 
@@ -71,11 +71,6 @@ const acceptsClients = (port: number, name: string): Promise<boolean> =>
     });
   });
 
-/** A start that failed because a port it was given was taken meanwhile (free when picked, bound by another process before the server). */
-const portTaken = (e: unknown): boolean => e instanceof Error && /address already in use/.test(e.message);
-
-/** Ports are picked free but may be taken before the server binds them: a start that lost that race is tried again on new ports. */
-const PORT_ATTEMPTS = 3;
 
 const requireBinary = (): void => {
   if (!existsSync(NATS_SERVER_BIN)) {
@@ -155,15 +150,11 @@ const natsNode = async (
 
 export const startNatsServer = async (options: NatsServerOptions = {}): Promise<NatsServer> => {
   requireBinary();
-  for (let attempt = 1; ; attempt++) {
+  return retryingTakenPorts(async () => {
     const storeDir = await tempDir("nats");
     const port = await freePort();
-    try {
-      return await natsNode(`fleet-${port}`, port, storeDir, [], options);
-    } catch (e) {
-      if (!portTaken(e) || attempt >= PORT_ATTEMPTS) throw e;
-    }
-  }
+    return natsNode(`fleet-${port}`, port, storeDir, [], options);
+  });
 };
 
 // ---------------------------------------------------------------------------------
@@ -211,13 +202,7 @@ const jetStreamAnswers = async (url: string, deadline: number): Promise<void> =>
  */
 export const startNatsCluster = async (n = 3, options: NatsServerOptions & { readonly name?: string } = {}): Promise<NatsCluster> => {
   requireBinary();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await clusterOnFreePorts(n, options);
-    } catch (e) {
-      if (!portTaken(e) || attempt >= PORT_ATTEMPTS) throw e;
-    }
-  }
+  return retryingTakenPorts(() => clusterOnFreePorts(n, options));
 };
 
 const clusterOnFreePorts = async (n: number, options: NatsServerOptions & { readonly name?: string }): Promise<NatsCluster> => {

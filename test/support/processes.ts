@@ -5,7 +5,8 @@
  * that runs when the test process exits, normally or by a signal.
  *
  * - `freePort()` / `freePorts(n)`: ports nobody listens on right now (n at
- *   once are distinct);
+ *   once are distinct); `retryingTakenPorts(start)` starts again on new
+ *   ports when another process took one before the server bound it;
  * - `spawnLive(name, bin, args, options)`: a child whose PID stays in the
  *   registry until it has exited; `terminate()` is SIGTERM, then SIGKILL after
  *   a grace period, and waits; `kill()` is SIGKILL and waits;
@@ -48,6 +49,20 @@ export const freePorts = async (n: number): Promise<number[]> => {
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
 export const freePort = async (): Promise<number> => (await freePorts(1))[0] as number;
+
+/**
+ * Runs `start` (which picks its own free ports) again when it fails because a port was taken between
+ * picking and binding ("address already in use" in its error), up to `attempts` times in all.
+ */
+export const retryingTakenPorts = async <T>(start: () => Promise<T>, attempts = 3): Promise<T> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (!(e instanceof Error && /address already in use/.test(e.message)) || attempt >= attempts) throw e;
+    }
+  }
+};
 
 // ---------------------------------------------------------------------------------
 // The registry and the exit hook
