@@ -30,23 +30,30 @@ import { assign } from "../src/world/Assignment.ts";
 import { world } from "../src/world/World.ts";
 import { diff } from "../src/diff/Diff.ts";
 import { acceptEntry } from "../src/agent/Accept.ts";
-import { nats } from "../src/interpreters/nats/index.ts";
+import type * as NatsModule from "../src/interpreters/nats/index.ts";
 import { BUCKET, streamOf } from "../src/interpreters/nats/Buckets.ts";
 import { desiredPartsDecoder, encodeDesiredValue, parseEntryKey } from "../src/interpreters/nats/wire.ts";
 import { addKey, emptyTrustStore, generateSigningKey } from "../src/trust/Keys.ts";
 import type { EntrySignature } from "../src/trust/SignedEntry.ts";
 import { ENTRIES_PER_TREE } from "../src/trust/SignedTree.ts";
-import { entrySigner } from "../src/trust/Signer.ts";
-import { signingThreadState, stopSigningThread } from "../src/trust/SigningThread.ts";
+import type * as SignerModule from "../src/trust/Signer.ts";
+import type * as SigningThreadModule from "../src/trust/SigningThread.ts";
 import * as E from "fp-ts/lib/Either.js";
 import { startNatsServer } from "../test/support/nats-server.ts";
-import { fmtMs, machine, median, percentile } from "./report.ts";
+import { distIsCurrent, fmtMs, machine, median, percentile, packageModule } from "./report.ts";
 
 const N = 100_000;
 const ROUNDS = 5;
 const DAY = 86_400_000;
 
 export const run = async (): Promise<string> => {
+  // The apply side as an installed package runs it (dist/, when `npm run build` made it current): the
+  // signing thread then boots from JavaScript, not through the tsx loader, which takes it three to
+  // four times as long to start and would charge a cold signed apply for a cost no user pays.
+  const compiled = distIsCurrent();
+  const { nats } = await packageModule<typeof NatsModule>("interpreters/nats/index");
+  const { entrySigner } = await packageModule<typeof SignerModule>("trust/Signer");
+  const { signingThreadState, stopSigningThread } = await packageModule<typeof SigningThreadModule>("trust/SigningThread");
   const server = await startNatsServer();
   const fleet = await nats({ servers: server.url, name: "bench-signed" });
   try {
@@ -159,7 +166,7 @@ export const run = async (): Promise<string> => {
     return [
       "## Signed desired state (NATS, 100k creates)",
       "",
-      `${machine()}; nats-server ${fleet.connection.info?.version ?? "?"} on the same machine. ${ROUNDS} rounds alternating unsigned, signed (signing thread started by the apply), signed (thread running) and pre-signed applies of the same 100k-create plan, bucket purged before each; medians. CPU: the bench process's user + system time during the apply (all its threads, the signing thread included; nats-server's not). Run: \`npx tsx bench/nats-signed.ts\`.`,
+      `${machine()}; nats-server ${fleet.connection.info?.version ?? "?"} on the same machine. The interpreter, signer and signing thread ran from ${compiled ? "the compiled dist/ (as an installed package runs them)" : "the TypeScript sources through tsx (dist/ was not current: run `npm run build` first to measure what users run; the signing thread then boots several times slower)"}. ${ROUNDS} rounds alternating unsigned, signed (signing thread started by the apply), signed (thread running) and pre-signed applies of the same 100k-create plan, bucket purged before each; medians. CPU: the bench process's user + system time during the apply (all its threads, the signing thread included; nats-server's not). Run: \`npx tsx bench/nats-signed.ts\`.`,
       "",
       "| apply | time | relative to unsigned | CPU (process) | relative to unsigned |",
       "|---|---:|---:|---:|---:|",

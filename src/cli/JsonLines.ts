@@ -136,16 +136,17 @@ export const ledger = (w: LedgerWrite): string =>
   w._tag === "Put" ? line({ type: "ledger", op: "put", key: ledgerWriteKey(w), record: encodeRecord(w.record) }) : line({ type: "ledger", op: "remove", key: w.key });
 
 /** Every line of a plan, in the documented order. */
-export const planLines = (plan: Plan, problems: ReadonlyArray<ReadProblem>, warnings: ReadonlyArray<WorldWarning> = []): ReadonlyArray<string> => [
-  ...problems.map(warning),
-  ...warnings.map(worldWarning),
-  ...plan.conflicts.map(conflict),
-  ...plan.skipped.map(skipped),
-  ...plan.actions.map(action),
-  ...(plan.rollouts ?? []).map(rollout),
-  ...(plan.ledger ?? []).map(ledger),
-  summary(plan.summary),
-];
+/** A plan's lines, one at a time (a million actions are written as they are encoded, never held as text). */
+export function* planLines(plan: Plan, problems: ReadonlyArray<ReadProblem>, warnings: ReadonlyArray<WorldWarning> = []): Generator<string> {
+  for (const p of problems) yield warning(p);
+  for (const w of warnings) yield worldWarning(w);
+  for (const c of plan.conflicts) yield conflict(c);
+  for (const s of plan.skipped) yield skipped(s);
+  for (const a of plan.actions) yield action(a);
+  for (const r of plan.rollouts ?? []) yield rollout(r);
+  for (const l of plan.ledger ?? []) yield ledger(l);
+  yield summary(plan.summary);
+}
 
 export const outcome = (o: ActionOutcome): string =>
   o._tag === "Applied"

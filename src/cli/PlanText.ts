@@ -6,13 +6,14 @@
  * Staged rollouts follow the actions (`RolloutText.ts`); rollback actions
  * read `~ web (rollback)  <target> → <prior>  rollback: why`.
  *
- * Pure: lines in, lines out; the order is the plan's canonical order.
+ * Pure: a plan in, lines out (lazily: a million-device plan is written as it
+ * is rendered); the order is the plan's canonical order.
  */
 import * as S from "fp-ts/lib/string.js";
 import * as Ord from "fp-ts/lib/Ord.js";
 import { shortHash } from "../algebra/Deployment.ts";
 import type { Device } from "../algebra/Device.ts";
-import { matchConflict, type Action, type AssignedBy, type Conflict, type Plan, type Presence } from "../diff/Plan.ts";
+import { matchConflict, OrdAction, type Action, type AssignedBy, type Conflict, type Plan, type Presence } from "../diff/Plan.ts";
 import type { ActionOutcome } from "../interpreters/Interpreter.ts";
 import type { ApplyCounts } from "../program/Apply.ts";
 import { heldBack, rolloutsSection } from "./RolloutText.ts";
@@ -89,31 +90,56 @@ const groups = <K extends string>(actions: ReadonlyArray<Action>, key: (a: Actio
   return [...m.entries()].sort(Ord.contramap(([k]: readonly [string, unknown]) => k)(S.Ord).compare);
 };
 
-export const actionLines = (plan: Plan, groupBy: GroupBy, p: Paint): ReadonlyArray<string> => {
-  if (plan.actions.length === 0) return [];
-  const out = ["Fleet will perform the following actions:", ""];
+/** The actions in `OrdAction` order: a plan's own (diff makes them so), else a sorted copy. */
+const inCanonicalOrder = (actions: ReadonlyArray<Action>): ReadonlyArray<Action> => {
+  for (let i = 1; i < actions.length; i++) if (OrdAction.compare(actions[i - 1] as Action, actions[i] as Action) > 0) return [...actions].sort(OrdAction.compare);
+  return actions;
+};
+
+/**
+ * The runs of consecutive actions of one device, in device order, read off the actions in
+ * canonical order in place: no map of a million per-device arrays for a million devices.
+ */
+function* deviceRuns(actions: ReadonlyArray<Action>): Generator<ReadonlyArray<Action>> {
+  let start = 0;
+  for (let i = 1; i <= actions.length; i++)
+    if (i === actions.length || (actions[i] as Action).device !== (actions[start] as Action).device) {
+      yield actions.slice(start, i);
+      start = i;
+    }
+}
+
+/** The actions section, line by line: a plan of a million devices is written as it is rendered, never held as text. */
+export function* actionLines(plan: Plan, groupBy: GroupBy, p: Paint): Generator<string> {
+  if (plan.actions.length === 0) return;
+  yield "Fleet will perform the following actions:";
+  yield "";
+  const actions = inCanonicalOrder(plan.actions);
   if (groupBy === "device") {
-    for (const [device, actions] of groups(plan.actions, (a) => a.device)) {
-      const presence = (actions[0] as Action).presence;
-      out.push(p.bold(`  # ${device}`) + (presence === "online" ? "" : p.yellow(` (${presenceText(presence)})`)));
-      const w = Math.max(...actions.map((a) => deploymentText(a).length));
-      const hw = Math.max(...actions.map((a) => hashes(a).length));
-      for (const a of actions) out.push(`  ${symbol(a, p)} ${pad(deploymentText(a), w)}  ${pad(hashes(a), hw)}  ${p.dim(why(a))}`);
-      out.push("");
+    for (const run of deviceRuns(actions)) {
+      const first = run[0] as Action;
+      yield p.bold(`  # ${first.device}`) + (first.presence === "online" ? "" : p.yellow(` (${presenceText(first.presence)})`));
+      const w = Math.max(...run.map((a) => deploymentText(a).length));
+      const hw = Math.max(...run.map((a) => hashes(a).length));
+      for (const a of run) yield `  ${symbol(a, p)} ${pad(deploymentText(a), w)}  ${pad(hashes(a), hw)}  ${p.dim(why(a))}`;
+      yield "";
     }
   } else {
-    for (const [deployment, actions] of groups(plan.actions, (a) => a.deployment)) {
-      out.push(p.bold(`  # ${deployment}`));
+    for (const [deployment, group] of groups(actions, (a) => a.deployment)) {
+      yield p.bold(`  # ${deployment}`);
       const label = (a: Action): string =>
         `${a.device}${a.presence === "online" ? "" : ` (${presenceText(a.presence)})`}${deploymentText(a) === a.deployment ? "" : " (rollback)"}`;
-      const w = Math.max(...actions.map((a) => label(a).length));
-      const hw = Math.max(...actions.map((a) => hashes(a).length));
-      for (const a of actions) out.push(`  ${symbol(a, p)} ${pad(label(a), w)}  ${pad(hashes(a), hw)}  ${p.dim(why(a))}`);
-      out.push("");
+      let w = 0;
+      let hw = 0;
+      for (const a of group) {
+        w = Math.max(w, label(a).length);
+        hw = Math.max(hw, hashes(a).length);
+      }
+      for (const a of group) yield `  ${symbol(a, p)} ${pad(label(a), w)}  ${pad(hashes(a), hw)}  ${p.dim(why(a))}`;
+      yield "";
     }
   }
-  return out;
-};
+}
 
 export const noteLines = (plan: Plan, p: Paint): ReadonlyArray<string> => {
   const out: string[] = [];
@@ -158,14 +184,14 @@ export const summaryLine = (plan: Plan, p: Paint): string => {
   return p.bold(`Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete.`) + extra;
 };
 
-/** The whole plan as `fleet plan` prints it. */
-export const planLines = (plan: Plan, groupBy: GroupBy, p: Paint): ReadonlyArray<string> => [
-  ...conflictLines(plan.conflicts, p),
-  ...actionLines(plan, groupBy, p),
-  ...rolloutsSection(plan.rollouts, p),
-  ...noteLines(plan, p),
-  summaryLine(plan, p),
-];
+/** The whole plan as `fleet plan` prints it, line by line (`[...planLines(…)]` for an array). */
+export function* planLines(plan: Plan, groupBy: GroupBy, p: Paint): Generator<string> {
+  yield* conflictLines(plan.conflicts, p);
+  yield* actionLines(plan, groupBy, p);
+  yield* rolloutsSection(plan.rollouts, p);
+  yield* noteLines(plan, p);
+  yield summaryLine(plan, p);
+}
 
 export const failureLines = (outcomes: ReadonlyArray<ActionOutcome>, p: Paint): ReadonlyArray<string> =>
   outcomes.flatMap((o) => (o._tag === "Failed" ? [`${p.red("Failed:")} ${o.action._tag.toLowerCase()} ${o.action.device} ${o.action.deployment}: ${o.error}`] : []));

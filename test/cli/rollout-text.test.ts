@@ -38,7 +38,7 @@ describe("fleet plan on a staged rollout", () => {
 
   it("shows every wave with its gate, the budget and what is held back", () => {
     const [first] = rollOut(policy, 1);
-    const text = planLines(first!.plan, "device", plain).join("\n");
+    const text = [...planLines(first!.plan, "device", plain)].join("\n");
     expect(text).toContain("Rollouts:");
     expect(text).toMatch(/# web → \S+: progressing, wave 1 of 3/);
     expect(text).toMatch(/wave 1 of 3: 4 devices \(site=lab, 4 devices\), open: 0 of 4 updated; passes at 4 of 4 succeeded \(95 %\)/);
@@ -51,7 +51,7 @@ describe("fleet plan on a staged rollout", () => {
 
   it("marks passed waves and says when the rollout is complete", () => {
     const rounds = rollOut(policy, 40);
-    const texts = rounds.map((r) => planLines(r.plan, "device", plain).join("\n"));
+    const texts = rounds.map((r) => [...planLines(r.plan, "device", plain)].join("\n"));
     expect(texts.some((t) => /wave 1 of 3: 4 devices \(site=lab, 4 devices\), passed/.test(t))).toBe(true);
     expect(texts.some((t) => /# web → \S+: complete/.test(t))).toBe(true);
     expect(texts[texts.length - 1]).toMatch(/^No changes\./m);
@@ -62,18 +62,18 @@ describe("fleet plan on a staged rollout", () => {
     // Every device fails to run the new spec: the first wave fails, and is rolled back.
     const v1 = specHash(web("httpd:1"));
     const bad = rollOut(rb, 6, (_d, h) => h !== v1);
-    const text = bad.map((r) => planLines(r.plan, "deployment", plain).join("\n")).find((t) => t.includes("rolled back at wave 1"));
+    const text = bad.map((r) => [...planLines(r.plan, "deployment", plain)].join("\n")).find((t) => t.includes("rolled back at wave 1"));
     expect(text).toBeDefined();
     expect(text).toMatch(/Rolled back: wave 1: 4 of 4 failed; 4 must succeed \(100 %\)/);
     expect(text).toMatch(/~ pi-\d\d \(rollback\)\s+\S+ → \S+\s+rollback: rollout of web failed: wave 1/);
-    const json = bad.flatMap((r) => J.planLines(r.plan, []).map((l) => JSON.parse(l) as Record<string, unknown>));
+    const json = bad.flatMap((r) => [...J.planLines(r.plan, [])].map((l) => JSON.parse(l) as Record<string, unknown>));
     expect(json.some((l) => l.type === "action" && typeof l.rollback === "string" && l.op === "update")).toBe(true);
     expect(json.some((l) => l.type === "rollout" && l.state === "RolledBack")).toBe(true);
   });
 
   it("puts rollouts and ledger writes in the JSON lines, before the summary", () => {
     const [first] = rollOut(policy, 1);
-    const lines = J.planLines(first!.plan, []).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = [...J.planLines(first!.plan, [])].map((l) => JSON.parse(l) as Record<string, unknown>);
     const types = lines.map((l) => l.type);
     expect(types.slice(-3)).toEqual(["rollout", "ledger", "summary"]);
     const r = lines.find((l) => l.type === "rollout") as { waves: Array<Record<string, unknown>>; budget: Record<string, unknown>; state: string };
@@ -90,9 +90,9 @@ describe("fleet plan on a staged rollout", () => {
 
   it("leaves plans without staged rollouts as they were (no rollout or ledger lines)", () => {
     const [first] = run(worldOf("httpd:1"), start, 1);
-    const lines = J.planLines(first!.plan, []).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = [...J.planLines(first!.plan, [])].map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.type === "rollout" || l.type === "ledger")).toBe(false);
-    expect(planLines(first!.plan, "device", plain).join("\n")).not.toContain("Rollouts:");
+    expect([...planLines(first!.plan, "device", plain)].join("\n")).not.toContain("Rollouts:");
   });
 });
 

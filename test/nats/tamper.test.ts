@@ -47,7 +47,7 @@ describe("tampered desired entries on NATS", () => {
     expect(plan.actions).toHaveLength(1);
     const a = plan.actions[0];
     expect(a?._tag === "Update" && a.repair).toMatch(/spec does not match its hash/);
-    expect(planLines(plan, "device", paint(false)).join("\n")).toMatch(/~ web .*tampered: spec does not match its hash .*→ republish/);
+    expect([...planLines(plan, "device", paint(false))].join("\n")).toMatch(/~ web .*tampered: spec does not match its hash .*→ republish/);
 
     expect((await nats.fleet.apply(plan))._tag).toBe("Completed");
     const after = await nats.fleet.read();
