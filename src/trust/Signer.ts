@@ -13,9 +13,10 @@
  */
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import type { SigningKey } from "./Keys.ts";
-import { nextRevision, type EntrySignature } from "./SignedEntry.ts";
+import { batchOf, type SignedBatch } from "./SignedBatch.ts";
+import { nextRevision } from "./SignedEntry.ts";
 import { signEntries } from "./SignedTree.ts";
-import { signOffThread } from "./SigningThread.ts";
+import { prepareSigning, signOffThread } from "./SigningThread.ts";
 
 export interface EntryToSign {
   readonly device: DeviceId;
@@ -23,8 +24,12 @@ export interface EntryToSign {
   readonly specHash: string;
 }
 
-/** Signs entries about to be written; the signatures come in the entries' order. */
-export type SignEntries = (entries: ReadonlyArray<EntryToSign>) => Promise<ReadonlyArray<EntrySignature>>;
+/**
+ * Signs entries about to be written; the signatures come in the entries' order (`signaturesOf`
+ * for objects). `prepare`, when there, is told how many entries an apply will ask for, before
+ * it asks (a signer may get ready meanwhile: start its signing thread).
+ */
+export type SignEntries = ((entries: ReadonlyArray<EntryToSign>) => Promise<SignedBatch>) & { readonly prepare?: (count: number) => void };
 
 export interface SignerOptions {
   readonly now: Date;
@@ -45,7 +50,7 @@ export const DEFAULT_SIGNATURE_TTL_MS = 30 * 24 * 3600 * 1000;
 export const entrySigner = (key: SigningKey, options: SignerOptions): SignEntries => {
   const batch = { issuedAt: options.now, expiresAt: new Date(options.now.getTime() + options.ttlMs), plan: options.plan };
   let calls = 0;
-  return (entries) => {
+  const sign = (entries: ReadonlyArray<EntryToSign>): Promise<SignedBatch> => {
     // Exactly the claims: an entry may be a whole action (its spec too), and claims may cross to the signing thread.
     const claims = entries.map((e) => ({
       device: e.device,
@@ -53,7 +58,8 @@ export const entrySigner = (key: SigningKey, options: SignerOptions): SignEntrie
       specHash: e.specHash,
       revision: nextRevision(options.previous(e.device, e.deployment), options.now),
     }));
-    if (calls++ === 0) return signEntries(claims, key, batch);
+    if (calls++ === 0) return signEntries(claims, key, batch).then(batchOf);
     return signOffThread(claims, key, batch);
   };
+  return Object.assign(sign, { prepare: prepareSigning });
 };

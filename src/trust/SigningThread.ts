@@ -21,18 +21,18 @@
  * apply never waits on a worker that stopped answering.
  */
 import { Worker } from "node:worker_threads";
-import type { EntryClaims, EntrySignature } from "./SignedEntry.ts";
-import { ENTRIES_PER_TREE, entrySignatures, leafText, signEntries, type BatchOptions, type TreeSigningKey } from "./SignedTree.ts";
-import { LEAF_SEPARATOR, PROOF_SEPARATOR, SIGNING_WORKER, type FromWorker, type SignRequest } from "./SigningWorker.ts";
+import type { EntryClaims } from "./SignedEntry.ts";
+import { batchOf, batchOfBytes, type SignedBatch } from "./SignedBatch.ts";
+import { ENTRIES_PER_TREE, signEntries, type BatchOptions, type TreeSigningKey } from "./SignedTree.ts";
+import { DEVICE_SEPARATOR, SIGNING_WORKER, type FromWorker, type SignRequest } from "./SigningWorker.ts";
 
 interface Pending {
   /** Cleared when the worker answers (or is stopped) first. */
   readonly timer: ReturnType<typeof setTimeout>;
-  readonly resolve: (s: ReadonlyArray<EntrySignature>) => void;
+  readonly resolve: (s: SignedBatch) => void;
   readonly reject: (e: Error) => void;
   /** The same signing on the calling thread, should the worker stop before it answers. */
-  readonly here: () => Promise<ReadonlyArray<EntrySignature>>;
-  readonly entries: ReadonlyArray<EntryClaims>;
+  readonly here: () => Promise<SignedBatch>;
 }
 
 interface Thread {
@@ -81,7 +81,9 @@ const start = (): Thread | undefined => {
   if (thread !== undefined) return thread;
   let worker: Worker;
   try {
-    worker = new Worker(workerUrl(), { workerData: SIGNING_WORKER });
+    // No inherited flags: a process run with `--import tsx` would load the TypeScript loader into the worker too, which
+    // doubles its start-up; the worker module needs none (plain JavaScript, or it registers tsx itself from the sources).
+    worker = new Worker(workerUrl(), { workerData: SIGNING_WORKER, execArgv: [] });
   } catch {
     unavailable = true;
     return undefined;
@@ -102,13 +104,7 @@ const start = (): Thread | undefined => {
       p.reject(new Error(m.message));
       return;
     }
-    const proofs = m.proofs.split(PROOF_SEPARATOR);
-    const out: EntrySignature[] = [];
-    m.jws.forEach((jws, k) => {
-      const from = k * ENTRIES_PER_TREE;
-      out.push(...entrySignatures(p.entries.slice(from, from + ENTRIES_PER_TREE), { jws, proofs: proofs.slice(from, from + ENTRIES_PER_TREE) }));
-    });
-    p.resolve(out);
+    p.resolve(batchOfBytes(new Uint8Array(m.json), new Uint32Array(m.ends)));
   });
   const lost = (): void => {
     unavailable = true;
@@ -131,12 +127,20 @@ export const warmSigningThread = (): void => {
 };
 
 /**
+ * Starts the worker when `count` entries are about to be signed and that many would go to it: a
+ * big apply's thread boots while the apply reads and locks, a small one's never starts.
+ */
+export const prepareSigning = (count: number): void => {
+  if (count > OFF_THREAD_FROM) start();
+};
+
+/**
  * Signs entries as `signEntries` does (trees of ENTRIES_PER_TREE, signatures in the entries' order):
  * on the worker once it is ready (one message for all the trees of one call), else here.
  */
-export const signOffThread = (entries: ReadonlyArray<EntryClaims>, key: TreeSigningKey, options: BatchOptions): Promise<ReadonlyArray<EntrySignature>> =>
+export const signOffThread = (entries: ReadonlyArray<EntryClaims>, key: TreeSigningKey, options: BatchOptions): Promise<SignedBatch> =>
   // A call of a tree or two is signed here: the round trip to the thread costs more than it saves.
-  entries.length <= OFF_THREAD_FROM ? signEntries(entries, key, options) : signOnWorker(entries, key, options);
+  entries.length <= OFF_THREAD_FROM ? signEntries(entries, key, options).then(batchOf) : signOnWorker(entries, key, options);
 
 /**
  * `signOffThread` without the size rule: any call goes to the worker once it is ready (the laws use it to
@@ -147,8 +151,8 @@ export const signOnWorker = (
   key: TreeSigningKey,
   options: BatchOptions,
   timeoutMs: number = REQUEST_TIMEOUT_MS + Math.ceil((entries.length * REQUEST_TIMEOUT_US_PER_ENTRY) / 1000),
-): Promise<ReadonlyArray<EntrySignature>> => {
-  const here = (): Promise<ReadonlyArray<EntrySignature>> => signEntries(entries, key, options);
+): Promise<SignedBatch> => {
+  const here = (): Promise<SignedBatch> => signEntries(entries, key, options).then(batchOf);
   const t = start();
   if (t === undefined || !t.ready) return here();
   const first = !t.keys.has(key.kid);
@@ -159,17 +163,40 @@ export const signOnWorker = (
     const timer = setTimeout(() => {
       if (t.pending.has(id)) void retire(t).catch(() => undefined);
     }, timeoutMs);
-    t.pending.set(id, { timer, resolve, reject, here, entries });
+    t.pending.set(id, { timer, resolve, reject, here });
     t.worker.postMessage({
       id,
       kid: key.kid,
       ...(first ? { privateKey: key.privateKey } : {}),
-      leaves: entries.map(leafText).join(LEAF_SEPARATOR),
+      ...claimColumns(entries),
       issuedAt: options.issuedAt.getTime(),
       expiresAt: options.expiresAt.getTime(),
       plan: options.plan,
     } satisfies SignRequest);
   });
+};
+
+/** A request's claims as flat fields (SignRequest): a 100k-entry apply sends one string and three small tables, not 100k texts. */
+const claimColumns = (entries: ReadonlyArray<EntryClaims>): Pick<SignRequest, "devices" | "kinds" | "kindOf" | "revisions"> => {
+  // Deployment, then spec hash: no string built per entry to look a pair up.
+  const index = new Map<string, Map<string, number>>();
+  const kinds: Array<readonly [string, string]> = [];
+  const kindOf = new Uint32Array(entries.length);
+  const revisions = new Float64Array(entries.length);
+  const devices = new Array<string>(entries.length);
+  entries.forEach((e, i) => {
+    let byHash = index.get(e.deployment);
+    if (byHash === undefined) index.set(e.deployment, (byHash = new Map()));
+    let k = byHash.get(e.specHash);
+    if (k === undefined) {
+      byHash.set(e.specHash, (k = kinds.length));
+      kinds.push([e.deployment, e.specHash]);
+    }
+    kindOf[i] = k;
+    revisions[i] = e.revision;
+    devices[i] = e.device;
+  });
+  return { devices: devices.join(DEVICE_SEPARATOR), kinds, kindOf, revisions };
 };
 
 /** Stops the worker (tests, benchmarks: each measured apply starts its own); the next signing starts another. */

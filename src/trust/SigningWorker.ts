@@ -6,8 +6,12 @@
  *
  * Messages are few and flat on purpose: each one costs the apply thread (a
  * copy, and a wake-up of the other thread that a busy machine makes slow),
- * so a request carries several trees' leaf texts in one string and the
- * reply their JWSs and their proofs in one string.
+ * so a request carries several trees' claims in a few flat fields (the
+ * devices in one string, the deployments and spec hashes as a small table and
+ * an index per entry, the revisions as numbers), and the
+ * reply every entry's signature as JSON in one buffer, transferred (not
+ * copied) to the apply thread, which copies each entry's bytes into its value
+ * (SignedBatch.ts).
  *
  * Messages come only from SigningThread.ts in the same process, so they are
  * not outside data and carry no codec; every request is answered, a failed
@@ -15,11 +19,12 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { KeyObject } from "node:crypto";
-import { ENTRIES_PER_TREE, signTree, type SignedTree, type TreeSigningKey } from "./SignedTree.ts";
+import { encodeBatch } from "./SignedBatch.ts";
+import type { EntryClaims, EntrySignature } from "./SignedEntry.ts";
+import { ENTRIES_PER_TREE, leafText, signTree, type SignedTree, type TreeSigningKey } from "./SignedTree.ts";
 
-/** Separates leaf texts in a request (no claim holds a NUL) and proofs in a reply (not in base64url). */
-export const LEAF_SEPARATOR = "\u0000";
-export const PROOF_SEPARATOR = ".";
+/** Separates the devices in a request (no name holds a NUL). */
+export const DEVICE_SEPARATOR = "\u0000";
 
 /** The `workerData` SigningThread.ts starts this module with: loaded anywhere else (a test runner's own worker), it stays inert. */
 export const SIGNING_WORKER = "fleet-signing-thread";
@@ -32,17 +37,21 @@ export interface SignRequest {
   readonly id: number;
   readonly kid: string;
   readonly privateKey?: KeyObject;
-  /** The leaf texts (`leafText`) of one or more trees, joined by LEAF_SEPARATOR; a tree every ENTRIES_PER_TREE. */
-  readonly leaves: string;
+  /** The entries' devices joined by DEVICE_SEPARATOR, in the entries' order; a tree every ENTRIES_PER_TREE entries. */
+  readonly devices: string;
+  /** The distinct [deployment, spec hash] pairs among the entries, and each entry's pair by its index here. */
+  readonly kinds: ReadonlyArray<readonly [string, string]>;
+  readonly kindOf: Uint32Array;
+  readonly revisions: Float64Array;
   readonly issuedAt: number;
   readonly expiresAt: number;
   readonly plan: string;
 }
 
-/** From the worker. `proofs`: the leaves' proofs in their order, joined by PROOF_SEPARATOR. */
+/** From the worker. `json`: the entries' signatures as JSON (`signatureJson`), one after another, `ends[i]` where the i-th ends. */
 export type FromWorker =
   | { readonly _tag: "Ready" }
-  | { readonly _tag: "Signed"; readonly id: number; readonly jws: ReadonlyArray<string>; readonly proofs: string }
+  | { readonly _tag: "Signed"; readonly id: number; readonly json: ArrayBuffer; readonly ends: ArrayBuffer }
   | { readonly _tag: "Failed"; readonly id: number; readonly message: string };
 
 const port = parentPort;
@@ -57,12 +66,23 @@ if (port !== null && workerData === SIGNING_WORKER) {
       reply({ _tag: "Failed", id: m.id, message: `the signing thread has no key ${m.kid}` });
       return;
     }
-    const leaves = m.leaves.split(LEAF_SEPARATOR);
+    const claims: EntryClaims[] = (m.kindOf.length === 0 ? [] : m.devices.split(DEVICE_SEPARATOR)).map((device, i) => {
+      const [deployment, specHash] = m.kinds[m.kindOf[i] as number] as readonly [string, string];
+      return { device, deployment, specHash, revision: m.revisions[i] as number } as EntryClaims;
+    });
     const options = { issuedAt: new Date(m.issuedAt), expiresAt: new Date(m.expiresAt), plan: m.plan };
     const trees: Array<Promise<SignedTree>> = [];
-    for (let from = 0; from < leaves.length; from += ENTRIES_PER_TREE) trees.push(signTree(leaves.slice(from, from + ENTRIES_PER_TREE), key, options));
+    for (let from = 0; from < claims.length; from += ENTRIES_PER_TREE) trees.push(signTree(claims.slice(from, from + ENTRIES_PER_TREE).map(leafText), key, options));
     Promise.all(trees).then(
-      (ts) => reply({ _tag: "Signed", id: m.id, jws: ts.map((t) => t.jws), proofs: ts.map((t) => t.proofs.join(PROOF_SEPARATOR)).join(PROOF_SEPARATOR) }),
+      (ts) => {
+        const sigs: EntrySignature[] = claims.map((c, i) => {
+          const tree = ts[Math.floor(i / ENTRIES_PER_TREE)] as SignedTree;
+          return { device: c.device, deployment: c.deployment, revision: c.revision, index: i % ENTRIES_PER_TREE, proof: tree.proofs[i % ENTRIES_PER_TREE] as string, jws: tree.jws };
+        });
+        const { bytes, ends } = encodeBatch(sigs);
+        const json = bytes.buffer as ArrayBuffer;
+        port.postMessage({ _tag: "Signed", id: m.id, json, ends: ends.buffer as ArrayBuffer } satisfies FromWorker, [json, ends.buffer as ArrayBuffer]);
+      },
       (e: unknown) => reply({ _tag: "Failed", id: m.id, message: e instanceof Error ? e.message : String(e) }),
     );
   });

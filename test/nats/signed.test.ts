@@ -31,6 +31,7 @@ import { apply } from "../../src/program/Apply.ts";
 import { plan } from "../../src/program/Plan.ts";
 import { addKey, emptyTrustStore, encodeSigningKey, encodeTrustStore, generateSigningKey, type SigningKey, type TrustStore } from "../../src/trust/Keys.ts";
 import { DEFAULT_SIGNATURE_TTL_MS, entrySigner } from "../../src/trust/Signer.ts";
+import { signaturesOf } from "../../src/trust/SignedBatch.ts";
 import { signingOf } from "../../src/cli/TrustFiles.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
 import { waitForReality } from "./support.ts";
@@ -132,9 +133,9 @@ describe("signed desired state (nats)", () => {
 
     // Forged: the trusted key's name in the header, another key's signature.
     const other = generateSigningKey(new Date());
-    const [otherSig] = await entrySigner(other, { now: new Date(), ttlMs: DAY, plan: "forged", previous: () => v2json.sig.revision })([
+    const [otherSig] = signaturesOf(await entrySigner(other, { now: new Date(), ttlMs: DAY, plan: "forged", previous: () => v2json.sig.revision })([
       { device: ME, deployment: WEB, specHash: h2 },
-    ]);
+    ]));
     const [head, payload] = v2json.sig.jws.split(".");
     const forged = { ...(otherSig as NonNullable<typeof otherSig>), jws: `${head}.${payload}.${(otherSig as NonNullable<typeof otherSig>).jws.split(".")[2]}` };
     await expectRejected(encodeDesiredValue(web("2"), h2, forged), /bad signature/, "failed");
@@ -143,15 +144,15 @@ describe("signed desired state (nats)", () => {
     await expectRejected(v1, /replay/, "pending");
 
     // Expired: signed two days ago for one day.
-    const [expired] = await entrySigner(key, { now: new Date(Date.now() - 2 * DAY), ttlMs: DAY, plan: "old", previous: () => v2json.sig.revision })([
+    const [expired] = signaturesOf(await entrySigner(key, { now: new Date(Date.now() - 2 * DAY), ttlMs: DAY, plan: "old", previous: () => v2json.sig.revision })([
       { device: ME, deployment: WEB, specHash: specHash(web("3")) },
-    ]);
+    ]));
     await expectRejected(encodeDesiredValue(web("3"), specHash(web("3")), expired), /expired/, "pending");
 
     // Another device's validly signed entry copied under this device's key.
-    const [foreign] = await entrySigner(key, { now: new Date(), ttlMs: DAY, plan: "p", previous: () => undefined })([
+    const [foreign] = signaturesOf(await entrySigner(key, { now: new Date(), ttlMs: DAY, plan: "p", previous: () => undefined })([
       { device: "pi-02" as DeviceId, deployment: WEB, specHash: specHash(web("3")) },
-    ]);
+    ]));
     await expectRejected(encodeDesiredValue(web("3"), specHash(web("3")), foreign), /device pi-02/, "pending");
 
     // Tampered: the spec changed, its hash and signature kept.

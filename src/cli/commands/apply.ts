@@ -41,8 +41,7 @@ import { rolloutProblemLines } from "../RolloutProblems.ts";
 import { lockedAdvice } from "../LockAdvice.ts";
 import { renderPlan } from "../PlanOutput.ts";
 import { signingFlags, signingHelp, signingOf } from "../TrustFiles.ts";
-import { warmSigningThread } from "../../trust/SigningThread.ts";
-import { ENTRIES_PER_TREE } from "../../trust/SignedTree.ts";
+import { prepareSigning } from "../../trust/SigningThread.ts";
 
 export const help = `Usage: fleet apply [flags] FILE…
        fleet apply [flags] PLAN.json
@@ -169,14 +168,16 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       let loaded: LoadedFleet | undefined;
       planned = await plan(b.interpreter, fleetFilesWorld(positionals, loadTimeoutOf("apply", values), (l) => (loaded = l)), { now, ...offline });
       const p = planned;
+      // A large signed apply: the signing thread boots while the plan is rendered and confirmed, so it signs beside
+      // the writes from the apply's first trees (a small one signs on this thread and never pays for the thread's start).
+      if (signing !== undefined) prepareSigning(p.plan.actions.length);
       // The header's hashes are only printed with --json: read lazily (digesting a million devices costs seconds and a copy of them).
       renderPlan(t, p, { json, groupBy, header: { get world() { return p.worldHash; }, get reality() { return p.realityDigest; }, backend: target, files: positionals, now } });
       const rolloutErrors = rolloutProblemLines(planned.plan.rollouts, loaded?.files ?? []);
       if (rolloutErrors.length > 0) throw new CliError(`apply refused: ${rolloutErrors.join("; ")}`);
     }
-    // A large signed apply: the signing thread boots while the plan is shown and confirmed, so it signs beside the writes
-    // from the apply's first trees (a small one signs on this thread and never pays for the thread's start).
-    if (signing !== undefined && planned.plan.actions.length > 2 * ENTRIES_PER_TREE) warmSigningThread();
+    // A saved plan's, likewise, before it is confirmed.
+    if (signing !== undefined) prepareSigning(planned.plan.actions.length);
     const onProgress = json ? undefined : progressReporter(t, values.progress === true);
     const report = await apply(b.interpreter, planned, {
       ...(autoApprove

@@ -45,8 +45,8 @@ import { BUCKET, subjectPrefixOf } from "./Buckets.ts";
 import { describeHolder, type ApplyLock, type HeldLock } from "./Lock.ts";
 import { PublishError, ServerLostError, WRONG_LAST_SEQUENCE, type AckPublisher } from "./Publisher.ts";
 import { scanLatest } from "./Scan.ts";
-import { encodeDesiredValue, encodeRolloutValue, rolloutBucketKey } from "./wire.ts";
-import type { EntrySignature } from "../../trust/SignedEntry.ts";
+import { encodeDesiredValue, encodeRolloutValue, encodeSignedDesiredValue, rolloutBucketKey } from "./wire.ts";
+import type { SignedBatch } from "../../trust/SignedBatch.ts";
 import { ENTRIES_PER_TREE } from "../../trust/SignedTree.ts";
 import type { EntryToSign, SignEntries } from "../../trust/Signer.ts";
 
@@ -102,13 +102,13 @@ const SIGN_CHUNK = 8 * ENTRIES_PER_TREE;
 const SIGN_AHEAD = 2;
 
 /**
- * The signature of each Create and Update, by action index (Deletes carry none), signed a chunk
- * (SIGN_CHUNK writes) at a time as the writes reach it, a chunk or two ahead: the signing
- * overlaps the writes' round trips instead of delaying the first write. A signed tree's
- * signatures are returned as they are, not through another promise: 100k writes would make
- * 100k of them.
+ * The signature of each Create and Update, by action index (Deletes carry none), as the JSON
+ * bytes that go into its value (SignedBatch.ts), signed a chunk (SIGN_CHUNK writes) at a time as
+ * the writes reach it, a chunk or two ahead: the signing overlaps the writes' round trips instead
+ * of delaying the first write. A signed chunk's signatures are returned as they are, not through
+ * another promise: 100k writes would make 100k of them.
  */
-const lazySignatures = (actions: ReadonlyArray<Action>, sign: SignEntries): ((i: number) => EntrySignature | undefined | Promise<EntrySignature | undefined>) => {
+const lazySignatures = (actions: ReadonlyArray<Action>, sign: SignEntries): ((i: number) => Uint8Array | undefined | Promise<Uint8Array | undefined>) => {
   const position = new Array<number>(actions.length).fill(-1);
   const entries: EntryToSign[] = [];
   actions.forEach((a, i) => {
@@ -116,8 +116,8 @@ const lazySignatures = (actions: ReadonlyArray<Action>, sign: SignEntries): ((i:
     position[i] = entries.length;
     entries.push(a);
   });
-  const chunks: Array<Promise<ReadonlyArray<EntrySignature>> | undefined> = [];
-  const signed: Array<ReadonlyArray<EntrySignature> | undefined> = [];
+  const chunks: Array<Promise<SignedBatch> | undefined> = [];
+  const signed: Array<SignedBatch | undefined> = [];
   const request = (c: number): void => {
     const start = c * SIGN_CHUNK;
     if (start >= entries.length || chunks[c] !== undefined) return;
@@ -133,9 +133,9 @@ const lazySignatures = (actions: ReadonlyArray<Action>, sign: SignEntries): ((i:
     // Keep SIGN_AHEAD chunks asked for beyond the one being written (an array look-up once asked).
     request(c + SIGN_AHEAD);
     const ready = signed[c];
-    if (ready !== undefined) return ready[pos - c * SIGN_CHUNK];
+    if (ready !== undefined) return ready.json(pos - c * SIGN_CHUNK);
     for (let k = 0; k < SIGN_AHEAD; k++) request(c + k);
-    return (chunks[c] as Promise<ReadonlyArray<EntrySignature>>).then((s) => s[pos - c * SIGN_CHUNK]);
+    return (chunks[c] as Promise<SignedBatch>).then((s) => s.json(pos - c * SIGN_CHUNK));
   };
 };
 
@@ -163,6 +163,8 @@ const writeLedger = async (deps: ApplyDeps, writes: ReadonlyArray<LedgerWrite>):
 export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions" | "ledger">, options: ApplyOptions = {}): Promise<ApplyResult> => {
   const actions = plan.actions;
   if (isEmptyPlan(plan)) return { _tag: "Completed", outcomes: [] };
+  // The signer learns how much is coming while the lock and the current revisions are read.
+  options.sign?.prepare?.(actions.reduce((n, a) => (a._tag === "Delete" ? n : n + 1), 0));
 
   const acquired = deps.held !== undefined ? { _tag: "Acquired" as const, lock: deps.held } : await deps.lock.acquire(deps.owner, {
     ttlMs: deps.lockTtlMs,
@@ -229,7 +231,8 @@ export const applyToNats = async (deps: ApplyDeps, plan: Pick<Plan, "actions" | 
         } else {
           const pending = signatureOf?.(i);
           const signature = pending instanceof Promise ? await pending : pending;
-          const seq = await deps.publisher.publish(subject, encodeDesiredValue(action.spec, action.specHash, signature, action.prior), {
+          const value = signature === undefined ? encodeDesiredValue(action.spec, action.specHash, undefined, action.prior) : encodeSignedDesiredValue(action.spec, action.specHash, signature, action.prior);
+          const seq = await deps.publisher.publish(subject, value, {
             expectedLastSubjectSequence: expected,
           });
           settle(i, { _tag: "Applied", action, fingerprint: String(seq) });

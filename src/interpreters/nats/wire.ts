@@ -28,6 +28,7 @@ import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { dnsLabelProblem, isDnsLabel, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
 import type { Health, Phase } from "../../diff/Reality.ts";
 import type { EntrySignature } from "../../trust/SignedEntry.ts";
+import { signatureJson } from "../../trust/SignedBatch.ts";
 
 export const WIRE_VERSION = 1;
 
@@ -390,21 +391,10 @@ export const encodeRolloutValue = (r: RolloutRecord): Uint8Array => textEncoder.
 // -------------------------------------------------------------------------------------
 
 // A plan publishes one spec to many devices: encode each deployment once.
-const desiredCache = new WeakMap<Deployment, Map<string, { readonly text: string; readonly bytes: Uint8Array; readonly open: Buffer }>>();
+const desiredCache = new WeakMap<Deployment, Map<string, { readonly bytes: Uint8Array; readonly open: Buffer }>>();
 
-// What a signature field may hold without JSON escaping: DNS labels, base64url, a compact JWS.
-const PLAIN = /^[A-Za-z0-9._-]*$/;
-const CLOSE = Buffer.from('"}}', "latin1");
-// The entries of one signed tree share their JWS: its bytes, and whether it is plain, are kept for the next entry.
-let lastJws: { readonly text: string; readonly bytes: Buffer; readonly plain: boolean } | undefined;
-
-/**
- * The `desired-state` value; unsigned, the same bytes for every device that gets this spec.
- * A signature goes last (`sig`), after the spec's shared text; the signed value is assembled
- * from bytes (the shared spec, the entry's fields, its tree's shared JWS): a 100k-entry apply
- * encodes 100k of them.
- */
-export const encodeDesiredValue = (spec: Deployment, specHash: string, signature?: EntrySignature, prior?: string | null): Uint8Array => {
+/** The unsigned value's text, encoded once per spec, hash and prior. */
+const cachedDesired = (spec: Deployment, specHash: string, prior: string | null | undefined): { readonly bytes: Uint8Array; readonly open: Buffer } => {
   let byHash = desiredCache.get(spec);
   if (byHash === undefined) desiredCache.set(spec, (byHash = new Map()));
   // Priors are few (the specs a rollout replaces): they share the cache under their own key.
@@ -412,21 +402,34 @@ export const encodeDesiredValue = (spec: Deployment, specHash: string, signature
   let cached = byHash.get(cacheKey);
   if (cached === undefined) {
     const text = JSON.stringify({ v: WIRE_VERSION, specHash, spec: DeploymentCodec.encode(spec), ...(prior !== undefined ? { prior } : {}) });
-    cached = { text, bytes: textEncoder.encode(text), open: Buffer.from(text.slice(0, -1), "utf8") };
+    cached = { bytes: textEncoder.encode(text), open: Buffer.from(text.slice(0, -1), "utf8") };
     byHash.set(cacheKey, cached);
   }
-  if (signature === undefined) return cached.bytes;
-  const { device, deployment, revision, index, proof, jws } = signature;
-  if (lastJws?.text !== jws) lastJws = { text: jws, bytes: Buffer.from(jws, "latin1"), plain: PLAIN.test(jws) };
-  if (!(lastJws.plain && PLAIN.test(device) && PLAIN.test(deployment) && PLAIN.test(proof) && Number.isSafeInteger(revision) && Number.isSafeInteger(index)))
-    return textEncoder.encode(`${cached.text.slice(0, -1)},"sig":${JSON.stringify({ device, deployment, revision, index, proof, jws })}}`);
-  // One buffer, written in place: the spec's shared bytes, this entry's fields (plain ASCII), the tree's JWS.
-  const fields = `,"sig":{"device":"${device}","deployment":"${deployment}","revision":${revision},"index":${index},"proof":"${proof}","jws":"`;
-  const { open } = cached;
-  const out = Buffer.allocUnsafe(open.length + fields.length + lastJws.bytes.length + CLOSE.length);
+  return cached;
+};
+
+const SIG_MEMBER = Buffer.from(',"sig":', "latin1");
+const CLOSE = Buffer.from("}", "latin1");
+
+/**
+ * The `desired-state` value; unsigned, the same bytes for every device that gets this spec.
+ * A signature goes last (`sig`), after the spec's shared text (`encodeSignedDesiredValue`).
+ */
+export const encodeDesiredValue = (spec: Deployment, specHash: string, signature?: EntrySignature, prior?: string | null): Uint8Array =>
+  signature === undefined ? cachedDesired(spec, specHash, prior).bytes : encodeSignedDesiredValue(spec, specHash, textEncoder.encode(signatureJson(signature)), prior);
+
+/**
+ * A signed `desired-state` value from its signature's JSON bytes (`signatureJson`, as a signer's
+ * batch hands them over: SignedBatch.ts): one buffer holding the spec's shared bytes and the
+ * signature's, copied, no string in between. A 100k-entry apply encodes 100k of them.
+ */
+export const encodeSignedDesiredValue = (spec: Deployment, specHash: string, signatureJsonBytes: Uint8Array, prior?: string | null): Uint8Array => {
+  const { open } = cachedDesired(spec, specHash, prior);
+  const out = Buffer.allocUnsafe(open.length + SIG_MEMBER.length + signatureJsonBytes.length + CLOSE.length);
   let at = open.copy(out, 0);
-  at += out.write(fields, at, "latin1");
-  at += lastJws.bytes.copy(out, at);
+  at += SIG_MEMBER.copy(out, at);
+  out.set(signatureJsonBytes, at);
+  at += signatureJsonBytes.length;
   CLOSE.copy(out, at);
   return out;
 };
