@@ -10,13 +10,13 @@ import * as J from "./JsonLines.ts";
 import { planLines, type GroupBy } from "./PlanText.ts";
 import type { Terminal } from "./Terminal.ts";
 
-export const renderPlan = (t: Terminal, p: Planned, o: { readonly json: boolean; readonly groupBy: GroupBy; readonly header: J.PlanHeader }): void => {
+export const renderPlan = async (t: Terminal, p: Planned, o: { readonly json: boolean; readonly groupBy: GroupBy; readonly header: J.PlanHeader }): Promise<void> => {
   if (o.json) {
     t.out(J.planHeader(o.header));
-    for (const l of J.planLines(p.plan, p.problems, p.warnings)) t.out(l);
+    await t.outLines(J.planLines(p.plan, p.problems, p.warnings));
     return;
   }
   reportProblems(p.problems, t, false);
   for (const w of p.warnings) t.err(`${t.e.yellow("Warning:")} ${formatWorldWarning(w)}`);
-  for (const l of planLines(p.plan, o.groupBy, t.o)) t.out(l);
+  await t.outLines(planLines(p.plan, o.groupBy, t.o));
 };

@@ -14,7 +14,29 @@ type Env = Readonly<Record<string, string | undefined>>;
 export interface Stream {
   readonly isTTY?: boolean;
   write(s: string): unknown;
+  /** Node's writable streams: set once written past their buffer (a pipe whose reader is slower). */
+  readonly writableNeedDrain?: boolean;
+  readonly destroyed?: boolean;
+  once?(event: "drain" | "close" | "error", listener: () => void): unknown;
+  off?(event: "drain" | "close" | "error", listener: () => void): unknown;
 }
+
+const DRAIN_EVENTS = ["drain", "close", "error"] as const;
+
+/** When `s` holds more than its buffer: a promise of the moment it has written it out (or closed); else undefined. */
+const drained = (s: Stream): Promise<void> | undefined => {
+  if (s.writableNeedDrain !== true || s.destroyed === true || s.once === undefined) return undefined;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      for (const e of DRAIN_EVENTS) s.off?.(e, done);
+      resolve();
+    };
+    for (const e of DRAIN_EVENTS) s.once?.(e, done);
+  });
+};
+
+/** Lines are written in chunks of about this many characters. */
+const OUT_CHUNK = 1 << 16;
 
 export const colorEnabled = (stream: Pick<Stream, "isTTY">, env: Env = process.env): boolean => {
   const force = env["FORCE_COLOR"];
@@ -48,6 +70,12 @@ export const paint = (enabled: boolean): Paint => {
 export interface Terminal {
   /** Writes a line (or lines) to stdout. */
   readonly out: (text: string) => void;
+  /**
+   * Writes many lines to stdout (a million-device plan), in chunks, waiting whenever stdout holds
+   * more than its buffer: on Linux a write to a pipe does not block, so without waiting every line
+   * a slower reader has not taken yet would be held in memory.
+   */
+  readonly outLines: (lines: Iterable<string>) => Promise<void>;
   /** Writes a line (or lines) to stderr. */
   readonly err: (text: string) => void;
   /** Styles for text bound for stdout / stderr. */
@@ -66,6 +94,18 @@ export const terminal = (
   env: Env = process.env,
 ): Terminal => ({
   out: (text) => void stdout.write(`${text}\n`),
+  outLines: async (lines) => {
+    let chunk = "";
+    for (const l of lines) {
+      chunk += `${l}\n`;
+      if (chunk.length < OUT_CHUNK) continue;
+      stdout.write(chunk);
+      chunk = "";
+      const wait = drained(stdout);
+      if (wait !== undefined) await wait;
+    }
+    if (chunk !== "") stdout.write(chunk);
+  },
   err: (text) => void stderr.write(`${text}\n`),
   errRaw: (text) => void stderr.write(text),
   o: paint(colorEnabled(stdout, env)),

@@ -86,7 +86,7 @@ const progressReporter = (t: Terminal, forced: boolean): ((p: Progress) => void)
 };
 
 /** The result of an apply, rendered; returns the exit code or throws the refusal as one line. */
-const renderReport = (t: Terminal, r: ApplyReport, json: boolean, config: BackendConfig): number => {
+const renderReport = async (t: Terminal, r: ApplyReport, json: boolean, config: BackendConfig): Promise<number> => {
   const publishProblems = r._tag === "Completed" ? r.publishProblems : [];
   if (!json) for (const p of publishProblems) t.err(`${t.e.yellow("Warning:")} ${p}`);
   switch (r._tag) {
@@ -109,8 +109,14 @@ const renderReport = (t: Terminal, r: ApplyReport, json: boolean, config: Backen
       );
     case "Completed":
       if (json) {
-        for (const o of r.outcomes) t.out(J.outcome(o));
-        t.out(J.applied(r.counts));
+        const outcomes = r.outcomes;
+        const counts = r.counts;
+        await t.outLines(
+          (function* () {
+            for (const o of outcomes) yield J.outcome(o);
+            yield J.applied(counts);
+          })(),
+        );
       } else {
         if (r.outcomes.length > 0) t.out("");
         for (const l of failureLines(r.outcomes, t.e)) t.err(l);
@@ -162,7 +168,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       if (E.isLeft(bound)) throw new CliError(formatBindingRefusal(bound.left, savedPath, s));
       if (!bound.right.filesChecked && !json) t.err(`${t.e.yellow("Note:")} the fleet files of the saved plan are not here; applying it as checked against the World it carries`);
       planned = bound.right.planned;
-      renderPlan(t, planned, { json, groupBy, header: { world: s.worldHash, reality: s.reality, backend: s.backend, files: s.files, now: s.now, saved: savedPath } });
+      await renderPlan(t, planned, { json, groupBy, header: { world: s.worldHash, reality: s.reality, backend: s.backend, files: s.files, now: s.now, saved: savedPath } });
     } else {
       const now = new Date();
       let loaded: LoadedFleet | undefined;
@@ -172,7 +178,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       // the writes from the apply's first trees (a small one signs on this thread and never pays for the thread's start).
       if (signing !== undefined) prepareSigning(p.plan.actions.length);
       // The header's hashes are only printed with --json: read lazily (digesting a million devices costs seconds and a copy of them).
-      renderPlan(t, p, { json, groupBy, header: { get world() { return p.worldHash; }, get reality() { return p.realityDigest; }, backend: target, files: positionals, now } });
+      await renderPlan(t, p, { json, groupBy, header: { get world() { return p.worldHash; }, get reality() { return p.realityDigest; }, backend: target, files: positionals, now } });
       const rolloutErrors = rolloutProblemLines(planned.plan.rollouts, loaded?.files ?? []);
       if (rolloutErrors.length > 0) throw new CliError(`apply refused: ${rolloutErrors.join("; ")}`);
     }
@@ -191,6 +197,6 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       ...(onProgress !== undefined ? { onProgress } : {}),
       ...(signing !== undefined ? { signer: (context: SigningContext) => entrySigner(signing.key, { ...context, ttlMs: signing.ttlMs }) } : {}),
     });
-    return renderReport(t, report, json, config);
+    return await renderReport(t, report, json, config);
   });
 };

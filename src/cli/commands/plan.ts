@@ -67,7 +67,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     const rolloutErrors = rolloutProblemLines(p.plan.rollouts, loaded?.files ?? []);
     // The header (World hash, Reality digest) is only printed with --json: read lazily.
     const header = { get world() { return p.worldHash; }, get reality() { return p.realityDigest; }, backend: describeBackend(config), files: positionals, now, ...(values.out !== undefined ? { saved: values.out } : {}) };
-    renderPlan(t, p, { json, groupBy, header });
+    await renderPlan(t, p, { json, groupBy, header });
     if (values.out !== undefined) {
       if (p.plan.conflicts.length > 0) throw new CliError(`the plan has conflicts; not saved to ${values.out}`);
       if (rolloutErrors.length > 0) throw new CliError(`${rolloutErrors.join("; ")}; not saved to ${values.out}`);

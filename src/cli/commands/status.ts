@@ -168,12 +168,17 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       else for (const l of deviceTable(d.right, now, t.o)) t.out(l);
       return ExitCode.Ok;
     }
-    if (json) {
-      for (const d of report.status.deployments) t.out(J.deploymentStatus(d));
-      for (const r of report.status.rollouts ?? []) t.out(J.rolloutStatus(r));
-      for (const d of report.status.devices) t.out(J.deviceStatus(d));
-      t.out(J.statusSummary(report.status));
-    } else for (const l of fleetTable(report.status, now, t.o)) t.out(l);
+    const status = report.status;
+    await t.outLines(
+      json
+        ? (function* () {
+            for (const d of status.deployments) yield J.deploymentStatus(d);
+            for (const r of status.rollouts ?? []) yield J.rolloutStatus(r);
+            for (const d of status.devices) yield J.deviceStatus(d);
+            yield J.statusSummary(status);
+          })()
+        : fleetTable(status, now, t.o),
+    );
     return ExitCode.Ok;
   });
 };
