@@ -180,6 +180,20 @@ describe("state store (files)", () => {
     expect(await b.info()).toEqual({ serial: 5, lineage: v1.lineage });
   });
 
+  it("text that is not ASCII reads back whole wherever the file's chunks split it", async () => {
+    const dir = join(ws.dir, "utf8");
+    const b = await local({ stateDir: dir });
+    // About 2 MiB of three-byte characters: the file is read in 1 MiB chunks, and one boundary falls inside a character.
+    const devices = Array.from({ length: 5000 }, (_, i) => device(`d-${String(i).padStart(5, "0")}`, { inventory: { note: `${"日".repeat(100 + (i % 11))} é 🚀` } }));
+    await b.register(devices, new Date("2026-11-30T11:00:00Z"));
+    const bytes = await readFile(join(dir, "state.records"));
+    const inside = (at: number): boolean => at < bytes.length && ((bytes[at] as number) & 0xc0) === 0x80;
+    expect(inside(1 << 20) || inside(2 << 20)).toBe(true);
+    const back = await (await local({ stateDir: dir })).read();
+    expect(back.problems).toEqual([]);
+    expect([...back.reality.devices.values()].map((r) => r.device)).toEqual(devices);
+  });
+
   it("apply reuses the state it read only while the file is unchanged: another writer's apply makes the plan stale", async () => {
     const dir = join(ws.dir, "reuse");
     const a = await local({ stateDir: dir });

@@ -27,7 +27,9 @@
  *   made against another state (or an older one) is always stale.
  */
 import { randomUUID } from "node:crypto";
+import { isAscii } from "node:buffer";
 import { createReadStream } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
 import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
@@ -73,12 +75,17 @@ const isMissing = (e: unknown): boolean => (e as NodeJS.ErrnoException | undefin
 
 /** Streams a state file through the line decoder; `undefined` when the file does not exist. */
 const readRecords = async (path: string, store: SpecStore): Promise<Decoded | Corrupt | undefined> => {
-  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: 1 << 20 });
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
   const specProblems: ReadProblem[] = [];
   let decoder: ReturnType<typeof stateDecoder> | undefined;
   let rest = "";
+  // A chunk of ASCII (ids, labels, hashes: nearly every state) is its own text, made by one copy; from
+  // the first chunk that is not, UTF-8 decoding, which keeps a character split across chunks whole.
+  const utf8 = new StringDecoder("utf8");
+  let decoding = false;
   try {
-    for await (const chunk of stream as AsyncIterable<string>) {
+    for await (const bytes of stream as AsyncIterable<Buffer>) {
+      const chunk = !decoding && isAscii(bytes) ? bytes.toString("latin1") : ((decoding = true), utf8.write(bytes));
       let text = rest + chunk;
       let start = 0;
       for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
@@ -100,6 +107,7 @@ const readRecords = async (path: string, store: SpecStore): Promise<Decoded | Co
   } finally {
     stream.destroy();
   }
+  if (decoding) rest += utf8.end();
   if (decoder === undefined) return { _tag: "Corrupt", reason: rest === "" ? "the file is empty" : "the file has no complete first line" };
   if (rest !== "") decoder.line(rest);
   const d = decoder.end();
