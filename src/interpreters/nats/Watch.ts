@@ -3,8 +3,9 @@
  * change, with a signal each time the watcher has caught up.
  *
  * An ordered push consumer (`last_per_subject`, no acks, flow control) does
- * both. `caughtUp` fires when nothing more is pending: at once when there was
- * nothing to deliver, when a message says it is the last pending one, or,
+ * both. `caughtUp` fires when nothing more is pending: the first time once the
+ * consumer's own info confirms it (see `initial` below), later when a message
+ * says it is the last pending one, or,
  * because a message's pending count can stay above zero for good when a key it
  * counted was superseded meanwhile (seen with nats-server 2.9), by asking the
  * consumer: while behind, its info is read every `settleMs`, and once it says
@@ -118,10 +119,25 @@ export const watchKeys = async (
   // Armed only while behind, so a thousand idle watches cost no timers.
   let settle: ReturnType<typeof setTimeout> | undefined;
 
+  // Until the first catching up, which the consumer itself must confirm (`check`): under load nats-server 2.9
+  // has said "nothing pending" on a filtered last-per-subject consumer's delivery (and in the info it returns
+  // when created) with a key still to come, and a bulk read that trusted it ended without that key
+  // (test/nats/scan-busy.test.ts). Later deliveries are live changes: their count is trusted.
+  let initial = true;
+
   const signal = (): void => {
     behind = false;
     awaited = undefined;
+    initial = false;
     handlers.caughtUp();
+  };
+
+  /** Asks the consumer now rather than after `settleMs`. */
+  const checkNow = (): void => {
+    behind = true;
+    if (settle !== undefined) clearTimeout(settle);
+    settle = undefined;
+    check();
   };
 
   const messages = await consumer.consume({
@@ -136,7 +152,9 @@ export const watchKeys = async (
         operation,
         value: headersOnly || operation !== "PUT" ? empty : m.data,
       });
-      if (m.info.pending === 0 || (awaited !== undefined && has(awaited.consumer, awaited.delivery))) signal();
+      if (awaited !== undefined && has(awaited.consumer, awaited.delivery)) signal();
+      else if (m.info.pending === 0 && !initial) signal();
+      else if (m.info.pending === 0) checkNow();
       else {
         behind = true;
         arm();
@@ -167,7 +185,7 @@ export const watchKeys = async (
   }
   if (behind) arm();
 
-  if (info.num_pending === 0) queueMicrotask(() => stopped || signal());
+  if (info.num_pending === 0) queueMicrotask(() => stopped || checkNow());
   void messages.closed().then((r) => {
     if (settle !== undefined) clearTimeout(settle);
     if (!stopped) handlers.ended?.(r instanceof Error ? r.message : "watch closed");
