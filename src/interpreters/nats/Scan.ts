@@ -65,7 +65,8 @@ export const scanLatest = (js: JetStreamClient, bucket: string, options: ScanOpt
         caughtUp: () => finish(),
         ended: (why) => finish(new ScanError(`reading bucket ${bucket}: ${why}`)),
       },
-      options.headersOnly === true ? { headersOnly: true } : {},
+      // A scan's result must hold every key: its end is confirmed by the consumer (Watch.ts, `confirmFirst`).
+      { confirmFirst: true, ...(options.headersOnly === true ? { headersOnly: true } : {}) },
     ).then(
       (w) => {
         watch = w;

@@ -3,8 +3,8 @@
  * change, with a signal each time the watcher has caught up.
  *
  * An ordered push consumer (`last_per_subject`, no acks, flow control) does
- * both. `caughtUp` fires when nothing more is pending: the first time once the
- * consumer's own info confirms it (see `initial` below), later when a message
+ * both. `caughtUp` fires when nothing more is pending: (with `confirmFirst`,
+ * the first time only once the consumer's own info confirms it) when a message
  * says it is the last pending one, or,
  * because a message's pending count can stay above zero for good when a key it
  * counted was superseded meanwhile (seen with nats-server 2.9), by asking the
@@ -49,6 +49,13 @@ export interface WatchOptions {
   readonly settleMs?: number;
   /** Attempts at creating the consumer when the server does not answer. Default 3. */
   readonly createAttempts?: number;
+  /**
+   * Signal the first catching up only once the consumer's info confirms it (one request more per watch):
+   * what a bulk read needs, whose result must hold every key. Watches that follow changes for good (an
+   * agent's: thousands of them on a server) leave it off; a partial first picture is completed by the
+   * deliveries that follow.
+   */
+  readonly confirmFirst?: boolean;
 }
 
 export interface KeyWatch {
@@ -82,6 +89,14 @@ const createConsumer = async (js: JetStreamClient, stream: string, config: Param
       throw new Error(`creating a consumer on ${stream}${timedOut && attempt > 1 ? ` (${attempt} attempts)` : ""}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
+};
+
+/** Per JetStream client: whether it may ask a consumer for its info (unknown until it has asked). */
+const canAsk = new WeakMap<JetStreamClient, boolean>();
+
+const isPermissionError = (e: unknown): boolean => {
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 5; c = c.cause, depth++) if (/permission/i.test(`${c.name} ${c.message}`)) return true;
+  return false;
 };
 
 export const watchKeys = async (
@@ -119,11 +134,14 @@ export const watchKeys = async (
   // Armed only while behind, so a thousand idle watches cost no timers.
   let settle: ReturnType<typeof setTimeout> | undefined;
 
-  // Until the first catching up, which the consumer itself must confirm (`check`): under load nats-server 2.9
-  // has said "nothing pending" on a filtered last-per-subject consumer's delivery (and in the info it returns
-  // when created) with a key still to come, and a bulk read that trusted it ended without that key
-  // (test/nats/scan-busy.test.ts). Later deliveries are live changes: their count is trusted.
-  let initial = true;
+  // With `confirmFirst`, until the first catching up, which the consumer itself must confirm (`check`): under
+  // load nats-server 2.9 has said "nothing pending" on a filtered last-per-subject consumer's delivery (and in
+  // the info it returns when created) with a key still to come, and a bulk read that trusted it ended without
+  // that key (test/nats/scan-busy.test.ts). Later deliveries are live changes: their count is trusted. A client
+  // that may not ask (a device's scoped credentials allow no consumer info) trusts the count, as before.
+  let initial = options.confirmFirst === true && canAsk.get(js) !== false;
+  // Whether the server has said that nothing is pending (a delivery's count, or the creation reply).
+  let claimed = info.num_pending === 0;
 
   const signal = (): void => {
     behind = false;
@@ -154,8 +172,10 @@ export const watchKeys = async (
       });
       if (awaited !== undefined && has(awaited.consumer, awaited.delivery)) signal();
       else if (m.info.pending === 0 && !initial) signal();
-      else if (m.info.pending === 0) checkNow();
-      else {
+      else if (m.info.pending === 0) {
+        claimed = true;
+        checkNow();
+      } else {
         behind = true;
         arm();
       }
@@ -172,12 +192,18 @@ export const watchKeys = async (
     consumer
       .info()
       .then((i) => {
+        canAsk.set(js, true);
         if (stopped || !behind || i.num_pending !== 0) return;
         // Nothing pending: every delivery up to this one was sent to us; caught up once it has arrived.
         if (has(i.name, i.delivered.consumer_seq)) signal();
         else awaited = { consumer: i.name, delivery: i.delivered.consumer_seq };
       })
-      .catch(() => undefined)
+      .catch((e: unknown) => {
+        // Not allowed to ask (scoped credentials): from now on this client trusts the server's counts.
+        if (isPermissionError(e)) canAsk.set(js, false);
+        if (stopped || !behind) return;
+        if (initial && claimed) signal();
+      })
       .finally(() => {
         asking = false;
         if (behind) arm();
@@ -185,7 +211,7 @@ export const watchKeys = async (
   }
   if (behind) arm();
 
-  if (info.num_pending === 0) queueMicrotask(() => stopped || checkNow());
+  if (info.num_pending === 0) queueMicrotask(() => stopped || (initial ? checkNow() : signal()));
   void messages.closed().then((r) => {
     if (settle !== undefined) clearTimeout(settle);
     if (!stopped) handlers.ended?.(r instanceof Error ? r.message : "watch closed");
