@@ -218,12 +218,14 @@ describe("nats cluster: three servers, buckets with 3 replicas", () => {
       // Reads of 40k entries are not free on two cores: poll every 2 s.
       await settled(fleet, (x) => x.devices.size === total, 120_000, 2_000);
       await applyUntilDone(fleet, w);
-      const r = await settled(fleet, (x) => converged(x) && diff(w, x, { now: new Date() }).actions.length === 0, 300_000, 2_000);
+      // On a slower 2-core machine convergence took 239 s alone and over 300 s beside other test files (the
+      // last few agents' reports arrive late, not never): 9 minutes before judging.
+      const r = await settled(fleet, (x) => converged(x) && diff(w, x, { now: new Date() }).actions.length === 0, 540_000, 2_000);
       const missing = notConverged(r);
       expect(missing.slice(0, 5), `${missing.length} of ${total} not converged`).toEqual([]);
       expect(desiredCount(r)).toBe(total);
     } finally {
       await Promise.all(sims.map((s) => s.stop()));
     }
-  }, 600_000);
+  }, 840_000);
 });

@@ -108,7 +108,7 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
   try {
     // The subscription is live before the snapshot is read: nothing written meanwhile is missed.
     await deps.nc.flush();
-    for (const e of await scanLatest(deps.js, deps.bucket, { filter })) take(e);
+    for (const e of await scanLatest(deps.js, deps.bucket, { filter, confirm: false })) take(e);
   } catch (e) {
     sub.unsubscribe();
     throw e;

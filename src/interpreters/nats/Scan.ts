@@ -22,6 +22,12 @@ export interface ScanOptions {
   readonly filter?: string;
   /** Fails the scan when it has not caught up after this long without a delivery, ms. Default 30 000. */
   readonly stallTimeoutMs?: number;
+  /**
+   * Whether the end of the scan is confirmed by the consumer's info (Watch.ts, `confirmFirst`). Default
+   * true: a read's result must hold every key. A follower's snapshot (Follow.ts) turns it off: thousands
+   * of agents start one at once, and what a snapshot misses, the follow's notifications and resyncs bring.
+   */
+  readonly confirm?: boolean;
 }
 
 export class ScanError extends Error {
@@ -65,8 +71,8 @@ export const scanLatest = (js: JetStreamClient, bucket: string, options: ScanOpt
         caughtUp: () => finish(),
         ended: (why) => finish(new ScanError(`reading bucket ${bucket}: ${why}`)),
       },
-      // A scan's result must hold every key: its end is confirmed by the consumer (Watch.ts, `confirmFirst`).
-      { confirmFirst: true, ...(options.headersOnly === true ? { headersOnly: true } : {}) },
+      // A read's result must hold every key: its end is confirmed by the consumer (Watch.ts, `confirmFirst`).
+      { confirmFirst: options.confirm !== false, ...(options.headersOnly === true ? { headersOnly: true } : {}) },
     ).then(
       (w) => {
         watch = w;
