@@ -15,7 +15,8 @@ export default defineConfig({
     globalSetup: ["test/support/global-setup.ts"],
     // Server-backed suites start their own processes; two cores: keep parallelism modest.
     maxWorkers: 2,
-    testTimeout: 30_000,
+    // Server-backed tests spawn real processes: 30 s was too short beside other files on a slower 2-core machine.
+    testTimeout: 90_000,
     hookTimeout: 180_000,
     // expect.poll waits on real processes and a real browser: a second (the default) is too short on a loaded machine.
     expect: { poll: { timeout: 15_000 } },

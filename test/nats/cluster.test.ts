@@ -5,6 +5,10 @@
  * move to another member; a 10k-device simulation spread over the three
  * servers converges; a URL list with a dead server still connects; a bucket
  * with another replica count is reported, not changed.
+ *
+ * `npm test` runs this file after all the others, alone: its simulation is a
+ * load test of the two cores, and beside 90 other files it measured the
+ * machine (agents' reports minutes late), not the code.
  */
 import { describe, expect, it } from "vitest";
 import { device, type Device } from "../../src/algebra/Device.ts";
