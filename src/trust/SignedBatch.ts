@@ -49,7 +49,10 @@ export const batchOfBytes = (bytes: Uint8Array, ends: Uint32Array): SignedBatch 
   return {
     length: ends.length,
     json,
-    signature: (i) => JSON.parse(Buffer.from(json(i).buffer, json(i).byteOffset, json(i).byteLength).toString("utf8")) as EntrySignature,
+    signature: (i) => {
+      const b = json(i);
+      return JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8")) as EntrySignature;
+    },
   };
 };
 

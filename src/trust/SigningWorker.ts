@@ -21,7 +21,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { KeyObject } from "node:crypto";
 import { encodeBatch } from "./SignedBatch.ts";
 import type { EntryClaims, EntrySignature } from "./SignedEntry.ts";
-import { ENTRIES_PER_TREE, leafText, signTree, type SignedTree, type TreeSigningKey } from "./SignedTree.ts";
+import { ENTRIES_PER_TREE, entrySignatures, leafText, signTree, type SignedTree, type TreeSigningKey } from "./SignedTree.ts";
 
 /** Separates the devices in a request (no name holds a NUL). */
 export const DEVICE_SEPARATOR = "\u0000";
@@ -75,10 +75,8 @@ if (port !== null && workerData === SIGNING_WORKER) {
     for (let from = 0; from < claims.length; from += ENTRIES_PER_TREE) trees.push(signTree(claims.slice(from, from + ENTRIES_PER_TREE).map(leafText), key, options));
     Promise.all(trees).then(
       (ts) => {
-        const sigs: EntrySignature[] = claims.map((c, i) => {
-          const tree = ts[Math.floor(i / ENTRIES_PER_TREE)] as SignedTree;
-          return { device: c.device, deployment: c.deployment, revision: c.revision, index: i % ENTRIES_PER_TREE, proof: tree.proofs[i % ENTRIES_PER_TREE] as string, jws: tree.jws };
-        });
+        // Each tree's signatures as the calling thread makes them (`entrySignatures`).
+        const sigs: EntrySignature[] = ts.flatMap((tree, k) => entrySignatures(claims.slice(k * ENTRIES_PER_TREE, (k + 1) * ENTRIES_PER_TREE), tree));
         const { bytes, ends } = encodeBatch(sigs);
         const json = bytes.buffer as ArrayBuffer;
         port.postMessage({ _tag: "Signed", id: m.id, json, ends: ends.buffer as ArrayBuffer } satisfies FromWorker, [json, ends.buffer as ArrayBuffer]);
