@@ -233,9 +233,15 @@ const mergeSorted = (xs: ReadonlyArray<Action>, ys: ReadonlyArray<Action>): Read
 // the fleet
 // -------------------------------------------------------------------------------------
 
-export const diff = (world: World, reality: Reality, options: DiffOptions): Plan => {
+export const diff = (world: World, reality: Reality, options: DiffOptions): Plan => diffTargets(world, reality, options, targets(world, reality));
+
+/**
+ * `diff` with its `targets(world, reality)` computed by the caller, which
+ * needs them too (a plan's warnings): for registered devices, building the
+ * fleet is a pass over every device.
+ */
+export const diffTargets = (world: World, reality: Reality, options: DiffOptions, t: Targets): Plan => {
   const presenceOf = presenceAt(reality, options);
-  const t = targets(world, reality);
   const resolutionFor = resolver(world);
 
   const actions: Action[] = [];

@@ -56,7 +56,9 @@ describe("state records (pure)", () => {
           desired: new Map(
             [...r.desired].map(([id, m], i) => {
               const spec = specs[i % Math.max(1, specs.length)];
-              return [id, new Map([...m].map(([n, e]) => [n, spec === undefined ? e : { ...e, specHash: specHash(spec), spec }]))];
+              // Some devices' entries were written by a staged rollout: they carry the prior spec (or none).
+              const prior = i % 3 === 1 ? { prior: null } : i % 3 === 2 ? { prior: "sha256:prior" } : {};
+              return [id, new Map([...m].map(([n, e]) => [n, spec === undefined ? { ...e, ...prior } : { ...e, specHash: specHash(spec), spec, ...prior }]))];
             }),
           ),
         };
@@ -65,6 +67,19 @@ describe("state records (pure)", () => {
         if (d._tag !== "Ok") throw new Error(d.reason);
         expect(d.problems).toEqual([]);
         expect(d.state.reality).toEqual(withSpecs);
+        // Entries are made from the line when asked for (PackedEntries): every way of asking agrees.
+        for (const [id, m] of d.state.reality.desired) {
+          const want = withSpecs.desired.get(id);
+          expect(m.size).toBe(want?.size);
+          expect([...m.keys()].sort()).toEqual([...(want?.keys() ?? [])].sort());
+          for (const [name, e] of want ?? []) {
+            expect(m.has(name)).toBe(true);
+            expect(m.get(name)).toEqual(e);
+          }
+          const seen = new Map<string, unknown>();
+          m.forEach((e, k) => seen.set(k, e));
+          expect(seen).toEqual(new Map(want ?? []));
+        }
         expect(encodeState(d.state)).toBe(encodeState(s));
       }),
     );

@@ -53,6 +53,7 @@ import { DeploymentName, DeviceId, OrdDeploymentName, OrdDeviceId } from "../../
 import { RolloutRecordCodec, encodeRecord, keyOf, type RolloutKey, type RolloutRecord } from "../../diff/Ledger.ts";
 import { ObservedStateCodec, type DesiredEntry, type ObservedState, type Reality, type ReportedDevice } from "../../diff/Reality.ts";
 import type { ReadProblem } from "../Interpreter.ts";
+import { PackedEntries, pattern as patternFrom, type Pattern, type Slot } from "./PackedEntries.ts";
 
 export const STATE_FORMAT = "fleet-local-state";
 /** The newest version this fleet reads and writes (it writes 2 when the state has no rollout data). */
@@ -163,12 +164,6 @@ const decodePriors = (text: string): ReadonlyMap<string, string | null> | string
   return out;
 };
 
-interface Slot {
-  readonly name: DeploymentName;
-  readonly hash: string;
-  readonly spec: Deployment | undefined;
-  readonly untrusted: boolean;
-}
 
 const TRAILER_PREFIX = `{"end":"${STATE_FORMAT}"`;
 
@@ -179,7 +174,7 @@ const TRAILER_PREFIX = `{"end":"${STATE_FORMAT}"`;
  */
 export const stateDecoder = (header: Header, source: string, specAt: SpecLookup) => {
   const devices = new Map<DeviceId, ReportedDevice>();
-  const desired = new Map<DeviceId, Map<DeploymentName, DesiredEntry>>();
+  const desired = new Map<DeviceId, ReadonlyMap<DeploymentName, DesiredEntry>>();
   const observed = new Map<DeviceId, Map<DeploymentName, ObservedState>>();
   const damaged = new Map<DeviceId, string>();
   const recordedDamage = new Map<DeviceId, string>();
@@ -281,8 +276,8 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
   };
 
   /** A desired column (`name:index,…`), decoded once per distinct text; a string is why it cannot be read. */
-  const patterns = new Map<string, ReadonlyArray<Slot> | string>();
-  const patternOf = (text: string): ReadonlyArray<Slot> | string => {
+  const patterns = new Map<string, Pattern | string>();
+  const patternOf = (text: string): Pattern | string => {
     let p = patterns.get(text);
     if (p === undefined) {
       const slots: Slot[] = [];
@@ -305,9 +300,9 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
           break;
         }
         names.add(name);
-        slots.push({ name, hash: spec.hash, spec: spec.spec, untrusted: spec.untrusted });
+        slots.push({ name, hash: spec.hash, index, spec: spec.spec, untrusted: spec.untrusted });
       }
-      patterns.set(text, (p ??= slots));
+      patterns.set(text, (p ??= patternFrom(text, slots)));
     }
     return p;
   };
@@ -343,46 +338,36 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
         reported = { device, lastHeartbeat: lastHeartbeat as Date };
       }
     } else if (hb !== "") return "lastHeartbeat without a device";
-    let entries: Map<DeploymentName, DesiredEntry> | undefined;
+    let entries: PackedEntries | undefined;
     if (des !== "") {
       const pattern = patternOf(des);
       if (typeof pattern === "string") return pattern;
-      let prints: ReadonlyArray<unknown> | undefined;
+      const slots = pattern.slots;
+      let prints: string | ReadonlyArray<string> = fps;
       if (fps.startsWith("[")) {
         const j = parseJson(fps);
         if (!j.ok || !Array.isArray(j.value)) return "fingerprints: expected a JSON array or space-separated tokens";
-        prints = j.value as unknown[];
+        const list = j.value as unknown[];
+        if (list.length !== slots.length) return `fingerprints: ${list.length} for ${slots.length} desired entries`;
+        const bad = list.findIndex((f) => typeof f !== "string" || f === "");
+        if (bad !== -1) return `desired ${(slots[bad] as Slot).name}: fingerprint: expected a non-empty string`;
+        prints = list as string[];
       } else {
-        // Space-separated tokens, read in place (no array per device); counted first so a mismatch says how many.
+        // Space-separated tokens, kept as the column's text (entries are made from it when asked for);
+        // counted and checked here, so that a bad line is found while reading, with its device.
         let count = fps === "" ? 0 : 1;
-        for (let at = fps.indexOf(" "); at !== -1; at = fps.indexOf(" ", at + 1)) count++;
-        if (count !== pattern.length) return `fingerprints: ${count} for ${pattern.length} desired entries`;
-      }
-      if (prints !== undefined && prints.length !== pattern.length) return `fingerprints: ${prints.length} for ${pattern.length} desired entries`;
-      entries = new Map();
-      let from = 0;
-      for (let i = 0; i < pattern.length; i++) {
-        const { name, hash, spec, untrusted } = pattern[i] as Slot;
-        let fingerprint: unknown;
-        if (prints !== undefined) fingerprint = prints[i];
-        else {
-          const space = fps.indexOf(" ", from);
-          fingerprint = space === -1 ? fps.slice(from) : fps.slice(from, space);
-          from = space + 1;
+        let empty = fps === "" || fps.charCodeAt(0) === 32 ? 0 : -1;
+        for (let at = fps.indexOf(" "); at !== -1; at = fps.indexOf(" ", at + 1)) {
+          if (empty === -1 && (at + 1 === fps.length || fps.charCodeAt(at + 1) === 32)) empty = count;
+          count++;
         }
-        if (typeof fingerprint !== "string" || fingerprint === "") return `desired ${name}: fingerprint: expected a non-empty string`;
-        // A spec file that does not hash to its name (edited behind the control plane's back) is not trusted:
-        // the entry is marked so that the plan republishes it, which stores the spec again.
-        const entry: DesiredEntry =
-          spec !== undefined
-            ? { device: id, deployment: name, specHash: hash, fingerprint, spec }
-            : untrusted
-              ? { device: id, deployment: name, specHash: hash, fingerprint, tampered: "its spec file does not hash to its hash" }
-              : { device: id, deployment: name, specHash: hash, fingerprint };
-        const prior = priors?.get(name);
-        entries.set(name, prior === undefined ? entry : { ...entry, prior });
+        if (count !== slots.length) return `fingerprints: ${count} for ${slots.length} desired entries`;
+        if (empty !== -1) return `desired ${(slots[empty] as Slot).name}: fingerprint: expected a non-empty string`;
       }
-      for (const k of priors?.keys() ?? []) if (!entries.has(k as DeploymentName)) return `priors ${k}: no desired entry for it`;
+      for (const k of priors?.keys() ?? []) if (!pattern.position.has(k as DeploymentName)) return `priors ${k}: no desired entry for it`;
+      // A spec file that does not hash to its name (edited behind the control plane's back) is not trusted:
+      // its entries are marked tampered (PackedEntries), so that the plan republishes them, which stores the spec again.
+      entries = new PackedEntries(id, pattern, prints, priors);
     } else if (fps !== "") return "fingerprints without desired entries";
     else if (priors !== undefined) return "priors without desired entries";
     let states: Map<DeploymentName, ObservedState> | undefined;
