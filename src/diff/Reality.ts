@@ -156,7 +156,7 @@ export const ObservedStateCodec = t.intersection([
 /** Flat JSON form of a Reality: `{ devices: [...], desired: [...], observed: [...], damaged: [[id, why]] }`. */
 export const RealityCodec = new t.Type<Reality, unknown, unknown>(
   "Reality",
-  (u): u is Reality => typeof u === "object" && u !== null && (u as Reality).desired instanceof Map,
+  (u): u is Reality => typeof u === "object" && u !== null && typeof (u as Reality).desired?.get === "function",
   (u, c) => {
     const flat = t
       .type({

@@ -6,17 +6,19 @@
 import fc from "fast-check";
 import { expect } from "vitest";
 import { PackedEntries } from "../../src/interpreters/local/PackedEntries.ts";
+import { SortedMap } from "../../src/algebra/SortedMap.ts";
 
 const seed = Number(process.env["FC_SEED"] ?? 20261123);
 const numRuns = Number(process.env["FC_RUNS"] ?? 100);
 fc.configureGlobal({ seed, numRuns, endOnFailure: true });
 
-// A local state's desired entries are `PackedEntries` (a ReadonlyMap made from the file's columns),
-// other backends' are `Map`s: as Reality they are equal when they hold equal entries in the same order.
+// A local state's maps are `PackedEntries` and `SortedMap`s (ReadonlyMaps made from the file's columns),
+// other backends' are `Map`s: as Reality they are equal when they hold equal entries.
+const packed = (m: unknown): boolean => m instanceof PackedEntries || m instanceof SortedMap;
 expect.addEqualityTesters([
-  function packedEntries(a: unknown, b: unknown) {
-    if (!(a instanceof PackedEntries) && !(b instanceof PackedEntries)) return undefined;
-    const asMap = (m: unknown): unknown => (m instanceof PackedEntries ? new Map(m) : m);
+  function readonlyMaps(a: unknown, b: unknown) {
+    if (!packed(a) && !packed(b)) return undefined;
+    const asMap = (m: unknown): unknown => (packed(m) ? new Map(m as ReadonlyMap<unknown, unknown>) : m);
     return this.equals(asMap(a), asMap(b));
   },
 ]);

@@ -46,6 +46,7 @@
 import * as RA from "fp-ts/lib/ReadonlyArray.js";
 import * as S from "fp-ts/lib/string.js";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
+import { mapOfColumns } from "../../algebra/SortedMap.ts";
 import type { Deployment } from "../../algebra/Deployment.ts";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
@@ -173,8 +174,18 @@ const TRAILER_PREFIX = `{"end":"${STATE_FORMAT}"`;
  * device attributes by their JSON text, deployment names, specs by hash.
  */
 export const stateDecoder = (header: Header, source: string, specAt: SpecLookup) => {
-  const devices = new Map<DeviceId, ReportedDevice>();
-  const desired = new Map<DeviceId, ReadonlyMap<DeploymentName, DesiredEntry>>();
+  // Kept as columns in line order: lines come in id order, and then the maps are SortedMaps over
+  // these arrays (no hash table of a million ids); a file out of order gets Maps (`mapOfPairs`).
+  // Columns, not an object per device: what a million devices retain is what GC copies (objects
+  // made from them on access die young).
+  const reportedIds: DeviceId[] = [];
+  const reportedDevices: Device[] = [];
+  const heartbeats: Array<Date | undefined> = [];
+  const desiredIds: DeviceId[] = [];
+  const patternsOf: Pattern[] = [];
+  const printsOf: Array<string | ReadonlyArray<string>> = [];
+  // Priors are rare (entries a staged rollout wrote): by their index in the desired columns.
+  const priorsOf = new Map<number, ReadonlyMap<string, string | null>>();
   const observed = new Map<DeviceId, Map<DeploymentName, ObservedState>>();
   const damaged = new Map<DeviceId, string>();
   const recordedDamage = new Map<DeviceId, string>();
@@ -318,16 +329,16 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
     const pri = cols[7] as string;
     const priors = pri === "" ? undefined : decodePriors(pri);
     if (typeof priors === "string") return priors;
-    let reported: ReportedDevice | undefined;
+    let device: Device | undefined;
+    let heartbeat: Date | undefined;
     if (dev !== "") {
       const shape = shapeOf(dev);
       if (typeof shape === "string") return shape;
       // The common shape (labels and arch) as a literal: a spread per device costs more than the rest of the line.
-      const device = Object.freeze(
+      device = Object.freeze(
         shape.inventory === undefined && shape.agentVersion === undefined ? { id, labels: shape.labels, arch: shape.arch } : { id, ...shape },
       ) as Device;
-      if (hb === "") reported = { device };
-      else {
+      if (hb !== "") {
         // Devices registered together share a heartbeat text: parse each run of one text once (Dates are never mutated here).
         if (hb !== lastHeartbeatText) {
           const at = new Date(hb);
@@ -335,22 +346,22 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
           lastHeartbeatText = hb;
           lastHeartbeat = at;
         }
-        reported = { device, lastHeartbeat: lastHeartbeat as Date };
+        heartbeat = lastHeartbeat;
       }
     } else if (hb !== "") return "lastHeartbeat without a device";
-    let entries: PackedEntries | undefined;
+    let slots: Pattern | undefined;
+    let prints: string | ReadonlyArray<string> = fps;
     if (des !== "") {
       const pattern = patternOf(des);
       if (typeof pattern === "string") return pattern;
-      const slots = pattern.slots;
-      let prints: string | ReadonlyArray<string> = fps;
+      slots = pattern;
       if (fps.startsWith("[")) {
         const j = parseJson(fps);
         if (!j.ok || !Array.isArray(j.value)) return "fingerprints: expected a JSON array or space-separated tokens";
         const list = j.value as unknown[];
-        if (list.length !== slots.length) return `fingerprints: ${list.length} for ${slots.length} desired entries`;
+        if (list.length !== pattern.slots.length) return `fingerprints: ${list.length} for ${pattern.slots.length} desired entries`;
         const bad = list.findIndex((f) => typeof f !== "string" || f === "");
-        if (bad !== -1) return `desired ${(slots[bad] as Slot).name}: fingerprint: expected a non-empty string`;
+        if (bad !== -1) return `desired ${(pattern.slots[bad] as Slot).name}: fingerprint: expected a non-empty string`;
         prints = list as string[];
       } else {
         // Space-separated tokens, kept as the column's text (entries are made from it when asked for);
@@ -361,13 +372,10 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
           if (empty === -1 && (at + 1 === fps.length || fps.charCodeAt(at + 1) === 32)) empty = count;
           count++;
         }
-        if (count !== slots.length) return `fingerprints: ${count} for ${slots.length} desired entries`;
-        if (empty !== -1) return `desired ${(slots[empty] as Slot).name}: fingerprint: expected a non-empty string`;
+        if (count !== pattern.slots.length) return `fingerprints: ${count} for ${pattern.slots.length} desired entries`;
+        if (empty !== -1) return `desired ${(pattern.slots[empty] as Slot).name}: fingerprint: expected a non-empty string`;
       }
       for (const k of priors?.keys() ?? []) if (!pattern.position.has(k as DeploymentName)) return `priors ${k}: no desired entry for it`;
-      // A spec file that does not hash to its name (edited behind the control plane's back) is not trusted:
-      // its entries are marked tampered (PackedEntries), so that the plan republishes them, which stores the spec again.
-      entries = new PackedEntries(id, pattern, prints, priors);
     } else if (fps !== "") return "fingerprints without desired entries";
     else if (priors !== undefined) return "priors without desired entries";
     let states: Map<DeploymentName, ObservedState> | undefined;
@@ -389,8 +397,17 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
       if (!j.ok || typeof j.value !== "string") return "damage: expected a JSON string";
       damage = j.value;
     }
-    if (reported !== undefined) devices.set(id, reported);
-    if (entries !== undefined && entries.size > 0) desired.set(id, entries);
+    if (device !== undefined) {
+      reportedIds.push(id);
+      reportedDevices.push(device);
+      heartbeats.push(heartbeat);
+    }
+    if (slots !== undefined) {
+      if (priors !== undefined) priorsOf.set(desiredIds.length, priors);
+      desiredIds.push(id);
+      patternsOf.push(slots);
+      printsOf.push(prints);
+    }
     if (states !== undefined && states.size > 0) observed.set(id, states);
     if (damage !== undefined) {
       recordedDamage.set(id, damage);
@@ -442,7 +459,19 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
           lineage: header.lineage,
           serial: header.serial,
           revision: header.revision,
-          reality: { devices, desired, observed, damaged, ...(header.rollouts !== undefined ? { rollouts: header.rollouts } : {}) },
+          reality: {
+            devices: mapOfColumns(reportedIds, (i): ReportedDevice => {
+              const device = reportedDevices[i] as Device;
+              const lastHeartbeat = heartbeats[i];
+              return lastHeartbeat === undefined ? { device } : { device, lastHeartbeat };
+            }),
+            // A spec file that does not hash to its name (edited behind the control plane's back) is not trusted:
+            // its entries are marked tampered (PackedEntries), so that the plan republishes them, which stores the spec again.
+            desired: mapOfColumns(desiredIds, (i) => new PackedEntries(desiredIds[i] as DeviceId, patternsOf[i] as Pattern, printsOf[i] as string | ReadonlyArray<string>, priorsOf.get(i))),
+            observed,
+            damaged,
+            ...(header.rollouts !== undefined ? { rollouts: header.rollouts } : {}),
+          },
           specs: header.specs,
           unreadable,
           recordedDamage,
