@@ -26,6 +26,7 @@ import type { Plan } from "../../src/diff/Plan.ts";
 import { local } from "../../src/interpreters/local/index.ts";
 import { emptyState } from "../../src/interpreters/local/StateFile.ts";
 import { decodeState, encodeState } from "../../src/interpreters/local/StateRecords.ts";
+import { fingerprintSuffix, revisionFingerprint } from "../../src/interpreters/local/PackedEntries.ts";
 import { deploymentArb, realityArb } from "../laws/arbitraries.ts";
 import { REPO, fleetFile, workspace, type Workspace } from "./support.ts";
 
@@ -45,12 +46,25 @@ const create = (id: string, spec: Deployment): Pick<Plan, "actions"> => ({
   ],
 });
 
+const LINEAGE = "5eed1e55-0000-4000-8000-000000000000";
+const SUFFIX = fingerprintSuffix(LINEAGE);
+const fingerprintArb = fc.oneof(
+  { weight: 4, arbitrary: fc.oneof(fc.nat(), fc.maxSafeNat()).map((n) => revisionFingerprint(SUFFIX, n)) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(`r01.${SUFFIX}`, `r.${SUFFIX}`, `r7.${SUFFIX}x`, `r7.${SUFFIX.slice(0, 7)}`, `r1234567890123456.${SUFFIX}`, `R7.${SUFFIX}`, `r7.${SUFFIX}.`, `r7${SUFFIX}`, "r7.ffffffff", "rev-3", "r7"),
+  },
+);
+
 describe("state records (pure)", () => {
   it("law: decoding an encoded state gives its Reality back, specs resolved by hash", () => {
     fc.assert(
-      fc.property(realityArb({ damaged: true }), fc.array(deploymentArb, { maxLength: 3 }), (r, specs) => {
+      fc.property(realityArb({ damaged: true }), fc.array(deploymentArb, { maxLength: 3 }), fc.array(fingerprintArb, { minLength: 1, maxLength: 8 }), (r, specs, prints) => {
         // Give some entries their spec, as applies do.
         const bySpec = new Map(specs.map((d) => [specHash(d), d]));
+        // Fingerprints of the local backend's form (kept as numbers when a whole line has them) and near misses.
+        let k = 0;
+        const print = (): string => prints[k++ % prints.length] as string;
         const withSpecs: Reality = {
           ...r,
           desired: new Map(
@@ -58,11 +72,11 @@ describe("state records (pure)", () => {
               const spec = specs[i % Math.max(1, specs.length)];
               // Some devices' entries were written by a staged rollout: they carry the prior spec (or none).
               const prior = i % 3 === 1 ? { prior: null } : i % 3 === 2 ? { prior: "sha256:prior" } : {};
-              return [id, new Map([...m].map(([n, e]) => [n, spec === undefined ? { ...e, ...prior } : { ...e, specHash: specHash(spec), spec, ...prior }]))];
+              return [id, new Map([...m].map(([n, e]) => [n, spec === undefined ? { ...e, fingerprint: print(), ...prior } : { ...e, fingerprint: print(), specHash: specHash(spec), spec, ...prior }]))];
             }),
           ),
         };
-        const s = { ...emptyState(), serial: 2, revision: 7, reality: withSpecs, recordedDamage: new Map(r.damaged) };
+        const s = { ...emptyState(), lineage: LINEAGE, serial: 2, revision: 7, reality: withSpecs, recordedDamage: new Map(r.damaged) };
         const d = decodeState(encodeState(s), "t", (h) => bySpec.get(h));
         if (d._tag !== "Ok") throw new Error(d.reason);
         expect(d.problems).toEqual([]);

@@ -41,17 +41,40 @@ export const pattern = (text: string, slots: ReadonlyArray<Slot>): Pattern => ({
 
 export const UNTRUSTED_SPEC = "its spec file does not hash to its hash";
 
+/** What ends the fingerprints of one state's entries: its lineage's first 8 characters. */
+export const fingerprintSuffix = (lineage: string): string => lineage.slice(0, 8);
+
+/** The fingerprint the local backend gives the entry it writes at `revision` (`r<revision>.<lineage prefix>`). */
+export const revisionFingerprint = (suffix: string, revision: number): string => `r${revision}.${suffix}`;
+
+/**
+ * Fingerprints of the local backend's own form, `r<revision>.<suffix>`, kept
+ * as numbers in a column shared by every device of a state (a number in an
+ * array is no object: a million devices' fingerprints cost no string each).
+ */
+export interface Revisions {
+  readonly column: ReadonlyArray<number>;
+  /** Where this device's revisions start in `column`. */
+  readonly from: number;
+  readonly suffix: string;
+}
+
+/** A device's fingerprints: the column's text (space-separated), the decoded JSON array, or revisions. */
+export type Prints = string | ReadonlyArray<string> | Revisions;
+
+const isRevisions = (p: Prints): p is Revisions => typeof p === "object" && !Array.isArray(p);
+
 /**
  * `prints` is the fingerprints column, space-separated tokens (already
- * checked: as many as slots, none empty), or the decoded array when the
- * column was JSON. `priors` are the prior spec hashes a staged rollout
+ * checked: as many as slots, none empty), the decoded array when the column
+ * was JSON, or revisions. `priors` are the prior spec hashes a staged rollout
  * recorded, by deployment.
  */
 export class PackedEntries implements ReadonlyMap<DeploymentName, DesiredEntry> {
   constructor(
     readonly device: DeviceId,
     readonly pattern: Pattern,
-    readonly prints: string | ReadonlyArray<string>,
+    readonly prints: Prints,
     readonly priors?: ReadonlyMap<string, string | null>,
   ) {}
 
@@ -62,7 +85,7 @@ export class PackedEntries implements ReadonlyMap<DeploymentName, DesiredEntry> 
   /** The fingerprint of the entry at `i` (a scan of at most `i` spaces: devices carry a few entries). */
   fingerprintAt(i: number): string {
     const p = this.prints;
-    if (typeof p !== "string") return p[i] as string;
+    if (typeof p !== "string") return isRevisions(p) ? revisionFingerprint(p.suffix, p.column[p.from + i] as number) : (p[i] as string);
     let from = 0;
     for (let k = 0; k < i; k++) from = p.indexOf(" ", from) + 1;
     const end = p.indexOf(" ", from);
@@ -94,7 +117,7 @@ export class PackedEntries implements ReadonlyMap<DeploymentName, DesiredEntry> 
     const p = this.prints;
     const n = this.pattern.slots.length;
     if (typeof p !== "string") {
-      for (let i = 0; i < n; i++) yield this.entryAt(i, p[i] as string);
+      for (let i = 0; i < n; i++) yield this.entryAt(i, this.fingerprintAt(i));
       return;
     }
     // One pass over the column for all entries.

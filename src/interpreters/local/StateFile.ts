@@ -28,9 +28,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { isAscii } from "node:buffer";
-import { createReadStream } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
-import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import type { Deployment } from "../../algebra/Deployment.ts";
@@ -73,9 +72,37 @@ export interface Loaded {
 
 const isMissing = (e: unknown): boolean => (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
 
+/**
+ * Bytes read at a time. Small on purpose: each chunk becomes a string that
+ * dies young (nothing the decoder keeps refers to it), where megabyte chunks
+ * went to V8's large-object space, fresh memory for every one.
+ */
+const READ_CHUNK = 1 << 16;
+
+/**
+ * How many lines a file of `size` bytes holds, judged by the lines of its
+ * first chunk after the header (`text` from `from`), a little over rather
+ * than under; 0 when that chunk has no whole line to judge by.
+ */
+const expectedLines = (text: string, from: number, size: number): number => {
+  let lines = 0;
+  let last = from;
+  for (let nl = text.indexOf("\n", from); nl !== -1; nl = text.indexOf("\n", nl + 1)) {
+    lines++;
+    last = nl + 1;
+  }
+  return lines === 0 ? 0 : Math.ceil((1.05 * lines * Math.max(0, size - from)) / (last - from));
+};
+
 /** Streams a state file through the line decoder; `undefined` when the file does not exist. */
 const readRecords = async (path: string, store: SpecStore): Promise<Decoded | Corrupt | undefined> => {
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  let fh: FileHandle;
+  try {
+    fh = await open(path, "r");
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
   const specProblems: ReadProblem[] = [];
   let decoder: ReturnType<typeof stateDecoder> | undefined;
   let rest = "";
@@ -83,29 +110,30 @@ const readRecords = async (path: string, store: SpecStore): Promise<Decoded | Co
   // the first chunk that is not, UTF-8 decoding, which keeps a character split across chunks whole.
   const utf8 = new StringDecoder("utf8");
   let decoding = false;
+  // One buffer for the whole read: the text made from it is a copy.
+  const bytes = Buffer.allocUnsafe(READ_CHUNK);
   try {
-    for await (const bytes of stream as AsyncIterable<Buffer>) {
-      const chunk = !decoding && isAscii(bytes) ? bytes.toString("latin1") : ((decoding = true), utf8.write(bytes));
-      let text = rest + chunk;
+    const size = (await fh.stat()).size;
+    for (;;) {
+      const { bytesRead } = await fh.read(bytes, 0, READ_CHUNK, null);
+      if (bytesRead === 0) break;
+      const got = bytes.subarray(0, bytesRead);
+      const chunk = !decoding && isAscii(got) ? got.toString("latin1") : ((decoding = true), utf8.write(got));
+      const text = rest + chunk;
       let start = 0;
       for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
-        const line = text.slice(start, nl);
-        start = nl + 1;
-        if (decoder !== undefined) decoder.line(line);
+        if (decoder !== undefined) decoder.lineIn(text, start, nl);
         else {
-          const h = decodeHeader(line);
+          const h = decodeHeader(text.slice(start, nl));
           if ("_tag" in h) return h;
-          decoder = stateDecoder(h, path, (hash) => store.lookup(hash, specProblems));
+          decoder = stateDecoder(h, path, (hash) => store.lookup(hash, specProblems), expectedLines(text, nl + 1, size));
         }
+        start = nl + 1;
       }
-      text = text.slice(start);
-      rest = text;
+      rest = text.slice(start);
     }
-  } catch (e) {
-    if (isMissing(e)) return undefined;
-    throw e;
   } finally {
-    stream.destroy();
+    await fh.close();
   }
   if (decoding) rest += utf8.end();
   if (decoder === undefined) return { _tag: "Corrupt", reason: rest === "" ? "the file is empty" : "the file has no complete first line" };

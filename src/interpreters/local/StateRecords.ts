@@ -54,7 +54,7 @@ import { DeploymentName, DeviceId, OrdDeploymentName, OrdDeviceId } from "../../
 import { RolloutRecordCodec, encodeRecord, keyOf, type RolloutKey, type RolloutRecord } from "../../diff/Ledger.ts";
 import { ObservedStateCodec, type DesiredEntry, type ObservedState, type Reality, type ReportedDevice } from "../../diff/Reality.ts";
 import type { ReadProblem } from "../Interpreter.ts";
-import { PackedEntries, pattern as patternFrom, type Pattern, type Slot } from "./PackedEntries.ts";
+import { fingerprintSuffix, PackedEntries, pattern as patternFrom, type Pattern, type Slot } from "./PackedEntries.ts";
 
 export const STATE_FORMAT = "fleet-local-state";
 /** The newest version this fleet reads and writes (it writes 2 when the state has no rollout data). */
@@ -169,22 +169,47 @@ const decodePriors = (text: string): ReadonlyMap<string, string | null> | string
 const TRAILER_PREFIX = `{"end":"${STATE_FORMAT}"`;
 
 /**
+ * A copy of `s` that keeps no larger string alive: a slice of 13 characters
+ * or more is a view of the string it was cut from, and a million retained
+ * ids cut from the file's chunks would keep the whole file's text.
+ */
+const own = (s: string): string => (s.length < 13 ? s : (" " + s).slice(1));
+
+/**
  * Reads device lines one at a time (so a caller can stream a file) and
  * builds the state. Shares what repeats across a million devices: decoded
  * device attributes by their JSON text, deployment names, specs by hash.
+ *
+ * What a million devices retain is what a read costs (the garbage collector
+ * copies every object that survives, and fresh memory is slow to touch on
+ * these machines): a line is decoded in place in the text it arrives in
+ * (`lineIn`), nothing of it is kept but its id and its device, and the
+ * fingerprints the local backend writes (`r<revision>.<lineage prefix>`) are
+ * kept as numbers in one column.
  */
-export const stateDecoder = (header: Header, source: string, specAt: SpecLookup) => {
-  // Kept as columns in line order: lines come in id order, and then the maps are SortedMaps over
-  // these arrays (no hash table of a million ids); a file out of order gets Maps (`mapOfPairs`).
-  // Columns, not an object per device: what a million devices retain is what GC copies (objects
-  // made from them on access die young).
-  const reportedIds: DeviceId[] = [];
-  const reportedDevices: Device[] = [];
-  const heartbeats: Array<Date | undefined> = [];
-  const desiredIds: DeviceId[] = [];
-  const patternsOf: Pattern[] = [];
-  const printsOf: Array<string | ReadonlyArray<string>> = [];
-  // Priors are rare (entries a staged rollout wrote): by their index in the desired columns.
+export const stateDecoder = (header: Header, source: string, specAt: SpecLookup, expectedLines = 0) => {
+  // Columns in line order: lines come in id order, and then the maps are SortedMaps over these
+  // arrays (no hash table of a million ids, no object per device until one is asked for); a file
+  // out of order gets Maps (`mapOfColumns`).
+  // One slot per line read without a problem, in line order (`count` of them). Sized up front from
+  // `expectedLines` (the reader's estimate): a million pushes into arrays that grow by copying
+  // allocate three times their final size, and fresh memory is slow to touch on these machines.
+  let count = 0;
+  const lineIds: DeviceId[] = new Array(expectedLines);
+  const lineDevices: Array<Device | undefined> = new Array(expectedLines);
+  const lineHeartbeats: Array<Date | undefined> = new Array(expectedLines);
+  const linePatterns: Array<Pattern | undefined> = new Array(expectedLines);
+  // A line's fingerprints: where its revisions start in `revisions`, or, when they are not all of the
+  // local form, the column's text or its decoded JSON array.
+  const linePrints: Array<number | string | ReadonlyArray<string> | undefined> = new Array(expectedLines);
+  let withDevice = 0;
+  let withDesired = 0;
+  // Revisions of the local form, `revisionCount` of them; sized at the first line that has some, for as
+  // many lines as expected with as many entries as it has.
+  let revisions: number[] = [];
+  let revisionCount = 0;
+  const suffix = fingerprintSuffix(header.lineage);
+  // Priors are rare (entries a staged rollout wrote): by their line's index.
   const priorsOf = new Map<number, ReadonlyMap<string, string | null>>();
   const observed = new Map<DeviceId, Map<DeploymentName, ObservedState>>();
   const damaged = new Map<DeviceId, string>();
@@ -201,53 +226,51 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
   let lastHeartbeatText: string | undefined;
   let lastHeartbeat: Date | undefined;
   // Lines are written in id order: while they come strictly increasing, an id cannot have been seen
-  // (no Set of a million ids); the first one out of order builds the set from the ids so far.
-  const ids: DeviceId[] = [];
+  // (no Set of a million ids); the first one out of order builds the set from the ids so far (the
+  // lines read, and those that failed after this check).
+  let lastId: DeviceId | undefined;
+  const failedIds: DeviceId[] = [];
   let seen: Set<string> | undefined;
   const seenBefore = (id: DeviceId): boolean => {
     if (seen === undefined) {
-      const last = ids[ids.length - 1];
-      if (last === undefined || last < id) {
-        ids.push(id);
+      if (lastId === undefined || lastId < id) {
+        lastId = id;
         return false;
       }
-      seen = new Set(ids);
+      seen = new Set(failedIds);
+      for (let i = 0; i < count; i++) seen.add(lineIds[i] as DeviceId);
     }
     if (seen.has(id)) return true;
     seen.add(id);
     return false;
   };
-  // One line's columns, reused for every line (decodeLine reads them before the next line comes).
-  const cols: string[] = ["", "", "", "", "", "", "", ""];
-  /** Fills `cols` from a line; the number of columns found (7 when the line has exactly 7). */
-  const columns = (line: string): number => {
-    let from = 0;
-    for (let i = 0; i < 6; i++) {
-      const tab = line.indexOf("\t", from);
-      if (tab === -1) {
-        cols[i] = line.slice(from);
+
+  // The line being decoded: column i is text[from[i], to[i]) (reused for every line).
+  let text = "";
+  const from = [0, 0, 0, 0, 0, 0, 0, 0];
+  const to = [0, 0, 0, 0, 0, 0, 0, 0];
+  const col = (i: number): string => text.slice(from[i] as number, to[i] as number);
+  const isEmpty = (i: number): boolean => from[i] === to[i];
+  /** Finds the columns of text[start, end); how many there are (up to 9: more is one too many). */
+  const columns = (start: number, end: number): number => {
+    let at = start;
+    for (let i = 0; i < 8; i++) {
+      const tab = text.indexOf("\t", at);
+      from[i] = at;
+      if (tab === -1 || tab >= end) {
+        to[i] = end;
         return i + 1;
       }
-      cols[i] = line.slice(from, tab);
-      from = tab + 1;
+      to[i] = tab;
+      at = tab + 1;
     }
-    const seventh = line.indexOf("\t", from);
-    if (seventh === -1) {
-      cols[6] = line.slice(from);
-      cols[7] = "";
-      return 7;
-    }
-    // The optional eighth column: the priors of entries a staged rollout wrote.
-    if (line.indexOf("\t", seventh + 1) !== -1) return line.split("\t").length;
-    cols[6] = line.slice(from, seventh);
-    cols[7] = line.slice(seventh + 1);
-    return 8;
+    return 9;
   };
 
-  const shapeOf = (text: string): Omit<Device, "id"> | string => {
-    let s = shapes.get(text);
+  const shapeOf = (key: string): Omit<Device, "id"> | string => {
+    let s = shapes.get(key);
     if (s === undefined) {
-      const j = parseJson(text);
+      const j = parseJson(key);
       if (!j.ok) s = `device: ${j.reason}`;
       else if (typeof j.value !== "object" || j.value === null || Array.isArray(j.value)) s = "device: expected an object";
       else {
@@ -259,7 +282,7 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
           s = Object.freeze(rest);
         }
       }
-      shapes.set(text, s);
+      shapes.set(own(key), s);
     }
     return s;
   };
@@ -269,7 +292,7 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
     let n = names.get(u);
     if (n === undefined) {
       if (!DeploymentName.is(u)) return undefined;
-      names.set(u, (n = u));
+      names.set(u, (n = own(u) as DeploymentName));
     }
     return n;
   };
@@ -288,12 +311,12 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
 
   /** A desired column (`name:index,…`), decoded once per distinct text; a string is why it cannot be read. */
   const patterns = new Map<string, Pattern | string>();
-  const patternOf = (text: string): Pattern | string => {
-    let p = patterns.get(text);
+  const patternOf = (key: string): Pattern | string => {
+    let p = patterns.get(key);
     if (p === undefined) {
       const slots: Slot[] = [];
       const names = new Set<string>();
-      for (const part of text.split(",")) {
+      for (const part of key.split(",")) {
         const colon = part.lastIndexOf(":");
         const name = nameOf(colon === -1 ? part : part.slice(0, colon));
         const index = colon === -1 ? NaN : Number(part.slice(colon + 1));
@@ -313,74 +336,113 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
         names.add(name);
         slots.push({ name, hash: spec.hash, index, spec: spec.spec, untrusted: spec.untrusted });
       }
-      patterns.set(text, (p ??= patternFrom(text, slots)));
+      const owned = own(key);
+      patterns.set(owned, (p ??= patternFrom(owned, slots)));
     }
     return p;
   };
 
-  /** Decodes one line's columns; a string is why it cannot be read. */
-  const decodeLine = (id: DeviceId, cols: ReadonlyArray<string>): string | undefined => {
-    const dev = cols[1] as string;
-    const hb = cols[2] as string;
-    const des = cols[3] as string;
-    const fps = cols[4] as string;
-    const obs = cols[5] as string;
-    const dmg = cols[6] as string;
-    const pri = cols[7] as string;
-    const priors = pri === "" ? undefined : decodePriors(pri);
+  /**
+   * Reads text[start, end) as `want` fingerprints of the local form, appending their revisions to
+   * `revisions`; false (and nothing appended) when one is not exactly `r<revision>.<suffix>`.
+   */
+  const readRevisions = (start: number, end: number, want: number): boolean => {
+    const mark = revisionCount;
+    if (mark === 0 && revisions.length === 0 && expectedLines > 0) revisions = new Array(expectedLines * want);
+    let at = start;
+    for (let k = 0; k < want; k++) {
+      if (at >= end || text.charCodeAt(at) !== 114 /* r */) break;
+      at++;
+      // Digits without a leading zero (so that writing the number gives the token back), at most 15 (exact as a number).
+      const first = at;
+      let n = 0;
+      for (let c = text.charCodeAt(at); c >= 48 && c <= 57 && at < end; c = text.charCodeAt(++at)) n = n * 10 + (c - 48);
+      const digits = at - first;
+      if (digits === 0 || digits > 15 || (digits > 1 && text.charCodeAt(first) === 48)) break;
+      if (text.charCodeAt(at) !== 46 /* . */ || !text.startsWith(suffix, at + 1)) break;
+      at += 1 + suffix.length;
+      if (at > end) break;
+      revisions[revisionCount++] = n;
+      if (k === want - 1) {
+        if (at === end) return true;
+        break;
+      }
+      if (text.charCodeAt(at) !== 32 /* space */) break;
+      at++;
+    }
+    revisionCount = mark;
+    return false;
+  };
+
+  /** Checks a fingerprints column of space-separated tokens; a string is why it cannot be read. */
+  const checkTokens = (fps: string, pattern: Pattern): string | undefined => {
+    let count = fps === "" ? 0 : 1;
+    let empty = fps === "" || fps.charCodeAt(0) === 32 ? 0 : -1;
+    for (let at = fps.indexOf(" "); at !== -1; at = fps.indexOf(" ", at + 1)) {
+      if (empty === -1 && (at + 1 === fps.length || fps.charCodeAt(at + 1) === 32)) empty = count;
+      count++;
+    }
+    if (count !== pattern.slots.length) return `fingerprints: ${count} for ${pattern.slots.length} desired entries`;
+    if (empty !== -1) return `desired ${(pattern.slots[empty] as Slot).name}: fingerprint: expected a non-empty string`;
+    return undefined;
+  };
+
+  /** Decodes the columns of the line found by `columns`; a string is why it cannot be read. */
+  const decodeLine = (id: DeviceId, columnCount: number): string | undefined => {
+    const priors = columnCount === 8 && !isEmpty(7) ? decodePriors(col(7)) : undefined;
     if (typeof priors === "string") return priors;
     let device: Device | undefined;
     let heartbeat: Date | undefined;
-    if (dev !== "") {
-      const shape = shapeOf(dev);
+    if (!isEmpty(1)) {
+      const shape = shapeOf(col(1));
       if (typeof shape === "string") return shape;
       // The common shape (labels and arch) as a literal: a spread per device costs more than the rest of the line.
       device = Object.freeze(
         shape.inventory === undefined && shape.agentVersion === undefined ? { id, labels: shape.labels, arch: shape.arch } : { id, ...shape },
       ) as Device;
-      if (hb !== "") {
+      if (!isEmpty(2)) {
         // Devices registered together share a heartbeat text: parse each run of one text once (Dates are never mutated here).
-        if (hb !== lastHeartbeatText) {
+        const same = lastHeartbeatText !== undefined && (to[2] as number) - (from[2] as number) === lastHeartbeatText.length && text.startsWith(lastHeartbeatText, from[2]);
+        if (!same) {
+          const hb = col(2);
           const at = new Date(hb);
           if (Number.isNaN(at.getTime())) return `lastHeartbeat: invalid date ${JSON.stringify(hb)}`;
-          lastHeartbeatText = hb;
+          lastHeartbeatText = own(hb);
           lastHeartbeat = at;
         }
         heartbeat = lastHeartbeat;
       }
-    } else if (hb !== "") return "lastHeartbeat without a device";
-    let slots: Pattern | undefined;
-    let prints: string | ReadonlyArray<string> = fps;
-    if (des !== "") {
-      const pattern = patternOf(des);
-      if (typeof pattern === "string") return pattern;
-      slots = pattern;
-      if (fps.startsWith("[")) {
-        const j = parseJson(fps);
+    } else if (!isEmpty(2)) return "lastHeartbeat without a device";
+    let pattern: Pattern | undefined;
+    let prints: number | string | ReadonlyArray<string> = 0;
+    if (!isEmpty(3)) {
+      const p = patternOf(col(3));
+      if (typeof p === "string") return p;
+      pattern = p;
+      const n = p.slots.length;
+      if (readRevisions(from[4] as number, to[4] as number, n)) prints = revisionCount - n;
+      else if (text.charCodeAt(from[4] as number) === 91 /* [ */ && !isEmpty(4)) {
+        const j = parseJson(col(4));
         if (!j.ok || !Array.isArray(j.value)) return "fingerprints: expected a JSON array or space-separated tokens";
         const list = j.value as unknown[];
-        if (list.length !== pattern.slots.length) return `fingerprints: ${list.length} for ${pattern.slots.length} desired entries`;
+        if (list.length !== n) return `fingerprints: ${list.length} for ${n} desired entries`;
         const bad = list.findIndex((f) => typeof f !== "string" || f === "");
-        if (bad !== -1) return `desired ${(pattern.slots[bad] as Slot).name}: fingerprint: expected a non-empty string`;
+        if (bad !== -1) return `desired ${(p.slots[bad] as Slot).name}: fingerprint: expected a non-empty string`;
         prints = list as string[];
       } else {
-        // Space-separated tokens, kept as the column's text (entries are made from it when asked for);
-        // counted and checked here, so that a bad line is found while reading, with its device.
-        let count = fps === "" ? 0 : 1;
-        let empty = fps === "" || fps.charCodeAt(0) === 32 ? 0 : -1;
-        for (let at = fps.indexOf(" "); at !== -1; at = fps.indexOf(" ", at + 1)) {
-          if (empty === -1 && (at + 1 === fps.length || fps.charCodeAt(at + 1) === 32)) empty = count;
-          count++;
-        }
-        if (count !== pattern.slots.length) return `fingerprints: ${count} for ${pattern.slots.length} desired entries`;
-        if (empty !== -1) return `desired ${(pattern.slots[empty] as Slot).name}: fingerprint: expected a non-empty string`;
+        // Space-separated tokens of another form, kept as the column's text (entries are made from it
+        // when asked for); checked here, so that a bad line is found while reading, with its device.
+        const fps = own(col(4));
+        const why = checkTokens(fps, p);
+        if (why !== undefined) return why;
+        prints = fps;
       }
-      for (const k of priors?.keys() ?? []) if (!pattern.position.has(k as DeploymentName)) return `priors ${k}: no desired entry for it`;
-    } else if (fps !== "") return "fingerprints without desired entries";
+      for (const k of priors?.keys() ?? []) if (!p.position.has(k as DeploymentName)) return `priors ${k}: no desired entry for it`;
+    } else if (!isEmpty(4)) return "fingerprints without desired entries";
     else if (priors !== undefined) return "priors without desired entries";
     let states: Map<DeploymentName, ObservedState> | undefined;
-    if (obs !== "") {
-      const j = parseJson(obs);
+    if (!isEmpty(5)) {
+      const j = parseJson(col(5));
       if (!j.ok) return `observed: ${j.reason}`;
       if (!Array.isArray(j.value)) return "observed: expected an array";
       states = new Map();
@@ -392,22 +454,22 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
       }
     }
     let damage: string | undefined;
-    if (dmg !== "") {
-      const j = parseJson(dmg);
+    if (!isEmpty(6)) {
+      const j = parseJson(col(6));
       if (!j.ok || typeof j.value !== "string") return "damage: expected a JSON string";
       damage = j.value;
     }
-    if (device !== undefined) {
-      reportedIds.push(id);
-      reportedDevices.push(device);
-      heartbeats.push(heartbeat);
+    lineIds[count] = id;
+    lineDevices[count] = device;
+    lineHeartbeats[count] = heartbeat;
+    linePatterns[count] = pattern;
+    linePrints[count] = pattern === undefined ? undefined : prints;
+    if (device !== undefined) withDevice++;
+    if (pattern !== undefined) {
+      withDesired++;
+      if (priors !== undefined) priorsOf.set(count, priors);
     }
-    if (slots !== undefined) {
-      if (priors !== undefined) priorsOf.set(desiredIds.length, priors);
-      desiredIds.push(id);
-      patternsOf.push(slots);
-      printsOf.push(prints);
-    }
+    count++;
     if (states !== undefined && states.size > 0) observed.set(id, states);
     if (damage !== undefined) {
       recordedDamage.set(id, damage);
@@ -418,38 +480,65 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
 
   const bad = (key: string, id: DeviceId | undefined, line: string, message: string): void => {
     problems.push({ source, key, message });
-    unreadable.push(line);
+    unreadable.push(own(line));
     // Unreadable is not evidence of absence: the device is left alone. What was read of it (a first
     // line, when this is a second) stays in the state, so that it is written back too.
     if (id !== undefined && !damaged.has(id)) damaged.set(id, message);
   };
 
+  /** One line of the file after the header: text[start, end) (without its newline). */
+  const lineIn = (lineText: string, start: number, end: number): void => {
+    if (trailer !== undefined) {
+      // Not a line of this state (two files run together?): the whole file is suspect.
+      if (end > start) afterEnd = true;
+      return;
+    }
+    text = lineText;
+    if (text.startsWith(TRAILER_PREFIX, start)) {
+      const j = parseJson(text.slice(start, end));
+      const n = j.ok ? (j.value as { devices?: unknown }).devices : undefined;
+      trailer = isCount(n) ? n : -1;
+      return;
+    }
+    lines++;
+    const found = columns(start, end);
+    const raw = col(0);
+    const id = DeviceId.is(raw) ? (own(raw) as DeviceId) : undefined;
+    const line = (): string => text.slice(start, end);
+    if (id === undefined) return bad(`line ${lines + 1}`, undefined, line(), `${JSON.stringify(raw.slice(0, 80))} is not a device id`);
+    if (found !== 7 && found !== 8) return bad(id, id, line(), `expected 7 or 8 tab-separated columns, found ${found === 9 ? text.slice(start, end).split("\t").length : found}`);
+    if (seenBefore(id)) return bad(id, id, line(), `a second record for device ${id} (line ${lines + 1}); both are kept as they are`);
+    const mark = revisionCount;
+    const why = decodeLine(id, found);
+    if (why !== undefined) {
+      // A line that fails after its revisions were read keeps none of them.
+      revisionCount = mark;
+      failedIds.push(id);
+      bad(id, id, line(), why);
+    }
+  };
+
   return {
     /** One line of the file after the header (without its newline). */
-    line: (line: string): void => {
-      if (trailer !== undefined) {
-        // Not a line of this state (two files run together?): the whole file is suspect.
-        if (line !== "") afterEnd = true;
-        return;
-      }
-      if (line.startsWith(TRAILER_PREFIX)) {
-        const j = parseJson(line);
-        const n = j.ok ? (j.value as { devices?: unknown }).devices : undefined;
-        trailer = isCount(n) ? n : -1;
-        return;
-      }
-      lines++;
-      const found = columns(line);
-      const raw = cols[0] as string;
-      const id = DeviceId.is(raw) ? raw : undefined;
-      if (id === undefined) return bad(`line ${lines + 1}`, undefined, line, `${JSON.stringify(raw.slice(0, 80))} is not a device id`);
-      if (found !== 7 && found !== 8) return bad(id, id, line, `expected 7 or 8 tab-separated columns, found ${found}`);
-      if (seenBefore(id)) return bad(id, id, line, `a second record for device ${id} (line ${lines + 1}); both are kept as they are`);
-      const why = decodeLine(id, cols);
-      if (why !== undefined) bad(id, id, line, why);
-    },
+    line: (line: string): void => lineIn(line, 0, line.length),
+    /** One line of the file after the header, text[start, end) (without its newline): decoded where it is. */
+    lineIn,
     /** The state, or why the file as a whole is unusable. */
     end: (): Decoded | Corrupt => {
+      for (const column of [lineIds, lineDevices, lineHeartbeats, linePatterns, linePrints]) column.length = count;
+      revisions.length = revisionCount;
+      /** The map of the lines that have something (`has`), by id: every line's slot when all have it (the common case). */
+      const linesWith = <V>(n: number, has: (i: number) => boolean, valueAt: (line: number) => V): ReadonlyMap<DeviceId, V> => {
+        if (n === count) return mapOfColumns(lineIds, valueAt);
+        const keys: DeviceId[] = [];
+        const at: number[] = [];
+        for (let i = 0; i < count; i++)
+          if (has(i)) {
+            keys.push(lineIds[i] as DeviceId);
+            at.push(i);
+          }
+        return mapOfColumns(keys, (k) => valueAt(at[k] as number));
+      };
       if (trailer === undefined) return { _tag: "Corrupt", reason: `the file ends after ${lines} device lines without its end line (truncated)` };
       if (afterEnd) return { _tag: "Corrupt", reason: "text follows the end line" };
       if (trailer !== lines) return { _tag: "Corrupt", reason: `the end line counts ${trailer} device lines, the file has ${lines} (truncated or edited)` };
@@ -460,14 +549,17 @@ export const stateDecoder = (header: Header, source: string, specAt: SpecLookup)
           serial: header.serial,
           revision: header.revision,
           reality: {
-            devices: mapOfColumns(reportedIds, (i): ReportedDevice => {
-              const device = reportedDevices[i] as Device;
-              const lastHeartbeat = heartbeats[i];
+            devices: linesWith(withDevice, (i) => lineDevices[i] !== undefined, (i): ReportedDevice => {
+              const device = lineDevices[i] as Device;
+              const lastHeartbeat = lineHeartbeats[i];
               return lastHeartbeat === undefined ? { device } : { device, lastHeartbeat };
             }),
             // A spec file that does not hash to its name (edited behind the control plane's back) is not trusted:
             // its entries are marked tampered (PackedEntries), so that the plan republishes them, which stores the spec again.
-            desired: mapOfColumns(desiredIds, (i) => new PackedEntries(desiredIds[i] as DeviceId, patternsOf[i] as Pattern, printsOf[i] as string | ReadonlyArray<string>, priorsOf.get(i))),
+            desired: linesWith(withDesired, (i) => linePatterns[i] !== undefined, (i) => {
+              const prints = linePrints[i] as number | string | ReadonlyArray<string>;
+              return new PackedEntries(lineIds[i] as DeviceId, linePatterns[i] as Pattern, typeof prints === "number" ? { column: revisions, from: prints, suffix } : prints, priorsOf.get(i));
+            }),
             observed,
             damaged,
             ...(header.rollouts !== undefined ? { rollouts: header.rollouts } : {}),

@@ -32,6 +32,7 @@ import type { DesiredEntry, Reality } from "../../diff/Reality.ts";
 import type { ActionOutcome, ApplyOptions, ApplyResult, Interpreter, ReadResult } from "../Interpreter.ts";
 import type { ExitReleases } from "../ExitReleases.ts";
 import { acquireLock, describeLock, forceUnlock, readLock, LockError, type LockInfo, type LockState } from "./Lock.ts";
+import { fingerprintSuffix, revisionFingerprint } from "./PackedEntries.ts";
 import { specStore } from "./SpecStore.ts";
 import { loadState, readHeader, saveState, StateCorruptError, STATE_FILE, type Loaded, type WriteHooks } from "./StateFile.ts";
 import type { LocalState } from "./StateRecords.ts";
@@ -81,7 +82,7 @@ export interface LocalInterpreter extends Interpreter {
   destroy(): Promise<void>;
 }
 
-const fingerprint = (s: LocalState, revision: number): string => `r${revision}.${s.lineage.slice(0, 8)}`;
+const fingerprint = (s: LocalState, revision: number): string => revisionFingerprint(fingerprintSuffix(s.lineage), revision);
 
 /** How long `exclusive` waits for a held lock between checks of its `stop`. */
 const EXCLUSIVE_POLL_MS = 1_000;
