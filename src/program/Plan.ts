@@ -7,11 +7,11 @@
  * so that a tool embedding the library plans exactly as the CLI does.
  * Nothing here prints, exits or reads a clock: `now` is a parameter.
  */
-import { OrdDevice, type Device } from "../algebra/Device.ts";
+import type { Device } from "../algebra/Device.ts";
 import { diffTargets } from "../diff/Diff.ts";
 import { targets } from "../diff/Targets.ts";
 import type { Conflict, Plan } from "../diff/Plan.ts";
-import type { Reality } from "../diff/Reality.ts";
+import { registeredDevices, type Reality } from "../diff/Reality.ts";
 import type { DeviceId } from "../algebra/Name.ts";
 import type { Interpreter, ReadProblem } from "../interpreters/Interpreter.ts";
 import { worldHash, type World } from "../world/World.ts";
@@ -43,13 +43,7 @@ export interface Planned {
 }
 
 /** The registered devices, in id order: what a World source's function receives. */
-export const inventoryOf = (r: Reality): ReadonlyArray<Device> => {
-  const devices = [...r.devices.values()].map((d) => d.device);
-  // Backends read devices in id order: one pass of plain comparisons (what OrdDevice compares first) finds
-  // that, instead of a sort's million Ord calls; ties (one id twice) are left to the sort.
-  for (let i = 1; i < devices.length; i++) if (!((devices[i - 1] as Device).id < (devices[i] as Device).id)) return devices.sort(OrdDevice.compare);
-  return devices;
-};
+export const inventoryOf = (r: Reality): ReadonlyArray<Device> => registeredDevices(r);
 
 /** The devices the diff evaluates: the declared fleet, else the registered devices. */
 export const evaluatedDevices = (world: World, reality: Reality): ReadonlyArray<Device> => targets(world, reality).fleet.devices;
