@@ -81,6 +81,7 @@ export const backendFlags = {
   "state-dir": { type: "string" },
   "lock-timeout": { type: "string" },
   ...natsFlags,
+  "nats-timeout": { type: "string" },
   kubeconfig: { type: "string" },
   context: { type: "string" },
   namespace: { type: "string", short: "n" },
@@ -101,6 +102,7 @@ export const backendHelp = `Backend (default local; env FLEET_BACKEND):
            --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
            --replicas N (buckets created with N replicas, 3 on a three-server cluster;
                          an existing bucket with another count is an error)
+           --nats-timeout DURATION (how long one JetStream API request may take; default 10s)
   kube:    --kubeconfig FILE  --context NAME  -n, --namespace NAME  --force-conflicts
   podman:  --podman-socket PATH   (this host as one device:)
            --device-id ID  --device-labels k=v[,k=v...]  --device-arch ARCH`;
@@ -109,7 +111,14 @@ export type BackendValues = { readonly [K in keyof typeof backendFlags]?: (typeo
 
 export type BackendConfig =
   | { readonly _tag: "local"; readonly stateDir: string; readonly lockTimeoutMs: number }
-  | ({ readonly _tag: "nats"; readonly replicas?: number; /** Wait for a held apply lock this long; undefined: the interpreter's default. */ readonly lockTimeoutMs?: number } & NatsFlagSettings)
+  | ({
+      readonly _tag: "nats";
+      readonly replicas?: number;
+      /** Wait for a held apply lock this long; undefined: the interpreter's default. */
+      readonly lockTimeoutMs?: number;
+      /** `--nats-timeout`: one JetStream API request's limit; undefined: the interpreter's default. */
+      readonly apiTimeoutMs?: number;
+    } & NatsFlagSettings)
   | { readonly _tag: "kube"; readonly kubeconfig?: string; readonly context?: string; readonly namespace?: string; readonly forceConflicts: boolean }
   | {
       readonly _tag: "podman";
@@ -132,6 +141,7 @@ const OWNER: { readonly [K in keyof typeof backendFlags]: BackendName | "any" } 
   "nats-tls-cert": "nats",
   "nats-tls-key": "nats",
   replicas: "nats",
+  "nats-timeout": "nats",
   kubeconfig: "kube",
   context: "kube",
   namespace: "kube",
@@ -171,7 +181,12 @@ export const backendConfig = (values: BackendValues, env: Env = process.env, cwd
       if (E.isLeft(timeout)) return timeout;
       const replicas = decodeReplicas(values);
       if (E.isLeft(replicas)) return replicas;
-      return E.map((s: NatsFlagSettings): BackendConfig => ({ _tag: "nats", ...s, ...opt("replicas", replicas.right), ...opt("lockTimeoutMs", timeout.right) }))(decodeNatsFlags(values, env));
+      const api = values["nats-timeout"] === undefined ? E.right(undefined) : parseDuration("--nats-timeout", values["nats-timeout"]);
+      if (E.isLeft(api)) return api;
+      if (api.right === 0) return E.left("--nats-timeout: must be more than 0");
+      return E.map(
+        (s: NatsFlagSettings): BackendConfig => ({ _tag: "nats", ...s, ...opt("replicas", replicas.right), ...opt("lockTimeoutMs", timeout.right), ...opt("apiTimeoutMs", api.right) }),
+      )(decodeNatsFlags(values, env));
     }
     case "kube":
       return E.right({

@@ -64,6 +64,13 @@ describe("fleet agent / sim flags", () => {
     expect(backendConfig({ replicas: "3" }, {})).toEqual(E.left("--replicas is a flag of the nats backend, but the backend is local (add --backend nats)"));
   });
 
+  it("--nats-timeout: a duration over 0 for one JetStream API request, a flag of the nats backend only", () => {
+    expect(backendConfig({ backend: "nats", nats: "nats://a:1", "nats-timeout": "30s" }, {})).toEqual(E.right({ _tag: "nats", servers: ["nats://a:1"], apiTimeoutMs: 30_000 }));
+    expect(backendConfig({ backend: "nats", nats: "nats://a:1" }, {})).toEqual(E.right({ _tag: "nats", servers: ["nats://a:1"] }));
+    for (const bad of ["0", "0s", "x", "-1s", ""]) expect(E.isLeft(backendConfig({ backend: "nats", nats: "nats://a:1", "nats-timeout": bad }, {})), bad).toBe(true);
+    expect(backendConfig({ "nats-timeout": "30s" }, {})).toEqual(E.left("--nats-timeout is a flag of the nats backend, but the backend is local (add --backend nats)"));
+  });
+
   it("a server list: one URL, a comma-separated list or a list, all the same list", () => {
     expect(serverList("nats://a:1")).toEqual(["nats://a:1"]);
     expect(serverList(" nats://a:1 , nats://b:2,")).toEqual(["nats://a:1", "nats://b:2"]);

@@ -52,6 +52,11 @@ export interface NatsOptions extends ConnectionSettings, BucketSettings {
   window?: number;
   /** How long a dropped connection may stay down before an apply stops as "server lost". Default 10 000 ms. */
   lostAfterMs?: number;
+  /**
+   * How long one JetStream API request (a bucket's info, a consumer's creation, a lock's write) may
+   * take before it fails. Default 10 000 ms; a loaded or recovering cluster may need more.
+   */
+  apiTimeoutMs?: number;
   /** Where a held apply lock's release is registered, so that signals release it too (the CLI's). */
   exitReleases?: ExitReleases;
 }
@@ -89,7 +94,7 @@ const atEdge = async <A>(what: string, f: () => Promise<A>): Promise<A> => {
 };
 
 export const nats = async (options: NatsOptions): Promise<NatsInterpreter> => {
-  const { nc, js } = await connectJetStream(options);
+  const { nc, js } = await connectJetStream(options, options.apiTimeoutMs !== undefined ? { jsTimeoutMs: options.apiTimeoutMs } : {});
   let buckets: FleetBuckets;
   try {
     buckets = await openFleetBuckets(js, options.replicas !== undefined ? { replicas: options.replicas } : {});
