@@ -91,7 +91,9 @@ const expectedLines = (text: string, from: number, size: number): number => {
     lines++;
     last = nl + 1;
   }
-  return lines === 0 ? 0 : Math.ceil((1.05 * lines * Math.max(0, size - from)) / (last - from));
+  // A device line is at least a few dozen bytes: the cap bounds what a first chunk of unusually short
+  // lines could make the decoder reserve (unused slots cost memory, not correctness).
+  return lines === 0 ? 0 : Math.min(Math.ceil(size / 32), Math.ceil((1.05 * lines * Math.max(0, size - from)) / (last - from)));
 };
 
 /** Streams a state file through the line decoder; `undefined` when the file does not exist. */
