@@ -115,6 +115,21 @@ describe("state records (pure)", () => {
     expect(again).toContain(second);
   });
 
+  it("a hand-edited line is written back as fleet writes it: its pattern's spelling and fingerprints that are not plain tokens normalised", () => {
+    const header = JSON.stringify({ format: "fleet-local-state", version: 2, lineage: "5eed1e55-0000-4000-8000-000000000000", serial: 1, revision: 2, specs: [specHash(web)] });
+    const edited = (desired: string, prints: string): string => [header, `pi-01\t\t\t${desired}\t${prints}\t\t`, '{"end":"fleet-local-state","devices":1}', ""].join("\n");
+    const written = (text: string): string => {
+      const d = decodeState(text);
+      if (d._tag !== "Ok") throw new Error(d.reason);
+      expect(d.problems).toEqual([]);
+      return (encodeState(d.state).split("\n")[1] as string).split("\t").slice(3, 5).join("\t");
+    };
+    expect(written(edited("db:00,web:0", "a b"))).toBe("db:0,web:0\ta b");
+    expect(written(edited("db:0,web:0", 'tok"en r1.5eed1e55'))).toBe('db:0,web:0\t["tok\\"en","r1.5eed1e55"]');
+    expect(written(edited("web:0,db:0", "a b"))).toBe("db:0,web:0\tb a");
+    expect(written(edited("db:0,web:0", "r1.5eed1e55 r2.5eed1e55"))).toBe("db:0,web:0\tr1.5eed1e55 r2.5eed1e55");
+  });
+
   it("fingerprints that are not plain tokens round-trip as JSON", () => {
     const e = (fingerprint: string, name: string) => ({ device: unsafeDeviceId("pi-01"), deployment: unsafeDeploymentName(name), specHash: specHash(web), fingerprint });
     const r = reality({ desired: [e("a b", "web"), e('["x"]', "db")] });
@@ -212,12 +227,18 @@ describe("state store (files)", () => {
   it("text that is not ASCII reads back whole wherever the file's chunks split it", async () => {
     const dir = join(ws.dir, "utf8");
     const b = await local({ stateDir: dir });
-    // About 2 MiB of three-byte characters: the file is read in 1 MiB chunks, and one boundary falls inside a character.
-    const devices = Array.from({ length: 5000 }, (_, i) => device(`d-${String(i).padStart(5, "0")}`, { inventory: { note: `${"日".repeat(100 + (i % 11))} é 🚀` } }));
+    // About 2 MiB of three-byte characters: the file is read in 64 KiB chunks, and some boundaries fall inside a
+    // character; one device's line (about 210 KB) is longer than several chunks.
+    const devices = Array.from({ length: 5000 }, (_, i) =>
+      device(`d-${String(i).padStart(5, "0")}`, { inventory: { note: i === 2500 ? "日".repeat(70_000) : `${"日".repeat(100 + (i % 11))} é 🚀` } }),
+    );
     await b.register(devices, new Date("2026-11-30T11:00:00Z"));
     const bytes = await readFile(join(dir, "state.records"));
     const inside = (at: number): boolean => at < bytes.length && ((bytes[at] as number) & 0xc0) === 0x80;
-    expect(inside(1 << 20) || inside(2 << 20)).toBe(true);
+    const boundaries = Array.from({ length: Math.floor(bytes.length / (1 << 16)) }, (_, k) => (k + 1) << 16);
+    expect(boundaries.filter(inside).length).toBeGreaterThan(1);
+    const longest = Math.max(...bytes.toString("utf8").split("\n").map((l) => Buffer.byteLength(l)));
+    expect(longest).toBeGreaterThan(3 << 16);
     const back = await (await local({ stateDir: dir })).read();
     expect(back.problems).toEqual([]);
     expect([...back.reality.devices.values()].map((r) => r.device)).toEqual(devices);

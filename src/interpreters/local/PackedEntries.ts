@@ -35,9 +35,16 @@ export interface Pattern {
   /** In deployment-name order. */
   readonly slots: ReadonlyArray<Slot>;
   readonly position: ReadonlyMap<DeploymentName, number>;
+  /** The slots' spec hashes, in slot order. */
+  readonly hashes: ReadonlyArray<string>;
 }
 
-export const pattern = (text: string, slots: ReadonlyArray<Slot>): Pattern => ({ text, slots, position: new Map(slots.map((s, i) => [s.name, i])) });
+export const pattern = (text: string, slots: ReadonlyArray<Slot>): Pattern => ({
+  text,
+  slots,
+  position: new Map(slots.map((s, i) => [s.name, i])),
+  hashes: slots.map((s) => s.hash),
+});
 
 export const UNTRUSTED_SPEC = "its spec file does not hash to its hash";
 
@@ -102,6 +109,16 @@ export class PackedEntries implements ReadonlyMap<DeploymentName, DesiredEntry> 
           : { device: this.device, deployment: name, specHash: hash, fingerprint };
     const prior = this.priors?.get(name);
     return prior === undefined ? entry : { ...entry, prior };
+  }
+
+  /** The fingerprints column as the file writes it (space-separated), or undefined when they were a JSON array. */
+  printsText(): string | undefined {
+    const p = this.prints;
+    if (typeof p === "string") return p;
+    if (!isRevisions(p)) return undefined;
+    let out = "";
+    for (let i = 0; i < this.pattern.slots.length; i++) out += i === 0 ? this.fingerprintAt(i) : ` ${this.fingerprintAt(i)}`;
+    return out;
   }
 
   get(name: DeploymentName): DesiredEntry | undefined {

@@ -37,6 +37,7 @@ import { emptyReality } from "../../diff/Reality.ts";
 import type { ReadProblem } from "../Interpreter.ts";
 import { recoveryAdvice, type BackupFound } from "./CorruptState.ts";
 import { decodeLegacyState, LEGACY_STATE_FILE, type LegacyState } from "./LegacyStateFile.ts";
+import { PackedEntries, type Pattern } from "./PackedEntries.ts";
 import { syncDir, type SpecStore } from "./SpecStore.ts";
 import { decodeHeader, encodeLines, specTable, stateDecoder, type Corrupt, type Decoded, type LocalState } from "./StateRecords.ts";
 
@@ -108,6 +109,9 @@ const readRecords = async (path: string, store: SpecStore): Promise<Decoded | Co
   const specProblems: ReadProblem[] = [];
   let decoder: ReturnType<typeof stateDecoder> | undefined;
   let rest = "";
+  // Chunks of a line longer than a chunk (a header with many specs or rollouts), joined once when it
+  // ends rather than copied again with every chunk.
+  let pending: string[] = [];
   // A chunk of ASCII (ids, labels, hashes: nearly every state) is its own text, made by one copy; from
   // the first chunk that is not, UTF-8 decoding, which keeps a character split across chunks whole.
   const utf8 = new StringDecoder("utf8");
@@ -121,7 +125,12 @@ const readRecords = async (path: string, store: SpecStore): Promise<Decoded | Co
       if (bytesRead === 0) break;
       const got = bytes.subarray(0, bytesRead);
       const chunk = !decoding && isAscii(got) ? got.toString("latin1") : ((decoding = true), utf8.write(got));
-      const text = rest + chunk;
+      if (chunk.indexOf("\n") === -1) {
+        pending.push(chunk);
+        continue;
+      }
+      const text = pending.length === 0 ? rest + chunk : rest + pending.join("") + chunk;
+      pending = [];
       let start = 0;
       for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
         if (decoder !== undefined) decoder.lineIn(text, start, nl);
@@ -137,6 +146,7 @@ const readRecords = async (path: string, store: SpecStore): Promise<Decoded | Co
   } finally {
     await fh.close();
   }
+  rest += pending.join("");
   if (decoding) rest += utf8.end();
   if (decoder === undefined) return { _tag: "Corrupt", reason: rest === "" ? "the file is empty" : "the file has no complete first line" };
   if (rest !== "") decoder.line(rest);
@@ -243,7 +253,15 @@ const tempName = (name: string): string => `.${name}.${process.pid}.${randomUUID
 /** The specs a state's entries carry, one per hash, for the spec store. */
 const carriedSpecs = (s: LocalState): Map<string, Deployment> => {
   const out = new Map<string, Deployment>();
-  for (const m of s.reality.desired.values()) for (const e of m.values()) if (e.spec !== undefined && !out.has(e.specHash)) out.set(e.specHash, e.spec);
+  const seen = new Set<Pattern>();
+  for (const m of s.reality.desired.values()) {
+    // Packed devices share patterns: each pattern's slots once, no entry made.
+    if (m instanceof PackedEntries) {
+      if (seen.has(m.pattern)) continue;
+      seen.add(m.pattern);
+      for (const slot of m.pattern.slots) if (slot.spec !== undefined && !out.has(slot.hash)) out.set(slot.hash, slot.spec);
+    } else for (const e of m.values()) if (e.spec !== undefined && !out.has(e.specHash)) out.set(e.specHash, e.spec);
+  }
   return out;
 };
 

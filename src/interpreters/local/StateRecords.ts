@@ -598,25 +598,75 @@ export const specTable = (s: LocalState): ReadonlyArray<string> => {
   const index = new Map(s.specs.map((h, i) => [h, i]));
   const out = [...s.specs];
   for (const id of deviceIds(s))
-    for (const e of s.reality.desired.get(id)?.values() ?? [])
-      if (!index.has(e.specHash)) {
-        index.set(e.specHash, out.length);
-        out.push(e.specHash);
+    for (const hash of specHashesOf(s.reality.desired.get(id)))
+      if (!index.has(hash)) {
+        index.set(hash, out.length);
+        out.push(hash);
       }
   return out;
 };
 
+/** A device's entries' spec hashes in entry order (a packed device's from its shared pattern, making no entry). */
+const specHashesOf = (m: ReadonlyMap<DeploymentName, DesiredEntry> | undefined): ReadonlyArray<string> =>
+  m === undefined ? [] : m instanceof PackedEntries ? m.pattern.hashes : [...m.values()].map((e) => e.specHash);
+
 const deviceIdsCache = new WeakMap<LocalState, ReadonlyArray<DeviceId>>();
+
+/** The keys of `m` when they come in strictly increasing order (as a state read from a file has them), else undefined. */
+const increasingKeys = (m: ReadonlyMap<DeviceId, unknown>): DeviceId[] | undefined => {
+  const keys = [...m.keys()];
+  for (let i = 1; i < keys.length; i++) if (!((keys[i - 1] as DeviceId) < (keys[i] as DeviceId))) return undefined;
+  return keys;
+};
+
+/** Merges lists that are each strictly increasing into one, without repeats. */
+const mergeIncreasing = (lists: ReadonlyArray<ReadonlyArray<DeviceId>>): DeviceId[] => {
+  let out: DeviceId[] = [];
+  for (const list of lists) {
+    if (list.length === 0) continue;
+    if (out.length === 0) {
+      out = [...list];
+      continue;
+    }
+    const merged: DeviceId[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < out.length && j < list.length) {
+      const a = out[i] as DeviceId;
+      const b = list[j] as DeviceId;
+      if (a === b) {
+        merged.push(a);
+        i++;
+        j++;
+      } else if (a < b) {
+        merged.push(a);
+        i++;
+      } else {
+        merged.push(b);
+        j++;
+      }
+    }
+    while (i < out.length) merged.push(out[i++] as DeviceId);
+    while (j < list.length) merged.push(list[j++] as DeviceId);
+    out = merged;
+  }
+  return out;
+};
 
 /** Every device the state says anything about, ordered by `OrdDeviceId`. */
 export const deviceIds = (s: LocalState): ReadonlyArray<DeviceId> => {
   let ids = deviceIdsCache.get(s);
   if (ids === undefined) {
-    const all = new Set<DeviceId>(s.reality.devices.keys());
-    for (const k of s.reality.desired.keys()) all.add(k);
-    for (const k of s.reality.observed.keys()) all.add(k);
-    for (const k of s.recordedDamage.keys()) all.add(k);
-    ids = RA.sort(OrdDeviceId)([...all]);
+    const sources: ReadonlyArray<ReadonlyMap<DeviceId, unknown>> = [s.reality.devices, s.reality.desired, s.reality.observed, s.recordedDamage];
+    // Maps read from a file (and edited in place by an apply that only updates) keep their keys in id
+    // order: merged in one pass, instead of a Set and a sort of a million ids.
+    const lists = sources.map(increasingKeys);
+    if (lists.every((l) => l !== undefined)) ids = mergeIncreasing(lists as DeviceId[][]);
+    else {
+      const all = new Set<DeviceId>();
+      for (const m of sources) for (const k of m.keys()) all.add(k);
+      ids = RA.sort(OrdDeviceId)([...all]);
+    }
     deviceIdsCache.set(s, ids);
   }
   return ids;
@@ -624,6 +674,8 @@ export const deviceIds = (s: LocalState): ReadonlyArray<DeviceId> => {
 
 /** Fingerprints written bare, space-separated (local ones always are: `r<revision>.<lineage>`). */
 const FINGERPRINT_TOKEN = /^[A-Za-z0-9._:/+=-]+$/;
+/** A whole fingerprints column of such tokens (what `FINGERPRINT_TOKEN` allows, one space between). */
+const PRINTS = /^[A-Za-z0-9._:/+=-]+(?: [A-Za-z0-9._:/+=-]+)*$/;
 
 const byName = <A>(m: ReadonlyMap<DeploymentName, A> | undefined): ReadonlyArray<A> =>
   m === undefined ? [] : RA.sort(OrdDeploymentName)([...m.keys()]).map((k) => m.get(k) as A);
@@ -654,25 +706,53 @@ export const encodeLines = function* (s: LocalState, specs: ReadonlyArray<string
     if (t === undefined) byArch.set(d.arch, (t = shapeText(d)));
     return t;
   };
+  // Devices registered together share a heartbeat Date: format each run of one Date once.
+  let lastAt: Date | undefined;
+  let lastAtText = "";
+  const heartbeatText = (at: Date | undefined): string => {
+    if (at === undefined) return "";
+    if (at !== lastAt) {
+      lastAt = at;
+      lastAtText = at.toISOString();
+    }
+    return lastAtText;
+  };
+  // A packed device (read from the file, not changed since) whose pattern is in name order with the
+  // table's indices writes its pattern's text and its fingerprints as they were: no entry is made.
+  const verbatim = new Map<Pattern, boolean>();
+  const asWritten = (p: Pattern): boolean => {
+    let ok = verbatim.get(p);
+    if (ok === undefined) {
+      // As this encoder would write it: names in order, the table's indices, no other spelling ("web:01").
+      ok =
+        p.slots.every((slot, i) => index.get(slot.hash) === slot.index && (i === 0 || (p.slots[i - 1] as Slot).name < slot.name)) &&
+        p.slots.map((slot) => `${slot.name}:${slot.index}`).join(",") === p.text;
+      verbatim.set(p, ok);
+    }
+    return ok;
+  };
   let n = 0;
   for (const id of deviceIds(s)) {
     const r = s.reality.devices.get(id);
-    const des = byName(s.reality.desired.get(id));
+    const m = s.reality.desired.get(id);
     const obs = byName(s.reality.observed.get(id));
     const dmg = s.recordedDamage.get(id);
-    const priors = des.filter((e) => e.prior !== undefined);
     n++;
-    const cols = [
-      id,
-      r === undefined ? "" : cachedShape(r.device),
-      r?.lastHeartbeat === undefined ? "" : r.lastHeartbeat.toISOString(),
-      des.map((e) => `${e.deployment}:${index.get(e.specHash) as number}`).join(","),
-      des.every((e) => FINGERPRINT_TOKEN.test(e.fingerprint)) ? des.map((e) => e.fingerprint).join(" ") : JSON.stringify(des.map((e) => e.fingerprint)),
-      obs.length === 0 ? "" : JSON.stringify(obs.map(({ device: _d, ...o }) => ({ ...o, at: o.at.toISOString() }))),
-      dmg === undefined ? "" : JSON.stringify(dmg),
-    ];
-    if (priors.length > 0) cols.push(JSON.stringify(Object.fromEntries(priors.map((e) => [e.deployment, e.prior]))));
-    yield cols.join("\t");
+    let desired: string;
+    let prints: string | undefined;
+    let priors: string | undefined;
+    if (m instanceof PackedEntries && m.priors === undefined && asWritten(m.pattern) && (prints = m.printsText()) !== undefined && PRINTS.test(prints)) desired = m.pattern.text;
+    else {
+      const des = byName(m);
+      const withPrior = des.filter((e) => e.prior !== undefined);
+      desired = des.map((e) => `${e.deployment}:${index.get(e.specHash) as number}`).join(",");
+      prints = des.every((e) => FINGERPRINT_TOKEN.test(e.fingerprint)) ? des.map((e) => e.fingerprint).join(" ") : JSON.stringify(des.map((e) => e.fingerprint));
+      if (withPrior.length > 0) priors = JSON.stringify(Object.fromEntries(withPrior.map((e) => [e.deployment, e.prior])));
+    }
+    const line = `${id}\t${r === undefined ? "" : cachedShape(r.device)}\t${heartbeatText(r?.lastHeartbeat)}\t${desired}\t${prints}\t${
+      obs.length === 0 ? "" : JSON.stringify(obs.map(({ device: _d, ...o }) => ({ ...o, at: o.at.toISOString() })))
+    }\t${dmg === undefined ? "" : JSON.stringify(dmg)}`;
+    yield priors === undefined ? line : `${line}\t${priors}`;
   }
   for (const l of s.unreadable) {
     n++;
@@ -682,7 +762,11 @@ export const encodeLines = function* (s: LocalState, specs: ReadonlyArray<string
 };
 
 const hasPriors = (s: LocalState): boolean => {
-  for (const m of s.reality.desired.values()) for (const e of m.values()) if (e.prior !== undefined) return true;
+  for (const m of s.reality.desired.values()) {
+    if (m instanceof PackedEntries) {
+      if (m.priors !== undefined) return true;
+    } else for (const e of m.values()) if (e.prior !== undefined) return true;
+  }
   return false;
 };
 
