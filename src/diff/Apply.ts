@@ -10,28 +10,26 @@
  * a create expects no entry, an update or delete expects the fingerprint the
  * plan saw.
  */
+import { EditedMap } from "../algebra/EditedMap.ts";
 import type { DeploymentName, DeviceId } from "../algebra/Name.ts";
 import { isEmptyPlan, type Action, type Plan } from "./Plan.ts";
 import { keyOf, type LedgerWrite, type RolloutKey, type RolloutRecord } from "./Ledger.ts";
 import type { DesiredEntry, Reality } from "./Reality.ts";
 
 /**
- * Copy-on-write edits of a Reality's desired entries: the outer map and each
- * touched device's map are copied once, however many entries change, so a
- * batch of edits is linear in its size. `result()` drops devices left empty.
+ * Copy-on-write edits of a Reality's desired entries: each touched device's
+ * map is copied once, however many of its entries change, and the outer map
+ * is not copied at all (an `EditedMap` over it), so a batch of edits is
+ * linear in its size, not in the fleet's. `result()` drops devices left empty.
  */
 export const desiredEditor = (
   reality: Reality,
 ): { readonly set: (id: DeviceId, name: DeploymentName, entry: DesiredEntry | undefined) => void; readonly result: () => Reality } => {
-  const desired = new Map(reality.desired);
-  const copied = new Set<DeviceId>();
+  const changed = new Map<DeviceId, Map<DeploymentName, DesiredEntry>>();
   const entriesOf = (id: DeviceId): Map<DeploymentName, DesiredEntry> => {
-    let m = desired.get(id) as Map<DeploymentName, DesiredEntry> | undefined;
-    if (!copied.has(id)) {
-      desired.set(id, (m = new Map(m ?? [])));
-      copied.add(id);
-    }
-    return m as Map<DeploymentName, DesiredEntry>;
+    let m = changed.get(id);
+    if (m === undefined) changed.set(id, (m = new Map(reality.desired.get(id) ?? [])));
+    return m;
   };
   return {
     set: (id, name, entry) => {
@@ -40,8 +38,9 @@ export const desiredEditor = (
       else m.set(name, entry);
     },
     result: () => {
-      for (const id of copied) if ((desired.get(id) as Map<DeploymentName, DesiredEntry>).size === 0) desired.delete(id);
-      return { ...reality, desired };
+      const changes = new Map<DeviceId, ReadonlyMap<DeploymentName, DesiredEntry> | undefined>();
+      for (const [id, m] of changed) changes.set(id, m.size === 0 ? undefined : m);
+      return { ...reality, desired: EditedMap.of(reality.desired, changes) };
     },
   };
 };

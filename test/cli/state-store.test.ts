@@ -227,10 +227,10 @@ describe("state store (files)", () => {
   it("text that is not ASCII reads back whole wherever the file's chunks split it", async () => {
     const dir = join(ws.dir, "utf8");
     const b = await local({ stateDir: dir });
-    // About 2 MiB of three-byte characters: the file is read in 64 KiB chunks, and some boundaries fall inside a
-    // character; one device's line (about 210 KB) is longer than several chunks.
+    // About 3 MiB of three-byte characters: the file is read in 64 KiB chunks, and some boundaries fall inside a
+    // character; one device's line (1.2 MB) is longer than many read chunks and than the writer's 1 MiB buffer.
     const devices = Array.from({ length: 5000 }, (_, i) =>
-      device(`d-${String(i).padStart(5, "0")}`, { inventory: { note: i === 2500 ? "日".repeat(70_000) : `${"日".repeat(100 + (i % 11))} é 🚀` } }),
+      device(`d-${String(i).padStart(5, "0")}`, { inventory: { note: i === 2500 ? "日".repeat(400_000) : `${"日".repeat(100 + (i % 11))} é 🚀` } }),
     );
     await b.register(devices, new Date("2026-11-30T11:00:00Z"));
     const bytes = await readFile(join(dir, "state.records"));
@@ -238,7 +238,7 @@ describe("state store (files)", () => {
     const boundaries = Array.from({ length: Math.floor(bytes.length / (1 << 16)) }, (_, k) => (k + 1) << 16);
     expect(boundaries.filter(inside).length).toBeGreaterThan(1);
     const longest = Math.max(...bytes.toString("utf8").split("\n").map((l) => Buffer.byteLength(l)));
-    expect(longest).toBeGreaterThan(3 << 16);
+    expect(longest).toBeGreaterThan(1 << 20);
     const back = await (await local({ stateDir: dir })).read();
     expect(back.problems).toEqual([]);
     expect([...back.reality.devices.values()].map((r) => r.device)).toEqual(devices);

@@ -7,14 +7,16 @@ import fc from "fast-check";
 import { expect } from "vitest";
 import { PackedEntries } from "../../src/interpreters/local/PackedEntries.ts";
 import { SortedMap } from "../../src/algebra/SortedMap.ts";
+import { EditedMap } from "../../src/algebra/EditedMap.ts";
 
 const seed = Number(process.env["FC_SEED"] ?? 20261123);
 const numRuns = Number(process.env["FC_RUNS"] ?? 100);
 fc.configureGlobal({ seed, numRuns, endOnFailure: true });
 
-// A local state's maps are `PackedEntries` and `SortedMap`s (ReadonlyMaps made from the file's columns),
-// other backends' are `Map`s: as Reality they are equal when they hold equal entries.
-const packed = (m: unknown): boolean => m instanceof PackedEntries || m instanceof SortedMap;
+// A local state's maps are `PackedEntries` and `SortedMap`s (ReadonlyMaps made from the file's columns), an
+// applied edit's outer map an `EditedMap`, other backends' are `Map`s: as Reality they are equal when they
+// hold equal entries.
+const packed = (m: unknown): boolean => m instanceof PackedEntries || m instanceof SortedMap || m instanceof EditedMap;
 expect.addEqualityTesters([
   function readonlyMaps(a: unknown, b: unknown) {
     if (!packed(a) && !packed(b)) return undefined;

@@ -281,19 +281,32 @@ export const saveState = async (stateDir: string, next: LocalState, store: SpecS
   try {
     const fh = await open(tmp, "wx", 0o600);
     try {
-      let buf = "";
+      // Lines are encoded straight into one reused buffer: no megabyte strings to build, measure and
+      // encode again (fresh memory each, slow to touch here), and a short write is carried on, not lost.
+      const out = Buffer.allocUnsafe(CHUNK);
+      let used = 0;
       let bytes = 0;
-      const flush = async (): Promise<void> => {
+      const writeAll = async (data: Buffer, length: number): Promise<void> => {
         await hooks.beforeChunk?.(tmp, bytes);
-        bytes += Buffer.byteLength(buf);
-        await fh.write(buf);
-        buf = "";
+        for (let at = 0; at < length; ) at += (await fh.write(data, at, length - at)).bytesWritten;
+        bytes += length;
       };
       for (const line of encodeLines(next, specTable(next))) {
-        buf += `${line}\n`;
-        if (buf.length >= CHUNK) await flush();
+        // A UTF-16 code unit is at most 3 bytes of UTF-8.
+        const most = 3 * line.length + 1;
+        if (used + most > CHUNK && used > 0) {
+          await writeAll(out, used);
+          used = 0;
+        }
+        if (most > CHUNK) {
+          const long = Buffer.from(`${line}\n`);
+          await writeAll(long, long.length);
+          continue;
+        }
+        used += out.write(line, used);
+        out[used++] = 10;
       }
-      await flush();
+      if (used > 0) await writeAll(out, used);
       await fh.sync();
     } finally {
       await fh.close();
