@@ -35,10 +35,13 @@ export class EditedMap<K, V extends object> implements ReadonlyMap<K, V> {
     this.depth = base instanceof EditedMap ? (base as EditedMap<K, V>).depth + 1 : 1;
   }
 
-  /** `base` with `changes` applied (`undefined`: the key is removed); `base` itself when nothing changed. */
+  /**
+   * `base` with `changes` applied (`undefined`: the key is removed); `base` itself when nothing changed.
+   * `changes` is kept, not copied (a first apply's are a million): the caller must not change it afterwards.
+   */
   static of<K, V extends object>(base: ReadonlyMap<K, V>, changes: ReadonlyMap<K, V | undefined>): ReadonlyMap<K, V> {
     if (changes.size === 0) return base;
-    const edited = new EditedMap(base, new Map(changes));
+    const edited = new EditedMap(base, changes);
     return edited.depth > MAX_DEPTH ? new Map(edited) : edited;
   }
 

@@ -16,6 +16,12 @@
  * order.
  */
 
+/** Whether `keys` are in strictly increasing code-unit order (what a `SortedMap` needs). */
+export const increasing = (keys: ReadonlyArray<string>): boolean => {
+  for (let i = 1; i < keys.length; i++) if (!((keys[i - 1] as string) < (keys[i] as string))) return false;
+  return true;
+};
+
 export class SortedMap<K extends string, V> implements ReadonlyMap<K, V> {
   /** The index of the last key found: the next lookup tries the key after it first. */
   private last = -1;
@@ -41,8 +47,7 @@ export class SortedMap<K extends string, V> implements ReadonlyMap<K, V> {
    * `undefined` when the keys are not strictly increasing.
    */
   static view<K extends string, V>(keys: ReadonlyArray<K>, valueAt: (i: number) => V): SortedMap<K, V> | undefined {
-    for (let i = 1; i < keys.length; i++) if (!((keys[i - 1] as K) < (keys[i] as K))) return undefined;
-    return new SortedMap(keys, valueAt);
+    return increasing(keys) ? new SortedMap(keys, valueAt) : undefined;
   }
 
   private indexOf(k: K): number {

@@ -14,7 +14,8 @@
  */
 import * as t from "io-ts";
 import { DateFromISOString } from "../algebra/Time.ts";
-import { DeviceCodec, OrdDeviceById, type Device } from "../algebra/Device.ts";
+import { DeviceCodec, type Device } from "../algebra/Device.ts";
+import * as Fleet from "../algebra/Fleet.ts";
 import { SortedMap } from "../algebra/SortedMap.ts";
 import { DeploymentCodec, type Deployment } from "../algebra/Deployment.ts";
 import { DeviceId, DeploymentName } from "../algebra/Name.ts";
@@ -88,28 +89,27 @@ export interface Reality {
 // queries
 // -------------------------------------------------------------------------------------
 
-const registeredCache = new WeakMap<ReadonlyMap<DeviceId, ReportedDevice>, ReadonlyArray<Device>>();
+const registeredCache = new WeakMap<ReadonlyMap<DeviceId, ReportedDevice>, Fleet.Fleet>();
 
 /**
- * The registered devices, in id order: a fleet file's inventory, and the
- * fleet a World without a declared one is diffed against. A backend's map
- * that cannot change (`SortedMap`: the local state's) gives them once to
- * every caller (a million devices are two passes otherwise); any other map
- * is read again each time.
+ * The registered devices as a fleet (in id order): the fleet a World without
+ * a declared one is diffed against. A backend's map that cannot change
+ * (`SortedMap`: the local state's) gives it once to every caller (a million
+ * devices are a pass each otherwise); any other map is read again each time.
  */
-export const registeredDevices = (r: Reality): ReadonlyArray<Device> => {
+export const registeredFleet = (r: Reality): Fleet.Fleet => {
   const immutable = r.devices instanceof SortedMap;
   const cached = immutable ? registeredCache.get(r.devices) : undefined;
   if (cached !== undefined) return cached;
   const devices: Device[] = [];
   r.devices.forEach((d) => devices.push(d.device));
-  // Backends read devices in id order: one pass of plain comparisons finds that, instead of a sort's million Ord calls.
-  let ordered = true;
-  for (let i = 1; i < devices.length && ordered; i++) ordered = (devices[i - 1] as Device).id < (devices[i] as Device).id;
-  const out = Object.freeze(ordered ? devices : devices.sort(OrdDeviceById.compare));
-  if (immutable) registeredCache.set(r.devices, out);
-  return out;
+  const fleet = Fleet.fromDevices(devices);
+  if (immutable) registeredCache.set(r.devices, fleet);
+  return fleet;
 };
+
+/** The registered devices, in id order: what a fleet file's function export receives. */
+export const registeredDevices = (r: Reality): ReadonlyArray<Device> => registeredFleet(r).devices;
 
 // -------------------------------------------------------------------------------------
 // constructors

@@ -19,7 +19,7 @@ import * as Fleet from "../algebra/Fleet.ts";
 import type { DeviceId } from "../algebra/Name.ts";
 import type { World } from "../world/World.ts";
 import { OrdSkipped, type Conflict, type Skipped } from "./Plan.ts";
-import { registeredDevices, type Reality } from "./Reality.ts";
+import { registeredFleet, type Reality } from "./Reality.ts";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -56,7 +56,7 @@ export interface Targets {
 // -------------------------------------------------------------------------------------
 
 export const targets = (world: World, reality: Reality): Targets => {
-  const fleet = O.getOrElse(() => Fleet.fromDevices(registeredDevices(reality)))(world.fleet);
+  const fleet = O.getOrElse(() => registeredFleet(reality))(world.fleet);
   const leftAlone = new Map<DeviceId, LeftAlone>();
   for (const [id, why] of reality.damaged) leftAlone.set(id, { _tag: "Unreadable", why });
   const conflicts: Conflict[] = [];

@@ -45,8 +45,6 @@ export interface Planned {
 /** The registered devices, in id order: what a World source's function receives. */
 export const inventoryOf = (r: Reality): ReadonlyArray<Device> => registeredDevices(r);
 
-/** The devices the diff evaluates: the declared fleet, else the registered devices. */
-export const evaluatedDevices = (world: World, reality: Reality): ReadonlyArray<Device> => targets(world, reality).fleet.devices;
 
 export const buildWorld = async (source: WorldSource, reality: Reality): Promise<World> =>
   typeof source === "function" ? source(inventoryOf(reality)) : source;

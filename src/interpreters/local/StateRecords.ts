@@ -46,7 +46,7 @@
 import * as RA from "fp-ts/lib/ReadonlyArray.js";
 import * as S from "fp-ts/lib/string.js";
 import { DeviceCodec, type Device } from "../../algebra/Device.ts";
-import { mapOfColumns } from "../../algebra/SortedMap.ts";
+import { increasing, mapOfColumns } from "../../algebra/SortedMap.ts";
 import type { Deployment } from "../../algebra/Deployment.ts";
 import { formatValidationErrors } from "../../algebra/DecodeError.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
@@ -165,7 +165,6 @@ const decodePriors = (text: string): ReadonlyMap<string, string | null> | string
   return out;
 };
 
-
 const TRAILER_PREFIX = `{"end":"${STATE_FORMAT}"`;
 
 /**
@@ -188,12 +187,11 @@ const own = (s: string): string => (s.length < 13 ? s : (" " + s).slice(1));
  * kept as numbers in one column.
  */
 export const stateDecoder = (header: Header, source: string, specAt: SpecLookup, expectedLines = 0) => {
-  // Columns in line order: lines come in id order, and then the maps are SortedMaps over these
-  // arrays (no hash table of a million ids, no object per device until one is asked for); a file
-  // out of order gets Maps (`mapOfColumns`).
-  // One slot per line read without a problem, in line order (`count` of them). Sized up front from
-  // `expectedLines` (the reader's estimate): a million pushes into arrays that grow by copying
-  // allocate three times their final size, and fresh memory is slow to touch on these machines.
+  // Columns: one slot per line read without a problem, in line order (`count` of them). Lines come in
+  // id order, and then the maps are SortedMaps over these arrays (no hash table of a million ids, no
+  // object per device until one is asked for); a file out of order gets Maps (`mapOfColumns`). Sized
+  // up front from `expectedLines` (the reader's estimate): a million pushes into arrays that grow by
+  // copying allocate three times their final size, and fresh memory is slow to touch on these machines.
   let count = 0;
   const lineIds: DeviceId[] = new Array(expectedLines);
   const lineDevices: Array<Device | undefined> = new Array(expectedLines);
@@ -615,8 +613,7 @@ const deviceIdsCache = new WeakMap<LocalState, ReadonlyArray<DeviceId>>();
 /** The keys of `m` when they come in strictly increasing order (as a state read from a file has them), else undefined. */
 const increasingKeys = (m: ReadonlyMap<DeviceId, unknown>): DeviceId[] | undefined => {
   const keys = [...m.keys()];
-  for (let i = 1; i < keys.length; i++) if (!((keys[i - 1] as DeviceId) < (keys[i] as DeviceId))) return undefined;
-  return keys;
+  return increasing(keys) ? keys : undefined;
 };
 
 /** Merges lists that are each strictly increasing into one, without repeats. */
@@ -672,10 +669,11 @@ export const deviceIds = (s: LocalState): ReadonlyArray<DeviceId> => {
   return ids;
 };
 
-/** Fingerprints written bare, space-separated (local ones always are: `r<revision>.<lineage>`). */
-const FINGERPRINT_TOKEN = /^[A-Za-z0-9._:/+=-]+$/;
-/** A whole fingerprints column of such tokens (what `FINGERPRINT_TOKEN` allows, one space between). */
-const PRINTS = /^[A-Za-z0-9._:/+=-]+(?: [A-Za-z0-9._:/+=-]+)*$/;
+/** A fingerprint written bare, space-separated from the next (local ones always are: `r<revision>.<lineage>`). */
+const TOKEN = "[A-Za-z0-9._:/+=-]+";
+const FINGERPRINT_TOKEN = new RegExp(`^${TOKEN}$`);
+/** A whole fingerprints column of such tokens, one space between. */
+const PRINTS = new RegExp(`^${TOKEN}(?: ${TOKEN})*$`);
 
 const byName = <A>(m: ReadonlyMap<DeploymentName, A> | undefined): ReadonlyArray<A> =>
   m === undefined ? [] : RA.sort(OrdDeploymentName)([...m.keys()]).map((k) => m.get(k) as A);
