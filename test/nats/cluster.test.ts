@@ -210,11 +210,19 @@ describe("nats cluster: three servers, buckets with 3 replicas", () => {
     await fleet.reset();
     const total = 10_002;
     const sims: Simulation[] = [];
+    // Each agent's last log lines, for the failure message of one that never reports.
+    const logs = new Map<string, string[]>();
+    const log = (line: string): void => {
+      const id = line.slice(0, line.indexOf(":"));
+      const lines = logs.get(id) ?? [];
+      lines.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+      logs.set(id, lines.slice(-8));
+    };
     try {
       // One simulation (one connection) per member, so the agents are spread over all three.
       for (const [i, url] of cluster.server.urls.entries()) {
         sims.push(
-          await runSimulation({ devices: total / 3, nats: { servers: [url] }, prefix: `spread${i}`, latencyMs: 5, seed: i, heartbeatIntervalMs: 60_000, resyncIntervalMs: 120_000, startConcurrency: 32 }),
+          await runSimulation({ devices: total / 3, nats: { servers: [url] }, prefix: `spread${i}`, latencyMs: 5, seed: i, heartbeatIntervalMs: 60_000, resyncIntervalMs: 120_000, startConcurrency: 32, log }),
         );
       }
       expect(new Set(sims.map(serverOf)).size).toBe(3);
@@ -224,9 +232,18 @@ describe("nats cluster: three servers, buckets with 3 replicas", () => {
       await applyUntilDone(fleet, w);
       // On a slower 2-core machine convergence took 239 s alone and over 300 s beside other test files (the
       // last few agents' reports arrive late, not never): 9 minutes before judging.
+      const applied = Date.now();
       const r = await settled(fleet, (x) => converged(x) && diff(w, x, { now: new Date() }).actions.length === 0, 540_000, 2_000);
       const missing = notConverged(r);
-      expect(missing.slice(0, 5), `${missing.length} of ${total} not converged`).toEqual([]);
+      const about = missing.slice(0, 3).map((m) => {
+        const id = m.slice(0, m.indexOf("."));
+        const agent = sims.flatMap((s) => s.agents).find((a) => a.deviceId === id);
+        const runtime = sims.map((s) => s.runtimes.get(id as Device["id"])).find((x) => x !== undefined);
+        return `${id}: reported ${JSON.stringify([...(agent?.reported() ?? new Map()).entries()])}, running ${JSON.stringify([...(runtime?.running().keys() ?? [])])}; log:\n  ${(logs.get(id) ?? ["(nothing)"]).join("\n  ")}`;
+      });
+      expect(missing.slice(0, 5), `${missing.length} of ${total} not converged\n${about.join("\n")}`).toEqual([]);
+      // The figure docs/scale.md quotes: from the end of the apply to the last report.
+      console.log(`10k cluster simulation: converged ${((Date.now() - applied) / 1000).toFixed(1)} s after the apply`);
       expect(desiredCount(r)).toBe(total);
     } finally {
       await Promise.all(sims.map((s) => s.stop()));

@@ -1,13 +1,15 @@
 /**
  * Following keys (Follow.ts) on a real nats-server: a snapshot, then every
  * stored change; refused compare-and-set writes and other keys change
- * nothing.
+ * nothing; a read older than its notification (a cluster replica behind) is
+ * made again until it finds the write.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nats, type NatsInterpreter } from "../../src/interpreters/nats/index.ts";
 import { BUCKET } from "../../src/interpreters/nats/Buckets.ts";
 import { followKeys, type Follow } from "../../src/interpreters/nats/Follow.ts";
 import { jetstream } from "@nats-io/jetstream";
+import type { KV, KvEntry } from "@nats-io/kv";
 import type { KvRecord } from "../../src/interpreters/nats/Watch.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
 import { sleep } from "./support.ts";
@@ -61,6 +63,85 @@ describe("nats follow", () => {
       await kv.delete("f-01.b");
       await until(() => seen.length > 0);
       expect(seen).toEqual(["f-01.b DEL "]);
+    } finally {
+      follow.stop();
+    }
+  });
+
+  /** A `get` that answers like a replica behind the leader: the value before the last write, `lag` times. */
+  const behind = (kv: KV) => {
+    const state = { lag: 0, old: null as KvEntry | null, reads: 0 };
+    const get = async (key: string): Promise<KvEntry | null> => {
+      state.reads++;
+      if (state.lag > 0) {
+        state.lag--;
+        return state.old;
+      }
+      return kv.get(key);
+    };
+    return { state, kv: { get } };
+  };
+  const until = async (pred: () => boolean, ms = 5_000): Promise<void> => {
+    for (const end = Date.now() + ms; !pred() && Date.now() < end; ) await sleep(10);
+  };
+
+  it("reads a key again while its read is older than its notification (a replica behind)", async () => {
+    const kv = fleet.buckets.desired;
+    await kv.put("g-01.a", "v1");
+    const lagging = behind(kv);
+    const seen: string[] = [];
+    let caughtUp = 0;
+    const follow = await followKeys({ nc: fleet.connection, js: jetstream(fleet.connection), kv: lagging.kv, bucket: BUCKET.desired }, "g-01.>", {
+      entry: (e) => seen.push(`${e.key} ${e.operation} ${text(e)}`),
+      caughtUp: () => caughtUp++,
+    }, { recheckMs: 20 });
+    try {
+      await until(() => caughtUp > 0);
+      expect(seen).toEqual(["g-01.a PUT v1"]);
+      seen.length = 0;
+      lagging.state.old = await kv.get("g-01.a");
+      lagging.state.lag = 3;
+      await kv.put("g-01.a", "v2");
+      await until(() => seen.length > 0);
+      // Three reads answered with v1, then the fourth found what was notified; nothing written in between.
+      expect(seen).toEqual(["g-01.a PUT v2"]);
+      expect(lagging.state.reads).toBe(4);
+
+      // A deletion read as the value before it is read again too.
+      seen.length = 0;
+      lagging.state.old = await kv.get("g-01.a");
+      lagging.state.lag = 2;
+      await kv.delete("g-01.a");
+      await until(() => seen.length > 0);
+      expect(seen).toEqual(["g-01.a DEL "]);
+    } finally {
+      follow.stop();
+    }
+  });
+
+  it("gives up re-reading a refused write after its rechecks; the next write is read at once", async () => {
+    const kv = fleet.buckets.desired;
+    const rev = await kv.put("h-01.a", "v1");
+    const counting = behind(kv);
+    const seen: string[] = [];
+    let caughtUp = 0;
+    const follow = await followKeys({ nc: fleet.connection, js: jetstream(fleet.connection), kv: counting.kv, bucket: BUCKET.desired }, "h-01.>", {
+      entry: (e) => seen.push(`${e.key} ${e.operation} ${text(e)}`),
+      caughtUp: () => caughtUp++,
+    }, { recheckMs: 10, rechecks: 3 });
+    try {
+      await until(() => caughtUp > 0);
+      seen.length = 0;
+      await expect(kv.update("h-01.a", "refused", rev - 1)).rejects.toThrow();
+      // The notified value is never found: one read and 3 more (10, 20, 40 ms apart), then no more.
+      await until(() => counting.state.reads >= 4);
+      await sleep(300);
+      expect(counting.state.reads).toBe(4);
+      expect(seen).toEqual([]);
+      await kv.put("h-01.a", "v2");
+      await until(() => seen.length > 0);
+      expect(seen).toEqual(["h-01.a PUT v2"]);
+      expect(counting.state.reads).toBe(5);
     } finally {
       follow.stop();
     }

@@ -15,6 +15,17 @@
  *    complete out of order, and refused writes, change nothing);
  * 4. signals `caughtUp` whenever nothing is left to read.
  *
+ * A read can be older than the notification that asked for it: in a cluster
+ * any replica of the stream answers a direct get (the one on the follower's
+ * own server first), and a replica applies a write after the leader stored
+ * it, and nats-server 2.9 also lets a replica answer while it catches up
+ * after a restart. The notification arrives about when the leader gets the
+ * write, so a replica's answer is often the previous value. Such a read would
+ * leave the follower a write behind until its next resync (minutes), so a
+ * read that does not return what was notified (same operation, same bytes) is
+ * made again after 100 ms, 200 ms, 400 ms, … (`rechecks` times). A refused
+ * compare-and-set write is never found, and costs those few reads.
+ *
  * Notifications lost while disconnected are not recovered here: followers
  * start a fresh follow after every reconnect (and periodically).
  */
@@ -23,7 +34,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { subjectPrefixOf } from "./Buckets.ts";
 import { scanLatest } from "./Scan.ts";
-import type { KvRecord, WatchHandlers } from "./Watch.ts";
+import type { KvOperation, KvRecord, WatchHandlers } from "./Watch.ts";
 
 export interface Follow {
   stop(): void;
@@ -32,20 +43,47 @@ export interface Follow {
 export interface FollowDeps {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
-  readonly kv: KV;
+  /** Only its `get` is used (tests give one that answers like a replica behind). */
+  readonly kv: Pick<KV, "get">;
   readonly bucket: string;
 }
 
 export interface FollowOptions {
   /** Delay before re-reading a key whose read failed, ms. Default 1 000. */
   readonly retryMs?: number;
+  /** Delay before the first re-read of a key whose read was older than its notification, ms; doubled each time. Default 100. */
+  readonly recheckMs?: number;
+  /** Re-reads of a key whose read was older than its notification, before the next resync is left to find it. Default 8 (25 s in all). */
+  readonly rechecks?: number;
 }
+
+/** What a notification said was written: compared with what a read returns. */
+interface Notice {
+  readonly operation: KvOperation;
+  readonly value: Uint8Array;
+}
+
+const noticeOf = (data: Uint8Array, operation: string | undefined): Notice => ({
+  operation: data.length === 0 && (operation === "DEL" || operation === "PURGE") ? operation : "PUT",
+  value: data,
+});
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
+
+/** Whether a read returned the write its notification announced (or one identical to it). */
+const found = (n: Notice, e: KvRecord): boolean => n.operation === e.operation && (n.operation !== "PUT" || sameBytes(n.value, e.value));
 
 export const followKeys = async (deps: FollowDeps, filter: string, handlers: WatchHandlers, options: FollowOptions = {}): Promise<Follow> => {
   const prefix = subjectPrefixOf(deps.bucket);
   const retryMs = options.retryMs ?? 1_000;
+  const recheckMs = options.recheckMs ?? 100;
+  const rechecks = options.rechecks ?? 8;
   const known = new Map<string, number>();
-  const dirty = new Set<string>();
+  // Keys to read, with what their latest notification announced.
+  const dirty = new Map<string, Notice>();
+  // Keys to read again, when, and with which notice; how many reads of a key's notice have missed it.
+  const later = new Map<string, { readonly notice: Notice; readonly due: number }>();
+  const missed = new Map<string, number>();
   // Reads that keep failing (a key the client refuses to read) are given up after a few tries.
   const failures = new Map<string, number>();
   let snapshotTaken = false;
@@ -60,6 +98,60 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
     handlers.entry(e);
   };
 
+  let retryDue = Infinity;
+
+  /** Reads the keys of `later` that are due, and sets the timer for the next. */
+  const arm = (): void => {
+    let next = Infinity;
+    for (const { due } of later.values()) next = Math.min(next, due);
+    if (next >= retryDue) return;
+    if (retry !== undefined) clearTimeout(retry);
+    retryDue = next;
+    if (next === Infinity) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      retryDue = Infinity;
+      const now = Date.now();
+      for (const [key, { notice, due }] of later)
+        if (due <= now) {
+          later.delete(key);
+          // A notification that came meanwhile is newer than the one waiting.
+          if (!dirty.has(key)) dirty.set(key, notice);
+        }
+      arm();
+      void readDirty();
+    }, Math.max(0, next - Date.now()));
+  };
+
+  /** Reads one notified key; one to read again goes to `later`. */
+  const readOne = async (key: string, notice: Notice): Promise<void> => {
+    let e: KvRecord | undefined;
+    try {
+      const got = await deps.kv.get(key);
+      failures.delete(key);
+      e = got === null ? undefined : { key, revision: got.revision, operation: got.operation, value: got.operation === "PUT" ? got.value : new Uint8Array(0) };
+    } catch {
+      const n = (failures.get(key) ?? 0) + 1;
+      failures.set(key, n);
+      if (n < 5) later.set(key, { notice, due: Date.now() + retryMs });
+      return;
+    }
+    if (stopped) return;
+    if (e !== undefined) take(e);
+    if (e !== undefined && found(notice, e)) {
+      missed.delete(key);
+      return;
+    }
+    // Older than the notification (a replica behind), or a refused write: look again a little later.
+    const n = (missed.get(key) ?? 0) + 1;
+    if (n > rechecks) {
+      missed.delete(key);
+      return;
+    }
+    missed.set(key, n);
+    later.set(key, { notice, due: Date.now() + recheckMs * 2 ** (n - 1) });
+  };
+
   const readDirty = async (): Promise<void> => {
     if (stopped || !snapshotTaken || reading) return;
     if (dirty.size === 0) {
@@ -67,41 +159,21 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
       return;
     }
     reading = true;
-    const keys = [...dirty];
+    const batch = [...dirty];
     dirty.clear();
-    let failed = false;
-    await Promise.all(
-      keys.map(async (key) => {
-        try {
-          const e = await deps.kv.get(key);
-          failures.delete(key);
-          if (e !== null && !stopped) take({ key, revision: e.revision, operation: e.operation, value: e.operation === "PUT" ? e.value : new Uint8Array(0) });
-        } catch {
-          const n = (failures.get(key) ?? 0) + 1;
-          failures.set(key, n);
-          if (n < 5) {
-            dirty.add(key);
-            failed = true;
-          }
-        }
-      }),
-    );
+    await Promise.all(batch.map(([key, notice]) => readOne(key, notice)));
     reading = false;
     if (stopped) return;
-    if (failed) {
-      retry ??= setTimeout(() => {
-        retry = undefined;
-        void readDirty();
-      }, retryMs);
-      return;
-    }
+    arm();
     await readDirty();
   };
-
   const sub: Subscription = deps.nc.subscribe(`${prefix}${filter}`, {
     callback: (err, msg) => {
       if (err !== null || stopped) return;
-      dirty.add(msg.subject.slice(prefix.length));
+      const key = msg.subject.slice(prefix.length);
+      dirty.set(key, noticeOf(msg.data, msg.headers?.get("KV-Operation")));
+      // A new write: its own reads start over.
+      missed.delete(key);
       void readDirty();
     },
   });
