@@ -9,7 +9,8 @@
  *    write attempt is a notification, nothing more; a refused
  *    compare-and-set write is notified too, so notifications are never
  *    trusted as values;
- * 2. reads a snapshot of its keys (Scan.ts, one short-lived consumer);
+ * 2. reads a snapshot of its keys (Scan.ts, one short-lived consumer), and
+ *    on its own each key the caller expects that the snapshot lacks;
  * 3. for each key notified since, reads the stored entry (a direct get) and
  *    takes it only if its revision is newer than what it has (so reads that
  *    complete out of order, and refused writes, change nothing);
@@ -46,6 +47,8 @@ export interface FollowDeps {
   /** Only its `get` is used (tests give one that answers like a replica behind). */
   readonly kv: Pick<KV, "get">;
   readonly bucket: string;
+  /** The snapshot read of the keys `filter` matches. Default `scanLatest` (tests give one that comes back short). */
+  readonly snapshot?: (filter: string) => Promise<ReadonlyArray<KvRecord>>;
 }
 
 export interface FollowOptions {
@@ -55,6 +58,14 @@ export interface FollowOptions {
   readonly recheckMs?: number;
   /** Re-reads of a key whose read was older than its notification, before the next resync is left to find it. Default 8 (25 s in all). */
   readonly rechecks?: number;
+  /**
+   * Keys the caller believes exist (what it runs): each one the snapshot does not hold is read on its own
+   * (a direct get) before the first catching up. A key once written always has a message (a deletion
+   * leaves a tombstone), so a snapshot without it came back short: under load nats-server 2.9 has said
+   * "nothing pending" when creating a filtered consumer with a key still to come, and an agent that
+   * trusted such a snapshot would stop what it runs until its next resync.
+   */
+  readonly expected?: Iterable<string>;
 }
 
 /** What a notification said was written: compared with what a read returns. */
@@ -79,10 +90,10 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
   const recheckMs = options.recheckMs ?? 100;
   const rechecks = options.rechecks ?? 8;
   const known = new Map<string, number>();
-  // Keys to read, with what their latest notification announced.
-  const dirty = new Map<string, Notice>();
+  // Keys to read, with what their latest notification announced (none: a key missing from the snapshot, read once).
+  const dirty = new Map<string, Notice | undefined>();
   // Keys to read again, when, and with which notice; how many reads of a key's notice have missed it.
-  const later = new Map<string, { readonly notice: Notice; readonly due: number }>();
+  const later = new Map<string, { readonly notice: Notice | undefined; readonly due: number }>();
   const missed = new Map<string, number>();
   // Reads that keep failing (a key the client refuses to read) are given up after a few tries.
   const failures = new Map<string, number>();
@@ -124,7 +135,7 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
   };
 
   /** Reads one notified key; one to read again goes to `later`. */
-  const readOne = async (key: string, notice: Notice): Promise<void> => {
+  const readOne = async (key: string, notice: Notice | undefined): Promise<void> => {
     let e: KvRecord | undefined;
     try {
       const got = await deps.kv.get(key);
@@ -138,6 +149,7 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
     }
     if (stopped) return;
     if (e !== undefined) take(e);
+    if (notice === undefined) return;
     if (e !== undefined && found(notice, e)) {
       missed.delete(key);
       return;
@@ -180,7 +192,10 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
   try {
     // The subscription is live before the snapshot is read: nothing written meanwhile is missed.
     await deps.nc.flush();
-    for (const e of await scanLatest(deps.js, deps.bucket, { filter, confirm: false })) take(e);
+    const snapshot = deps.snapshot ?? ((f: string) => scanLatest(deps.js, deps.bucket, { filter: f, confirm: false }));
+    for (const e of await snapshot(filter)) take(e);
+    // Notified meanwhile or not, an expected key the snapshot lacks is read before the first catching up.
+    for (const key of options.expected ?? []) if (!known.has(key) && !dirty.has(key)) dirty.set(key, undefined);
   } catch (e) {
     sub.unsubscribe();
     throw e;

@@ -24,6 +24,7 @@
  */
 import { randomUUID } from "node:crypto";
 import * as E from "fp-ts/lib/Either.js";
+import * as O from "fp-ts/lib/Option.js";
 import type { Device } from "../../algebra/Device.ts";
 import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
@@ -176,12 +177,19 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
   const startFollow = (generation: number): void => {
     watch?.stop();
     watch = undefined;
+    // What it runs or has reported: a snapshot without one of these is checked key by key (Follow.ts).
+    const expected = new Set([...O.getOrElse((): ReadonlyMap<string, unknown> => new Map())(state.view).keys(), ...state.stored.keys()].map((d) => `${id}.${d}`));
     void conn
       .limit(() =>
-        followKeys({ nc: conn.nc, js: conn.js, kv: conn.buckets.desired, bucket: BUCKET.desired }, `${id}.>`, {
-          entry: (e) => dispatch({ _tag: "EntrySeen", generation, input: desiredInput(id, decode, e), now: now() }),
-          caughtUp: () => dispatch({ _tag: "CaughtUp", generation }),
-        }),
+        followKeys(
+          { nc: conn.nc, js: conn.js, kv: conn.buckets.desired, bucket: BUCKET.desired },
+          `${id}.>`,
+          {
+            entry: (e) => dispatch({ _tag: "EntrySeen", generation, input: desiredInput(id, decode, e), now: now() }),
+            caughtUp: () => dispatch({ _tag: "CaughtUp", generation }),
+          },
+          { expected },
+        ),
       )
       .then(
         (w) => {
