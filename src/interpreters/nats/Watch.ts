@@ -94,7 +94,7 @@ const createConsumer = async (js: JetStreamClient, stream: string, config: Param
 /** Per JetStream client: whether it may ask a consumer for its info (unknown until it has asked). */
 const canAsk = new WeakMap<JetStreamClient, boolean>();
 
-const isPermissionError = (e: unknown): boolean => {
+export const isPermissionError = (e: unknown): boolean => {
   for (let c: unknown = e, depth = 0; c instanceof Error && depth < 5; c = c.cause, depth++) if (/permission/i.test(`${c.name} ${c.message}`)) return true;
   return false;
 };
