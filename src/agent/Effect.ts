@@ -21,8 +21,12 @@ export type AgentEffect =
   /** Write `device-heartbeat`, naming the other instances seen as this device. */
   | { readonly _tag: "Heartbeat"; readonly others: ReadonlyArray<string> }
   | { readonly _tag: "ReadPreviousStates" }
-  /** Replace the follow of `desired-state <device>.>` with a fresh one (snapshot, then changes). */
-  | { readonly _tag: "Follow"; readonly generation: number; readonly reason: FollowReason }
+  /**
+   * Replace the follow of `desired-state <device>.>` with a fresh one (snapshot, then changes). `expected`:
+   * the deployments it runs or has reported, read on their own when the snapshot lacks them (a snapshot
+   * that came back short must not stop them).
+   */
+  | { readonly _tag: "Follow"; readonly generation: number; readonly reason: FollowReason; readonly expected: ReadonlyArray<DeploymentName> }
   /** `seq` numbers the writes of a run, so acknowledgements that arrive out of order are told apart. */
   | { readonly _tag: "Report"; readonly deployment: DeploymentName; readonly state: ReportedState; readonly seq: number }
   | { readonly _tag: "Clear"; readonly deployment: DeploymentName; readonly seq: number }

@@ -65,9 +65,13 @@ const statusToState = (s: RuntimeStatus): ReportedState => ({
 // following desired-state
 // -------------------------------------------------------------------------------------
 
+/** What a fresh follow must not lose to a short snapshot: the deployments in the view and those with a reported state. */
+const expectedDeployments = (s: AgentState): ReadonlyArray<DeploymentName> =>
+  sortedNames(O.isSome(s.view) ? new Map<DeploymentName, unknown>([...s.stored, ...s.view.value]) : s.stored);
+
 const startFollow = (s: AgentState, fx: Fx, reason: FollowReason): AgentState => {
   const generation = s.generation + 1;
-  fx.push({ _tag: "Follow", generation, reason });
+  fx.push({ _tag: "Follow", generation, reason, expected: expectedDeployments(s) });
   return { ...s, generation, followReason: reason, snapshot: O.some(new Map()), revisions: new Map() };
 };
 

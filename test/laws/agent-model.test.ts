@@ -23,7 +23,10 @@
  * - reconciles never overlap; the runtime is only given the whole view of a
  *   follow that caught up, and only specs that were desired at some point;
  * - a second instance of the device is logged and named in heartbeats
- *   until it is no longer seen.
+ *   until it is no longer seen;
+ * - a fresh follow whose snapshot comes back empty (a resync, a reconnect,
+ *   a restart) keeps what the agent runs: the Follow effect names the
+ *   deployments it runs or reported, which Follow.ts reads on their own.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -73,6 +76,8 @@ class Device {
   readonly store = new Map<DeploymentName, ReportedState>();
   runtimeFails = false;
   writesFail = false;
+  /** Snapshots come back empty (nats-server 2.9's "nothing pending" on creating a filtered consumer). */
+  shortSnapshots = false;
   reconcileInFlight = false;
   readonly everDesired = new Set<string>();
   readonly logs: string[] = [];
@@ -118,15 +123,16 @@ class Device {
     },
     ReadPreviousStates: () =>
       this.inbox.push([this.connected ? { _tag: "PreviousStates", deployments: [...this.store.keys()] } : { _tag: "PreviousStates", deployments: [], error: "disconnected" }]),
-    Follow: ({ generation }) => {
+    Follow: ({ generation, expected }) => {
       if (!this.connected) {
         this.inbox.push([{ _tag: "FollowFailed", generation, error: "disconnected" }]);
         return;
       }
       this.follow = generation;
       // A snapshot holds no tombstones (the server may have compacted them away): late notifications must not resurrect.
-      const live = [...this.kv].filter(([, e]) => e.value !== undefined).map(([n]) => this.entryEvent(generation, n));
-      this.inbox.push([...live, { _tag: "CaughtUp", generation }]);
+      // A short one holds nothing; as in Follow.ts, each expected deployment is then read on its own (a tombstone too).
+      const names = this.shortSnapshots ? expected.filter((n) => this.kv.has(n)) : [...this.kv].filter(([, e]) => e.value !== undefined).map(([n]) => n);
+      this.inbox.push([...names.map((n) => this.entryEvent(generation, n)), { _tag: "CaughtUp", generation }]);
     },
     Report: ({ deployment: n, state, seq }) => {
       if (!this.connected || this.writesFail) return void this.inbox.push([{ _tag: "ReportFailed", deployment: n, state, error: "write failed" }]);
@@ -346,5 +352,36 @@ describe("agent state machine (model-based)", () => {
     for (let i = 0; i < 3; i++) device.tick();
     expect(device.heartbeats.at(-1)).toEqual([]);
     expect(device.logs.at(-1)).toBe("dev-01: no longer sees another agent (instance other) as this device");
+  });
+
+  it("a fresh follow whose snapshot comes back empty keeps what the agent runs: the deployments it runs or reported are read on their own", () => {
+    const device = new Device();
+    device.dispatch({ _tag: "Started" });
+    device.write(name(0), { _tag: "Spec", version: 0 });
+    device.write(name(1), { _tag: "Spec", version: 2 });
+    device.quiesce();
+    const running = sorted(device.runtime);
+    const stored = sorted(device.store);
+    expect(running.map(([n]) => n)).toEqual([name(1), name(0)].sort());
+
+    device.shortSnapshots = true;
+    // A periodic resync, a reconnect, a restart (which knows only what it reported): each keeps both.
+    device.dispatch({ _tag: "ResyncDue" });
+    device.quiesce();
+    expect(sorted(device.runtime)).toEqual(running);
+    device.connected = false;
+    device.quiesce();
+    expect(sorted(device.runtime)).toEqual(running);
+    device.restart();
+    device.quiesce();
+    expect(sorted(device.runtime)).toEqual(running);
+    expect(sorted(device.store)).toEqual(stored);
+
+    // A deletion among them is read too (its tombstone): the deployment goes.
+    device.connected = false;
+    device.kv.set(name(1), { revision: ++device.revision, value: undefined });
+    device.quiesce();
+    expect([...device.runtime.keys()]).toEqual([name(0)]);
+    expect([...device.store.keys()]).toEqual([name(0)]);
   });
 });

@@ -24,9 +24,8 @@
  */
 import { randomUUID } from "node:crypto";
 import * as E from "fp-ts/lib/Either.js";
-import * as O from "fp-ts/lib/Option.js";
 import type { Device } from "../../algebra/Device.ts";
-import type { DeploymentName, DeviceId } from "../../algebra/Name.ts";
+import { entryKey, type DeploymentName, type DeviceId } from "../../algebra/Name.ts";
 import { errorMessage } from "../../algebra/ErrorMessage.ts";
 import { matchEffect } from "../../agent/Effect.ts";
 import type { AgentEvent, DesiredInput } from "../../agent/Event.ts";
@@ -174,11 +173,11 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
       (e: unknown) => dispatch(ko(errorMessage(e))),
     );
 
-  const startFollow = (generation: number): void => {
+  const startFollow = (generation: number, deployments: ReadonlyArray<DeploymentName>): void => {
     watch?.stop();
     watch = undefined;
     // What it runs or has reported: a snapshot without one of these is checked key by key (Follow.ts).
-    const expected = new Set([...O.getOrElse((): ReadonlyMap<string, unknown> => new Map())(state.view).keys(), ...state.stored.keys()].map((d) => `${id}.${d}`));
+    const expected = deployments.map((d) => entryKey(id, d));
     void conn
       .limit(() =>
         followKeys(
@@ -224,7 +223,7 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
         (error) => ({ _tag: "HeartbeatFailed", error }),
       ),
     ReadPreviousStates: () => void readPreviousStates().then(dispatch),
-    Follow: ({ generation }) => startFollow(generation),
+    Follow: ({ generation, expected }) => startFollow(generation, expected),
     Report: ({ deployment, state: s, seq }) =>
       void answer(
         () => writer.reportState(id, deployment, { ...s, time: now() }),
