@@ -176,4 +176,34 @@ describe("nats follow", () => {
     // Without expectations the short snapshot is all it has.
     expect(await follow([])).toEqual(["k-01.a PUT a1"]);
   });
+
+  it("holds back its first catching up while a read of an expected key fails, and catches up once it is read", async () => {
+    const kv = fleet.buckets.desired;
+    await kv.put("m-01.a", "a1");
+    const js = jetstream(fleet.connection);
+    let failing = 2;
+    const flaky = {
+      get: async (key: string) => {
+        if (failing > 0) {
+          failing--;
+          throw new Error("timeout");
+        }
+        return kv.get(key);
+      },
+    };
+    const atCaughtUp: string[][] = [];
+    const seen: string[] = [];
+    const follow = await followKeys({ nc: fleet.connection, js, kv: flaky, bucket: BUCKET.desired, snapshot: async () => [] }, "m-01.>", {
+      entry: (e) => seen.push(`${e.key} ${e.operation} ${text(e)}`),
+      caughtUp: () => atCaughtUp.push([...seen]),
+    }, { expected: ["m-01.a"], retryMs: 20 });
+    try {
+      await until(() => atCaughtUp.length > 0);
+      // Two failed reads, then the one that found it: the first catching up already has it.
+      expect(atCaughtUp[0]).toEqual(["m-01.a PUT a1"]);
+      expect(failing).toBe(0);
+    } finally {
+      follow.stop();
+    }
+  });
 });

@@ -92,8 +92,10 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
   const known = new Map<string, number>();
   // Keys to read, with what their latest notification announced (none: a key missing from the snapshot, read once).
   const dirty = new Map<string, Notice | undefined>();
-  // Keys to read again, when, and with which notice; how many reads of a key's notice have missed it.
-  const later = new Map<string, { readonly notice: Notice | undefined; readonly due: number }>();
+  // Keys to read again, when, and with which notice; how many reads of a key's notice have missed it. A key
+  // whose read failed, or an expected key not read yet, holds back `caughtUp` (`blocks`): a view without it
+  // would stop what it names. A read older than its notice does not: the view is as good as before it.
+  const later = new Map<string, { readonly notice: Notice | undefined; readonly due: number; readonly blocks: boolean }>();
   const missed = new Map<string, number>();
   // Reads that keep failing (a key the client refuses to read) are given up after a few tries.
   const failures = new Map<string, number>();
@@ -144,7 +146,7 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
     } catch {
       const n = (failures.get(key) ?? 0) + 1;
       failures.set(key, n);
-      if (n < 5) later.set(key, { notice, due: Date.now() + retryMs });
+      if (n < 5) later.set(key, { notice, due: Date.now() + retryMs, blocks: true });
       return;
     }
     if (stopped) return;
@@ -161,12 +163,13 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
       return;
     }
     missed.set(key, n);
-    later.set(key, { notice, due: Date.now() + recheckMs * 2 ** (n - 1) });
+    later.set(key, { notice, due: Date.now() + recheckMs * 2 ** (n - 1), blocks: false });
   };
 
   const readDirty = async (): Promise<void> => {
     if (stopped || !snapshotTaken || reading) return;
     if (dirty.size === 0) {
+      for (const l of later.values()) if (l.blocks) return;
       handlers.caughtUp();
       return;
     }
@@ -184,8 +187,9 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
       if (err !== null || stopped) return;
       const key = msg.subject.slice(prefix.length);
       dirty.set(key, noticeOf(msg.data, msg.headers?.get("KV-Operation")));
-      // A new write: its own reads start over.
+      // A new write: its own reads start over, and a read waiting for an older one is not needed.
       missed.delete(key);
+      later.delete(key);
       void readDirty();
     },
   });
