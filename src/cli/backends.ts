@@ -75,6 +75,13 @@ export const decodeNatsFlags = (values: NatsFlagValues, env: Readonly<Record<str
   });
 };
 
+/** `--nats-timeout DURATION`: one JetStream API request's limit, over 0; undefined when not given (the default, 10 s). */
+export const decodeNatsTimeout = (text: string | undefined): E.Either<string, number | undefined> => {
+  if (text === undefined) return E.right(undefined);
+  const d = parseDuration("--nats-timeout", text);
+  return E.isRight(d) && d.right === 0 ? E.left("--nats-timeout: must be more than 0") : d;
+};
+
 /** Flags every backend-using command accepts. */
 export const backendFlags = {
   backend: { type: "string" },
@@ -181,9 +188,8 @@ export const backendConfig = (values: BackendValues, env: Env = process.env, cwd
       if (E.isLeft(timeout)) return timeout;
       const replicas = decodeReplicas(values);
       if (E.isLeft(replicas)) return replicas;
-      const api = values["nats-timeout"] === undefined ? E.right(undefined) : parseDuration("--nats-timeout", values["nats-timeout"]);
+      const api = decodeNatsTimeout(values["nats-timeout"]);
       if (E.isLeft(api)) return api;
-      if (api.right === 0) return E.left("--nats-timeout: must be more than 0");
       return E.map(
         (s: NatsFlagSettings): BackendConfig => ({ _tag: "nats", ...s, ...opt("replicas", replicas.right), ...opt("lockTimeoutMs", timeout.right), ...opt("apiTimeoutMs", api.right) }),
       )(decodeNatsFlags(values, env));

@@ -139,7 +139,7 @@ describe("nats agent", () => {
   }, 90_000);
 
   it("`fleet sim` runs N agents on one connection and stops on SIGINT", async () => {
-    const sim = startProcess(["sim", "--devices", "25", "--nats", server.url, "--prefix", "cli", "--latency", "5", "--seed", "3", "--heartbeat-interval", "300"]);
+    const sim = startProcess(["sim", "--devices", "25", "--nats", server.url, "--prefix", "cli", "--latency", "5", "--seed", "3", "--heartbeat-interval", "300", "--nats-timeout", "30s"]);
     const registered = await waitForReality(fleet, (x) => x.devices.size === 25, 30_000);
     expect(registered.devices.size).toBe(25);
     await applyWorld(world({ assignments: [assign(all, web("1"))] }));
@@ -147,4 +147,19 @@ describe("nats agent", () => {
     sim.child.kill("SIGINT");
     expect(await sim.exit).toBe(0);
   }, 90_000);
+
+  it("--nats-timeout of `fleet agent` and `fleet sim`: refused with one line before connecting, or given to the agents' JetStream client", async () => {
+    for (const [command, extra] of [["agent", ["--device-id", "t-01", "--runtime", "simulated"]], ["sim", ["--devices", "2"]]] as const) {
+      const p = startProcess([command, ...extra, "--nats", server.url, "--nats-timeout", "0s"]);
+      expect(await p.exit, p.stderr()).toBe(1);
+      expect(p.stderr()).toContain(`--nats-timeout: must be more than 0 (see 'fleet ${command} --help')`);
+    }
+    const { runSimulation } = await import("../../src/interpreters/nats/Simulation.ts");
+    const sim = await runSimulation({ devices: 1, nats: { servers: server.url }, prefix: "timeout", apiTimeoutMs: 23_456 });
+    try {
+      expect(sim.connection.js.getOptions().timeout).toBe(23_456);
+    } finally {
+      await sim.stop();
+    }
+  }, 60_000);
 });

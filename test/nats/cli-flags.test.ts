@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import { natsReplicas, natsSettings, parseMillis, parseNonNegativeInt, parseProbability } from "../../src/cli/commands/agent.ts";
-import { backendConfig, decodeReplicas } from "../../src/cli/backends.ts";
+import { backendConfig, decodeNatsTimeout, decodeReplicas } from "../../src/cli/backends.ts";
 import { serverList } from "../../src/interpreters/nats/Connection.ts";
 import { parseLabelsArg } from "../../src/cli/Args.ts";
 
@@ -69,6 +69,12 @@ describe("fleet agent / sim flags", () => {
     expect(backendConfig({ backend: "nats", nats: "nats://a:1" }, {})).toEqual(E.right({ _tag: "nats", servers: ["nats://a:1"] }));
     for (const bad of ["0", "0s", "x", "-1s", ""]) expect(E.isLeft(backendConfig({ backend: "nats", nats: "nats://a:1", "nats-timeout": bad }, {})), bad).toBe(true);
     expect(backendConfig({ "nats-timeout": "30s" }, {})).toEqual(E.left("--nats-timeout is a flag of the nats backend, but the backend is local (add --backend nats)"));
+  });
+
+  it("--nats-timeout of `fleet agent` and `fleet sim`: the same decoder, a duration over 0 or nothing", () => {
+    expect(decodeNatsTimeout(undefined)).toEqual(E.right(undefined));
+    expect(decodeNatsTimeout("1m")).toEqual(E.right(60_000));
+    for (const bad of ["0", "0s", "x", "-1s", ""]) expect(E.isLeft(decodeNatsTimeout(bad)), bad).toBe(true);
   });
 
   it("a server list: one URL, a comma-separated list or a list, all the same list", () => {

@@ -17,7 +17,7 @@ import { resolve } from "node:path";
 import { CliError, UsageError } from "../CliError.ts";
 import { AcceptedFileError } from "../../interpreters/nats/AcceptedFile.ts";
 import { loadTrustStore } from "../TrustFiles.ts";
-import { decodeNatsFlags, decodeReplicas, natsFlags, type NatsFlagValues } from "../backends.ts";
+import { decodeNatsFlags, decodeNatsTimeout, decodeReplicas, natsFlags, type NatsFlagValues } from "../backends.ts";
 import { ExitCode } from "../Command.ts";
 import { VERSION } from "../Version.ts";
 
@@ -46,6 +46,8 @@ Flags:
   --state-dir DIR             with --trust: where the highest accepted revision per entry is kept
                               across restarts (default .fleet-agent; a damaged file refuses the start)
   --heartbeat-interval MS     between heartbeats: milliseconds, or with a unit (500ms, 10s); default 10s
+  --nats-timeout DURATION     how long one JetStream request (a read of its entries, a snapshot)
+                              may take before it is retried; default 10s
   --latency MS                simulated runtime: time to start a deployment (default 20)
   --fail-rate P               simulated runtime: probability a start fails, 0..1 (default 0)
   --seed N                    simulated runtime: seed of its failures (default 0)
@@ -74,6 +76,7 @@ const flags = {
   trust: { type: "string" },
   "state-dir": { type: "string" },
   "heartbeat-interval": { type: "string" },
+  "nats-timeout": { type: "string" },
   latency: { type: "string" },
   "fail-rate": { type: "string" },
   seed: { type: "string" },
@@ -193,6 +196,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const kind = orUsage("agent", parseChoice("--runtime", ["podman", "simulated"] as const, values.runtime ?? "podman"));
   const heartbeatIntervalMs =
     values["heartbeat-interval"] !== undefined ? orUsage("agent", parseMillis("--heartbeat-interval", values["heartbeat-interval"])) : 10_000;
+  const apiTimeoutMs = orUsage("agent", decodeNatsTimeout(values["nats-timeout"]));
   const scoped = values.scoped === true;
   const settings: ConnectionSettings = {
     ...natsSettings("agent", values, process.env, `fleet-agent ${device.right.id}`),
@@ -222,6 +226,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
             runtime,
             nats: settings,
             heartbeatIntervalMs,
+            ...(apiTimeoutMs !== undefined ? { apiTimeoutMs } : {}),
             log: logLine,
             ...(trust !== undefined ? { trust, stateDir } : {}),
           }),

@@ -6,7 +6,7 @@
 import { parseFlags, orUsage, wantsHelp, type Options } from "../Args.ts";
 import { UsageError } from "../CliError.ts";
 import { ExitCode } from "../Command.ts";
-import { natsFlags } from "../backends.ts";
+import { decodeNatsTimeout, natsFlags } from "../backends.ts";
 import { logLine, natsReplicas, natsSettings, parseMillis, parseNonNegativeInt, parseProbability, untilSignal } from "./agent.ts";
 import { parseLabelsArg } from "../Args.ts";
 import * as E from "fp-ts/lib/Either.js";
@@ -39,6 +39,7 @@ Flags:
   --fail-image SUBSTRING      with --fail-devices: only specs with an image containing it
   --seed N                    seed of failures and jitter (default 0)
   --heartbeat-interval MS     between heartbeats of each device (default 10s)
+  --nats-timeout DURATION     how long one JetStream request may take before it is retried (default 10s)
   --nats-creds FILE  --nats-token TOKEN  --nats-user USER --nats-pass PASS
   --nats-tls-ca FILE  --nats-tls-cert FILE  --nats-tls-key FILE
   --replicas N                buckets created with N replicas (3 on a three-server cluster);
@@ -61,6 +62,7 @@ const flags = {
   "fail-image": { type: "string" },
   seed: { type: "string" },
   "heartbeat-interval": { type: "string" },
+  "nats-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies Options;
 
@@ -90,6 +92,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   if (failImage !== undefined && failImage.trim() === "") throw new UsageError("--fail-image: expected part of an image name, got an empty string");
   const seed = opt(values.seed, (t) => orUsage("sim", parseNonNegativeInt("--seed", t)));
   const heartbeatIntervalMs = opt(values["heartbeat-interval"], (t) => orUsage("sim", parseMillis("--heartbeat-interval", t)));
+  const apiTimeoutMs = orUsage("sim", decodeNatsTimeout(values["nats-timeout"]));
   const prefix = values.prefix ?? "sim";
   const settings = natsSettings("sim", values, process.env, `fleet-sim ${prefix}`);
   const replicas = natsReplicas("sim", values);
@@ -122,6 +125,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       ...(failImage !== undefined ? { failImage } : {}),
       ...(seed !== undefined ? { seed } : {}),
       ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
+      ...(apiTimeoutMs !== undefined ? { apiTimeoutMs } : {}),
       ...(replicas !== undefined ? { replicas } : {}),
     });
     const first = await Promise.race([starting.then((s) => ({ _tag: "sim" as const, s })), signals.signalled.then((s) => ({ _tag: "signal" as const, s }))]);

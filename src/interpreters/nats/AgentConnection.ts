@@ -28,11 +28,17 @@ export interface AgentConnection {
 export interface AgentConnectionOptions extends BucketSettings {
   /** Concurrent limited tasks (snapshot reads). Default 32. */
   readonly concurrency?: number;
+  /** How long one JetStream API request (a direct get, a snapshot's consumer) may take, ms. Default 10 000. */
+  readonly apiTimeoutMs?: number;
 }
 
 export const openAgentConnection = async (settings: ConnectionSettings, options: AgentConnectionOptions = {}): Promise<AgentConnection> => {
   // Agents start before or without the server and outlive its restarts: wait and reconnect forever.
-  const { nc, js } = await connectJetStream(settings, { waitOnFirstConnect: true, maxReconnectAttempts: -1 });
+  const { nc, js } = await connectJetStream(settings, {
+    waitOnFirstConnect: true,
+    maxReconnectAttempts: -1,
+    ...(options.apiTimeoutMs !== undefined ? { jsTimeoutMs: options.apiTimeoutMs } : {}),
+  });
   let buckets: AgentConnection["buckets"];
   try {
     // Scoped device credentials may not create or inspect streams: bind the buckets (direct gets).

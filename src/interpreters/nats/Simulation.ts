@@ -46,6 +46,8 @@ export interface SimulationOptions {
   readonly seed?: number;
   readonly heartbeatIntervalMs?: number;
   readonly resyncIntervalMs?: number;
+  /** With `nats`: how long one JetStream API request may take, ms. Default 10 000. */
+  readonly apiTimeoutMs?: number;
   /** Agents started at once. Default 64. */
   readonly startConcurrency?: number;
   readonly log?: (line: string) => void;
@@ -84,7 +86,11 @@ export const runSimulation = async (options: SimulationOptions): Promise<Simulat
   if (E.isLeft(devices)) throw new InvalidDeviceError(devices.left);
   if (options.connection === undefined && options.nats === undefined) throw new Error("runSimulation: give `nats` or `connection`");
   const connection =
-    options.connection ?? (await openAgentConnection(options.nats as ConnectionSettings, options.replicas !== undefined ? { replicas: options.replicas } : {}));
+    options.connection ??
+    (await openAgentConnection(options.nats as ConnectionSettings, {
+      ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+      ...(options.apiTimeoutMs !== undefined ? { apiTimeoutMs: options.apiTimeoutMs } : {}),
+    }));
   const owned = options.connection === undefined;
   const runtimes = new Map<DeviceId, SimulatedRuntime>();
   const agents: AgentHandle[] = [];

@@ -58,6 +58,8 @@ export interface AgentOptions {
   readonly heartbeatIntervalMs?: number;
   /** A fresh follow (full re-read) this often, ms. Default 300 000. */
   readonly resyncIntervalMs?: number;
+  /** With `nats`: how long one JetStream API request may take, ms. Default 10 000. */
+  readonly apiTimeoutMs?: number;
   /** Delay before retrying a failed reconcile, report or follow, ms. Default 2 000. */
   readonly retryMs?: number;
   /** Spread of re-watches after a reconnect (agents sharing a connection), ms. Default 0. */
@@ -114,7 +116,7 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
   // Before connecting: a damaged accepted-revisions file refuses the start (AcceptedFile.ts).
   const acceptedPath = options.trust !== undefined && options.stateDir !== undefined ? acceptedFilePath(options.stateDir, options.device.id) : undefined;
   const accepted = acceptedPath === undefined ? new Map() : readAcceptedFile(acceptedPath, options.device.id);
-  const conn = options.connection ?? (await openAgentConnection(options.nats as ConnectionSettings));
+  const conn = options.connection ?? (await openAgentConnection(options.nats as ConnectionSettings, options.apiTimeoutMs !== undefined ? { apiTimeoutMs: options.apiTimeoutMs } : {}));
   const owned = options.connection === undefined;
   const device: Device = options.device.agentVersion === undefined ? { ...options.device, agentVersion: AGENT_VERSION } : options.device;
   const id = device.id;
