@@ -68,6 +68,9 @@ export interface FollowOptions {
   readonly expected?: Iterable<string>;
 }
 
+/** Marks a key read because the caller expected it and the snapshot lacked it (no notification). */
+const EXPECTED = Symbol("expected");
+
 /** What a notification said was written: compared with what a read returns. */
 interface Notice {
   readonly operation: KvOperation;
@@ -89,29 +92,35 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
   const retryMs = options.retryMs ?? 1_000;
   const recheckMs = options.recheckMs ?? 100;
   const rechecks = options.rechecks ?? 8;
+  // Monotonic: a device's wall clock may step (no real-time clock before NTP), which must not stall re-reads.
+  const now = (): number => performance.now();
   const known = new Map<string, number>();
-  // Keys to read, with what their latest notification announced (none: a key missing from the snapshot, read once).
-  const dirty = new Map<string, Notice | undefined>();
+  // The latest notice of each key being read: a read made for an older one leaves no re-read behind.
+  const latest = new Map<string, Notice | typeof EXPECTED>();
+  // Keys to read, with what their latest notification announced (EXPECTED: a key the snapshot lacked).
+  const dirty = new Map<string, Notice | typeof EXPECTED>();
   // Keys to read again, when, and with which notice; how many reads of a key's notice have missed it. A key
-  // whose read failed, or an expected key not read yet, holds back `caughtUp` (`blocks`): a view without it
-  // would stop what it names. A read older than its notice does not: the view is as good as before it.
-  const later = new Map<string, { readonly notice: Notice | undefined; readonly due: number; readonly blocks: boolean }>();
+  // whose read failed, or an expected key not found yet, holds back `caughtUp` (`blocks`): a view without it
+  // would stop what it names. A read older than its notification does not: the view is as good as before.
+  const later = new Map<string, { readonly notice: Notice | typeof EXPECTED; readonly due: number; readonly blocks: boolean }>();
   const missed = new Map<string, number>();
-  // Reads that keep failing (a key the client refuses to read) are given up after a few tries.
+  // Reads that keep failing (a key the client refuses to read) are given up after a few tries; an expected key's never.
   const failures = new Map<string, number>();
   let snapshotTaken = false;
   let reading = false;
   let stopped = false;
+  // Whether an entry was taken since `caughtUp` was last signalled (each signal starts a reconcile pass).
+  let changed = true;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let retryDue = Infinity;
 
   const take = (e: KvRecord): void => {
     const have = known.get(e.key);
     if (have !== undefined && e.revision <= have) return;
     known.set(e.key, e.revision);
+    changed = true;
     handlers.entry(e);
   };
-
-  let retryDue = Infinity;
 
   /** Reads the keys of `later` that are due, and sets the timer for the next. */
   const arm = (): void => {
@@ -124,73 +133,88 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
     retry = setTimeout(() => {
       retry = undefined;
       retryDue = Infinity;
-      const now = Date.now();
+      const t = now();
       for (const [key, { notice, due }] of later)
-        if (due <= now) {
+        if (due <= t) {
           later.delete(key);
-          // A notification that came meanwhile is newer than the one waiting.
           if (!dirty.has(key)) dirty.set(key, notice);
         }
       arm();
-      void readDirty();
-    }, Math.max(0, next - Date.now()));
+      kick();
+    }, Math.max(0, next - now()));
   };
 
-  /** Reads one notified key; one to read again goes to `later`. */
-  const readOne = async (key: string, notice: Notice | undefined): Promise<void> => {
+  /** Reads one key for `notice`; one to read again goes to `later`. */
+  const readOne = async (key: string, notice: Notice | typeof EXPECTED): Promise<void> => {
     let e: KvRecord | undefined;
     try {
       const got = await deps.kv.get(key);
-      failures.delete(key);
       e = got === null ? undefined : { key, revision: got.revision, operation: got.operation, value: got.operation === "PUT" ? got.value : new Uint8Array(0) };
     } catch {
+      if (stopped || latest.get(key) !== notice) return;
       const n = (failures.get(key) ?? 0) + 1;
       failures.set(key, n);
-      if (n < 5) later.set(key, { notice, due: Date.now() + retryMs, blocks: true });
+      if (n < 5 || notice === EXPECTED) later.set(key, { notice, due: now() + retryMs, blocks: true });
+      else forget(key);
       return;
     }
+    failures.delete(key);
     if (stopped) return;
     if (e !== undefined) take(e);
-    if (notice === undefined) return;
-    if (e !== undefined && found(notice, e)) {
-      missed.delete(key);
-      return;
-    }
-    // Older than the notification (a replica behind), or a refused write: look again a little later.
+    // A newer notification came while this read was out: its own read settles the key.
+    if (latest.get(key) !== notice) return;
+    if (e !== undefined && (notice === EXPECTED || found(notice, e))) return forget(key);
+    // Older than the notification (a replica behind), a refused write, or an expected key a replica does not
+    // have yet: look again a little later.
     const n = (missed.get(key) ?? 0) + 1;
-    if (n > rechecks) {
-      missed.delete(key);
-      return;
-    }
+    if (n > rechecks) return forget(key);
     missed.set(key, n);
-    later.set(key, { notice, due: Date.now() + recheckMs * 2 ** (n - 1), blocks: false });
+    later.set(key, { notice, due: now() + recheckMs * 2 ** (n - 1), blocks: notice === EXPECTED });
+  };
+
+  const forget = (key: string): void => {
+    latest.delete(key);
+    missed.delete(key);
+    failures.delete(key);
   };
 
   const readDirty = async (): Promise<void> => {
-    if (stopped || !snapshotTaken || reading) return;
-    if (dirty.size === 0) {
-      for (const l of later.values()) if (l.blocks) return;
-      handlers.caughtUp();
-      return;
+    while (!stopped && snapshotTaken && !reading) {
+      if (dirty.size === 0) {
+        for (const l of later.values()) if (l.blocks) return;
+        if (!changed) return;
+        changed = false;
+        handlers.caughtUp();
+        return;
+      }
+      reading = true;
+      const batch = [...dirty];
+      dirty.clear();
+      try {
+        await Promise.all(batch.map(([key, notice]) => readOne(key, notice)));
+      } finally {
+        reading = false;
+      }
+      if (!stopped) arm();
     }
-    reading = true;
-    const batch = [...dirty];
-    dirty.clear();
-    await Promise.all(batch.map(([key, notice]) => readOne(key, notice)));
-    reading = false;
-    if (stopped) return;
-    arm();
-    await readDirty();
   };
+
+  /** Reads what is dirty; a handler that throws is reported as the follow's end (a bug: never an unhandled rejection). */
+  const kick = (): void =>
+    void readDirty().catch((e: unknown) => handlers.ended?.(`following ${filter}: ${e instanceof Error ? e.message : String(e)}`));
+
   const sub: Subscription = deps.nc.subscribe(`${prefix}${filter}`, {
     callback: (err, msg) => {
       if (err !== null || stopped) return;
       const key = msg.subject.slice(prefix.length);
-      dirty.set(key, noticeOf(msg.data, msg.headers?.get("KV-Operation")));
-      // A new write: its own reads start over, and a read waiting for an older one is not needed.
+      const notice = noticeOf(msg.data, msg.headers?.get("KV-Operation"));
+      // A new write: its reads start over, and a re-read waiting for an older one is not needed.
+      latest.set(key, notice);
+      dirty.set(key, notice);
       missed.delete(key);
+      failures.delete(key);
       later.delete(key);
-      void readDirty();
+      kick();
     },
   });
   try {
@@ -199,13 +223,17 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
     const snapshot = deps.snapshot ?? ((f: string) => scanLatest(deps.js, deps.bucket, { filter: f, confirm: false }));
     for (const e of await snapshot(filter)) take(e);
     // Notified meanwhile or not, an expected key the snapshot lacks is read before the first catching up.
-    for (const key of options.expected ?? []) if (!known.has(key) && !dirty.has(key)) dirty.set(key, undefined);
+    for (const key of options.expected ?? [])
+      if (!known.has(key) && !dirty.has(key)) {
+        latest.set(key, EXPECTED);
+        dirty.set(key, EXPECTED);
+      }
   } catch (e) {
     sub.unsubscribe();
     throw e;
   }
   snapshotTaken = true;
-  void readDirty();
+  kick();
 
   return {
     stop: () => {

@@ -188,6 +188,8 @@ export const runAgent = async (options: AgentOptions): Promise<AgentHandle> => {
           {
             entry: (e) => dispatch({ _tag: "EntrySeen", generation, input: desiredInput(id, decode, e), now: now() }),
             caughtUp: () => dispatch({ _tag: "CaughtUp", generation }),
+            // A follow that broke (a bug in taking an entry) is replaced by a fresh one, as after a failed start.
+            ended: (why) => dispatch({ _tag: "FollowFailed", generation, error: why }),
           },
           { expected },
         ),
