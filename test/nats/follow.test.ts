@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nats, type NatsInterpreter } from "../../src/interpreters/nats/index.ts";
 import { BUCKET } from "../../src/interpreters/nats/Buckets.ts";
-import { followKeys, type Follow } from "../../src/interpreters/nats/Follow.ts";
+import { followKeys, type Follow, type FollowDeps, type FollowOptions } from "../../src/interpreters/nats/Follow.ts";
 import { scanLatest } from "../../src/interpreters/nats/Scan.ts";
 import { jetstream } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
@@ -150,6 +150,24 @@ describe("nats follow", () => {
     }
   });
 
+  /** Starts a follow, waits for its first catching up, stops it: the entries it took before, sorted. */
+  const firstCatchUp = async (deps: Pick<FollowDeps, "kv" | "snapshot">, filter: string, options: FollowOptions): Promise<string[]> => {
+    const seen: string[] = [];
+    let caughtUp = false;
+    const f = await followKeys({ nc: fleet.connection, js: jetstream(fleet.connection), bucket: BUCKET.desired, ...deps }, filter, {
+      entry: (e) => {
+        if (!caughtUp) seen.push(`${e.key} ${e.operation} ${text(e)}`);
+      },
+      caughtUp: () => (caughtUp = true),
+    }, options);
+    try {
+      await until(() => caughtUp);
+    } finally {
+      f.stop();
+    }
+    return seen.sort();
+  };
+
   it("reads on its own each expected key a short snapshot lacks, before it first catches up", async () => {
     const kv = fleet.buckets.desired;
     await kv.put("k-01.a", "a1");
@@ -159,30 +177,20 @@ describe("nats follow", () => {
     const js = jetstream(fleet.connection);
     // A snapshot that ends short, as nats-server 2.9's "nothing pending" has made it under load: only `a`.
     const short = async (filter: string) => (await scanLatest(js, BUCKET.desired, { filter })).filter((e) => e.key === "k-01.a");
-    const follow = async (expected: string[]) => {
-      const seen: string[] = [];
-      let caughtUp = false;
-      const f = await followKeys({ nc: fleet.connection, js, kv, bucket: BUCKET.desired, snapshot: short }, "k-01.>", {
-        entry: (e) => {
-          if (!caughtUp) seen.push(`${e.key} ${e.operation} ${text(e)}`);
-        },
-        caughtUp: () => (caughtUp = true),
-      }, { expected, recheckMs: 5 });
-      await until(() => caughtUp);
-      f.stop();
-      return seen.sort();
-    };
     // What it runs, a key since deleted, and one never written: the first two are read; the last, looked for
     // again in case a replica behind answered (5, 10, … ms), stays absent.
-    expect(await follow(["k-01.a", "k-01.b", "k-01.gone", "k-01.never"])).toEqual(["k-01.a PUT a1", "k-01.b PUT b1", "k-01.gone DEL "]);
+    expect(await firstCatchUp({ kv, snapshot: short }, "k-01.>", { expected: ["k-01.a", "k-01.b", "k-01.gone", "k-01.never"], recheckMs: 5 })).toEqual([
+      "k-01.a PUT a1",
+      "k-01.b PUT b1",
+      "k-01.gone DEL ",
+    ]);
     // Without expectations the short snapshot is all it has.
-    expect(await follow([])).toEqual(["k-01.a PUT a1"]);
+    expect(await firstCatchUp({ kv, snapshot: short }, "k-01.>", { expected: [], recheckMs: 5 })).toEqual(["k-01.a PUT a1"]);
   });
 
   it("holds back its first catching up while a read of an expected key fails, and catches up once it is read", async () => {
     const kv = fleet.buckets.desired;
     await kv.put("m-01.a", "a1");
-    const js = jetstream(fleet.connection);
     let failing = 6;
     const flaky = {
       get: async (key: string) => {
@@ -193,40 +201,17 @@ describe("nats follow", () => {
         return kv.get(key);
       },
     };
-    const atCaughtUp: string[][] = [];
-    const seen: string[] = [];
-    const follow = await followKeys({ nc: fleet.connection, js, kv: flaky, bucket: BUCKET.desired, snapshot: async () => [] }, "m-01.>", {
-      entry: (e) => seen.push(`${e.key} ${e.operation} ${text(e)}`),
-      caughtUp: () => atCaughtUp.push([...seen]),
-    }, { expected: ["m-01.a"], retryMs: 10 });
-    try {
-      await until(() => atCaughtUp.length > 0);
-      // Six failed reads (a notified key's reads are given up after five; an expected key's never), then the
-      // one that found it: the first catching up already has it.
-      expect(atCaughtUp[0]).toEqual(["m-01.a PUT a1"]);
-      expect(failing).toBe(0);
-    } finally {
-      follow.stop();
-    }
+    // Six failed reads (a notified key's reads are given up after five; an expected key's never), then the
+    // one that found it: the first catching up already has it.
+    expect(await firstCatchUp({ kv: flaky, snapshot: async () => [] }, "m-01.>", { expected: ["m-01.a"], retryMs: 10 })).toEqual(["m-01.a PUT a1"]);
+    expect(failing).toBe(0);
   });
 
   it("reads an expected key again while a replica behind says it does not exist, before it first catches up", async () => {
     const kv = fleet.buckets.desired;
     await kv.put("n-01.a", "a1");
-    const js = jetstream(fleet.connection);
     let absent = 3;
     const lagging = { get: async (key: string) => (absent-- > 0 ? null : kv.get(key)) };
-    const atCaughtUp: string[][] = [];
-    const seen: string[] = [];
-    const follow = await followKeys({ nc: fleet.connection, js, kv: lagging, bucket: BUCKET.desired, snapshot: async () => [] }, "n-01.>", {
-      entry: (e) => seen.push(`${e.key} ${e.operation} ${text(e)}`),
-      caughtUp: () => atCaughtUp.push([...seen]),
-    }, { expected: ["n-01.a"], recheckMs: 10 });
-    try {
-      await until(() => atCaughtUp.length > 0);
-      expect(atCaughtUp[0]).toEqual(["n-01.a PUT a1"]);
-    } finally {
-      follow.stop();
-    }
+    expect(await firstCatchUp({ kv: lagging, snapshot: async () => [] }, "n-01.>", { expected: ["n-01.a"], recheckMs: 10 })).toEqual(["n-01.a PUT a1"]);
   });
 });

@@ -35,7 +35,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { subjectPrefixOf } from "./Buckets.ts";
 import { scanLatest } from "./Scan.ts";
-import type { KvOperation, KvRecord, WatchHandlers } from "./Watch.ts";
+import { kvOperationOf, type KvOperation, type KvRecord, type WatchHandlers } from "./Watch.ts";
 
 export interface Follow {
   stop(): void;
@@ -77,10 +77,12 @@ interface Notice {
   readonly value: Uint8Array;
 }
 
-const noticeOf = (data: Uint8Array, operation: string | undefined): Notice => ({
-  operation: data.length === 0 && (operation === "DEL" || operation === "PURGE") ? operation : "PUT",
-  value: data,
-});
+/** A key to read: what its read is compared with, reads that missed it (older, or absent) and reads that failed. */
+interface Pending {
+  readonly notice: Notice | typeof EXPECTED;
+  readonly missed: number;
+  readonly failed: number;
+}
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
@@ -95,17 +97,14 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
   // Monotonic: a device's wall clock may step (no real-time clock before NTP), which must not stall re-reads.
   const now = (): number => performance.now();
   const known = new Map<string, number>();
-  // The latest notice of each key being read: a read made for an older one leaves no re-read behind.
-  const latest = new Map<string, Notice | typeof EXPECTED>();
-  // Keys to read, with what their latest notification announced (EXPECTED: a key the snapshot lacked).
-  const dirty = new Map<string, Notice | typeof EXPECTED>();
-  // Keys to read again, when, and with which notice; how many reads of a key's notice have missed it. A key
-  // whose read failed, or an expected key not found yet, holds back `caughtUp` (`blocks`): a view without it
-  // would stop what it names. A read older than its notification does not: the view is as good as before.
-  const later = new Map<string, { readonly notice: Notice | typeof EXPECTED; readonly due: number; readonly blocks: boolean }>();
-  const missed = new Map<string, number>();
-  // Reads that keep failing (a key the client refuses to read) are given up after a few tries; an expected key's never.
-  const failures = new Map<string, number>();
+  // Keys to read, each with what its latest notification announced and how its reads of it went so far. A
+  // key is in at most one of: `dirty`, the batch being read, `later`; a key notified while its read is out
+  // is in `dirty` again, so that read's outcome is dropped for the newer one.
+  const dirty = new Map<string, Pending>();
+  // Keys to read again, and when. A key whose read failed, or an expected key not found yet, holds back
+  // `caughtUp` (`blocks`): a view without it would stop what it names. A read older than its notification
+  // does not: the view is as good as before it.
+  const later = new Map<string, Pending & { readonly due: number; readonly blocks: boolean }>();
   let snapshotTaken = false;
   let reading = false;
   let stopped = false;
@@ -134,48 +133,38 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
       retry = undefined;
       retryDue = Infinity;
       const t = now();
-      for (const [key, { notice, due }] of later)
-        if (due <= t) {
+      for (const [key, l] of later)
+        if (l.due <= t) {
           later.delete(key);
-          if (!dirty.has(key)) dirty.set(key, notice);
+          dirty.set(key, l);
         }
       arm();
       kick();
     }, Math.max(0, next - now()));
   };
 
-  /** Reads one key for `notice`; one to read again goes to `later`. */
-  const readOne = async (key: string, notice: Notice | typeof EXPECTED): Promise<void> => {
+  /** Reads one key; one to read again goes to `later`. */
+  const readOne = async (key: string, p: Pending): Promise<void> => {
     let e: KvRecord | undefined;
     try {
       const got = await deps.kv.get(key);
       e = got === null ? undefined : { key, revision: got.revision, operation: got.operation, value: got.operation === "PUT" ? got.value : new Uint8Array(0) };
     } catch {
-      if (stopped || latest.get(key) !== notice) return;
-      const n = (failures.get(key) ?? 0) + 1;
-      failures.set(key, n);
-      if (n < 5 || notice === EXPECTED) later.set(key, { notice, due: now() + retryMs, blocks: true });
-      else forget(key);
+      // Reads that keep failing (a key the client refuses to read) are given up after a few; an expected key's never.
+      const failed = p.failed + 1;
+      if (!stopped && !dirty.has(key) && (failed < 5 || p.notice === EXPECTED)) later.set(key, { ...p, failed, due: now() + retryMs, blocks: true });
       return;
     }
-    failures.delete(key);
     if (stopped) return;
     if (e !== undefined) take(e);
     // A newer notification came while this read was out: its own read settles the key.
-    if (latest.get(key) !== notice) return;
-    if (e !== undefined && (notice === EXPECTED || found(notice, e))) return forget(key);
+    if (dirty.has(key)) return;
+    if (e !== undefined && (p.notice === EXPECTED || found(p.notice, e))) return;
     // Older than the notification (a replica behind), a refused write, or an expected key a replica does not
     // have yet: look again a little later.
-    const n = (missed.get(key) ?? 0) + 1;
-    if (n > rechecks) return forget(key);
-    missed.set(key, n);
-    later.set(key, { notice, due: now() + recheckMs * 2 ** (n - 1), blocks: notice === EXPECTED });
-  };
-
-  const forget = (key: string): void => {
-    latest.delete(key);
-    missed.delete(key);
-    failures.delete(key);
+    const missed = p.missed + 1;
+    if (missed > rechecks) return;
+    later.set(key, { notice: p.notice, missed, failed: 0, due: now() + recheckMs * 2 ** (missed - 1), blocks: p.notice === EXPECTED });
   };
 
   const readDirty = async (): Promise<void> => {
@@ -191,7 +180,7 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
       const batch = [...dirty];
       dirty.clear();
       try {
-        await Promise.all(batch.map(([key, notice]) => readOne(key, notice)));
+        await Promise.all(batch.map(([key, p]) => readOne(key, p)));
       } finally {
         reading = false;
       }
@@ -207,12 +196,8 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
     callback: (err, msg) => {
       if (err !== null || stopped) return;
       const key = msg.subject.slice(prefix.length);
-      const notice = noticeOf(msg.data, msg.headers?.get("KV-Operation"));
       // A new write: its reads start over, and a re-read waiting for an older one is not needed.
-      latest.set(key, notice);
-      dirty.set(key, notice);
-      missed.delete(key);
-      failures.delete(key);
+      dirty.set(key, { notice: { operation: kvOperationOf(msg), value: msg.data }, missed: 0, failed: 0 });
       later.delete(key);
       kick();
     },
@@ -224,10 +209,7 @@ export const followKeys = async (deps: FollowDeps, filter: string, handlers: Wat
     for (const e of await snapshot(filter)) take(e);
     // Notified meanwhile or not, an expected key the snapshot lacks is read before the first catching up.
     for (const key of options.expected ?? [])
-      if (!known.has(key) && !dirty.has(key)) {
-        latest.set(key, EXPECTED);
-        dirty.set(key, EXPECTED);
-      }
+      if (!known.has(key) && !dirty.has(key)) dirty.set(key, { notice: EXPECTED, missed: 0, failed: 0 });
   } catch (e) {
     sub.unsubscribe();
     throw e;

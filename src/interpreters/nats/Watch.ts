@@ -22,7 +22,7 @@
  * callers that must not miss anything also start a fresh watch after a
  * reconnect.
  */
-import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import { streamOf, subjectPrefixOf } from "./Buckets.ts";
 
 export type KvOperation = "PUT" | "DEL" | "PURGE";
@@ -62,7 +62,8 @@ export interface KeyWatch {
   stop(): void;
 }
 
-const operationOf = (m: JsMsg): KvOperation => {
+/** A KV message's operation (a stored one, or a write's notification). */
+export const kvOperationOf = (m: { readonly data: Uint8Array; readonly headers?: { get(key: string): string } | undefined }): KvOperation => {
   // Delete markers carry no payload; decoding headers only then saves most of a bulk read's header parsing
   // (every compare-and-set write stores its precondition header with the value).
   if (m.data.length > 0) return "PUT";
@@ -163,7 +164,7 @@ export const watchKeys = async (
       if (stopped) return;
       lastConsumer = m.info.consumer;
       lastDelivery = m.info.deliverySequence;
-      const operation = operationOf(m);
+      const operation = kvOperationOf(m);
       handlers.entry({
         key: m.subject.slice(prefix.length),
         revision: m.seq,
